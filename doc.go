@@ -1,0 +1,71 @@
+// Package carcosa is a complete, safe, self-hosted file-upload system for Go
+// services, mounted as a net/http handler.
+//
+// # Routes
+//
+// A Router holds typed upload routes. Each route says what it accepts, how
+// large and how many files may be, who may upload (its middleware) and what
+// happens with each verified file (its completion callback):
+//
+//	r, err := carcosa.New(carcosa.Config{BasePath: "/api/uploads", DataDir: "./carcosa-data"})
+//	...
+//	carcosa.Handle(r, "avatars", carcosa.Route[AvatarInput, Session]{
+//		Accept:      []string{"image"},
+//		MaxFileSize: 4 << 20,
+//		Middleware:  authenticate,
+//		OnComplete:  saveAvatar,
+//	})
+//	http.Handle("/api/uploads/", r)
+//
+// The client's JSON input is decoded into the route's input type and
+// validated with go-playground/validator tags; invalid input is answered 422
+// with the failing fields. Middleware returns a Grant: the owner of the
+// upload and typed metadata for the callbacks. It runs again on every later
+// request about the upload, and only the owner may resume, read or delete it.
+// Registration mistakes panic in Handle, at start-up.
+//
+// # Ways in
+//
+// Files arrive through tus 1.0 (resumable; creation, creation-with-upload,
+// termination, concatenation and deferred length), under B/tus/, or as
+// multipart/form-data at B/routes/{route}. Either way every byte streams:
+// size limits hold while the bytes arrive, the SHA-256 is computed on the
+// way in, and memory does not grow with the file.
+//
+// # Verification
+//
+// Every file passes ordered stages before it is ready: its type is found
+// from its content (never the client's claim) and checked against the
+// route; executables are refused unless the route accepts any type; the
+// extension of its name must agree with its content; image, audio, video
+// and PDF files that carry markup or another format in their first bytes are
+// refused. Names are cleaned (see package safename) and never used as storage
+// keys. A tus upload is verified before the response to its last PATCH, so
+// the client learns the outcome from that response.
+//
+// # States
+//
+// An upload is uploading, then processing, then ready; or it ends rejected
+// (bad type, size or input), quarantined (malware) or failed (internal).
+// A file is served only when ready. Refused bytes are removed at once.
+//
+// # Errors
+//
+// Every error a client sees is JSON, {"error":{"code":"…","message":"…"}},
+// with a stable code and the matching status; internal error text is logged,
+// never sent. Callbacks and middleware return *Error values (NewError,
+// Unauthorized, Forbidden, Reject) to choose what the client sees.
+//
+// # Serving
+//
+// GET B/files/{key} serves ready files with Range, an ETag from the SHA-256,
+// nosniff and a safe Content-Disposition. Files of private routes (the
+// default) are served only through signed, expiring URLs; the URL in an
+// upload record is always the one to use.
+//
+// # Backends
+//
+// Storage (package storage: any gocloud.dev/blob bucket) and Store (package
+// store: SQLite by default) are small interfaces with conformance suites.
+// With only Config.DataDir set, a Router runs on local disk and SQLite.
+package carcosa

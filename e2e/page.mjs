@@ -1,0 +1,153 @@
+// Drives the example's web page in Chromium: picks the "images" route,
+// uploads <file> through the file input, then drops a second image (drawn in
+// the page) on the drop zone, and waits for both rows to be ready.
+//
+//   node page.mjs <pageURL> <file> <screenshotPath>
+//
+// Chromium comes from the system (CHROMIUM, default /usr/bin/chromium); no
+// browser is ever downloaded. On success, prints one JSON line to stdout:
+//   {"url": "...", "sha256": "...", "dropUrl": "...", "dropSha256": "..."}
+// where url is the link the page shows for <file>. On failure it still takes
+// the screenshot and exits 1.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const TIMEOUT = 60_000;
+const ROUTE = 'images';
+const DROP_NAME = 'dropped-gradient.png';
+
+function log(...args) {
+  console.error('[page]', ...args);
+}
+
+const rowSelector = (name) => `.upload-row[data-name=${JSON.stringify(name)}]`;
+
+// waitSettled waits until the row of name leaves the uploading states and
+// returns what the row shows; it throws unless the row is ready.
+async function waitSettled(page, name) {
+  const sel = rowSelector(name);
+  await page.waitForSelector(sel, { timeout: TIMEOUT });
+  await page.waitForFunction(
+    (s) => ['ready', 'rejected', 'failed', 'canceled'].includes(document.querySelector(s)?.dataset.state),
+    sel,
+    { timeout: TIMEOUT, polling: 100 },
+  );
+  const row = await page.$eval(sel, (el) => ({
+    state: el.dataset.state,
+    text: el.querySelector('.state')?.textContent ?? '',
+    error: el.querySelector('.error:not([hidden])')?.textContent.trim() ?? '',
+    url: el.querySelector('.file-link:not([hidden])')?.href ?? '',
+    sha256: el.dataset.sha256 ?? '',
+    percent: el.querySelector('.percent')?.textContent ?? '',
+  }));
+  if (row.state !== 'ready') {
+    throw new Error(`${name}: the row ended ${row.state} (${row.text}) ${row.error}`.trim());
+  }
+  if (!row.url) throw new Error(`${name}: the ready row shows no link`);
+  log(`${name}: ready at ${row.percent}, ${row.url}`);
+  return row;
+}
+
+async function main() {
+  const [pageURL, file, shotPath] = process.argv.slice(2);
+  if (!pageURL || !file || !shotPath) {
+    console.error('usage: node page.mjs <pageURL> <file> <screenshotPath>');
+    process.exit(2);
+  }
+  fs.mkdirSync(path.dirname(path.resolve(shotPath)), { recursive: true });
+
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  let page;
+  let ok = false;
+  try {
+    const context = await browser.newContext({ viewport: { width: 1000, height: 760 }, colorScheme: 'light' });
+    page = await context.newPage();
+    page.on('console', (m) => log(`console.${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => log(`page error: ${e.message}`));
+    page.on('requestfailed', (r) => log(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText ?? ''}`));
+
+    log(`opening ${pageURL}`);
+    await page.goto(pageURL, { waitUntil: 'load', timeout: TIMEOUT });
+    await page.waitForSelector('#route-select[data-loaded="true"]', { timeout: TIMEOUT });
+    const initial = await page.inputValue('#route-select');
+    if (initial !== 'files') throw new Error(`the route selector starts at ${JSON.stringify(initial)}, not "files"`);
+    await page.selectOption('#route-select', ROUTE);
+
+    // 1. The file input.
+    const name = path.basename(file);
+    log(`choosing ${file}`);
+    await page.setInputFiles('#file-input', file);
+    const picked = await waitSettled(page, name);
+
+    // 2. A real drop of a second image, made in the page.
+    log(`dropping ${DROP_NAME}`);
+    const dataTransfer = await page.evaluateHandle(async (dropName) => {
+      const w = 320;
+      const h = 200;
+      const canvas = new OffscreenCanvas(w, h);
+      const ctx = canvas.getContext('2d');
+      const g = ctx.createLinearGradient(0, 0, w, h);
+      g.addColorStop(0, '#3b5bdb');
+      g.addColorStop(1, '#f59f00');
+      ctx.fillStyle = g;
+      ctx.fillRect(0, 0, w, h);
+      ctx.fillStyle = '#fff';
+      ctx.font = 'bold 28px sans-serif';
+      ctx.fillText('dropped', 20, 110);
+      const blob = await canvas.convertToBlob({ type: 'image/png' });
+      const dt = new DataTransfer();
+      dt.items.add(new File([blob], dropName, { type: 'image/png', lastModified: Date.now() }));
+      return dt;
+    }, DROP_NAME);
+    await page.dispatchEvent('#drop-zone', 'dragenter', { dataTransfer });
+    await page.dispatchEvent('#drop-zone', 'dragover', { dataTransfer });
+    const dragging = await page.getAttribute('#drop-zone', 'data-dragging');
+    if (dragging !== 'true') throw new Error('the drop zone did not react to dragenter');
+    await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer });
+    const dropped = await waitSettled(page, DROP_NAME);
+    const rowRoutes = await page.$$eval('.upload-row', (rows) => rows.map((r) => r.dataset.route));
+    if (rowRoutes.some((r) => r !== ROUTE)) throw new Error(`rows went to routes ${rowRoutes.join(', ')}`);
+
+    // Let the thumbnails load before the screenshot.
+    await page.waitForFunction(() => [...document.querySelectorAll('.thumb:not([hidden])')].every((i) => i.complete), null, { timeout: 10_000 }).catch(() => {});
+    await page.screenshot({ path: shotPath, fullPage: true });
+    log(`screenshot: ${shotPath}`);
+    process.stdout.write(JSON.stringify({
+      url: picked.url,
+      sha256: picked.sha256,
+      dropUrl: dropped.url,
+      dropSha256: dropped.sha256,
+    }) + '\n');
+    ok = true;
+  } catch (err) {
+    console.error(`[page] error: ${err && err.stack ? err.stack : err}`);
+    if (page) {
+      await page.screenshot({ path: shotPath, fullPage: true }).then(
+        () => log(`screenshot of the failure: ${shotPath}`),
+        (e) => log(`no screenshot: ${e.message}`),
+      );
+    }
+  } finally {
+    await browser.close().catch(() => {});
+  }
+  process.exit(ok ? 0 : 1);
+}
+
+main().catch((err) => {
+  console.error(`[page] error: ${err && err.stack ? err.stack : err}`);
+  process.exit(1);
+});

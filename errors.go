@@ -1,0 +1,152 @@
+package carcosa
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+)
+
+// Error is the one error type a client ever sees: a stable machine code, an
+// HTTP status and a message written for the client. Errors of any other type
+// reach clients only as a generic "internal" error; their text is logged,
+// never sent.
+//
+// Errors compare by code, so errors.Is(err, carcosa.ErrTooLarge) holds for
+// any too_large error whatever its message.
+type Error struct {
+	Status  int          // HTTP status
+	Code    string       // stable, snake_case
+	Message string       // for the client; never internal detail
+	Fields  []FieldError // the failing fields of invalid input, if any
+
+	err error // the cause, for logs and errors.Unwrap; never sent
+}
+
+// FieldError names one field of a route's input that failed validation.
+type FieldError struct {
+	Field string `json:"field"` // JSON path of the field, e.g. "album.title"
+	Rule  string `json:"rule"`  // the failed rule, e.g. "required", "max"
+	Param string `json:"param,omitempty"`
+}
+
+// NewError returns an *Error. Middleware and callbacks return one to send the
+// client a specific status and code.
+func NewError(status int, code, message string) *Error {
+	return &Error{Status: status, Code: code, Message: message}
+}
+
+func (e *Error) Error() string {
+	if e.err != nil {
+		return e.Code + ": " + e.Message + ": " + e.err.Error()
+	}
+	return e.Code + ": " + e.Message
+}
+
+// Unwrap returns the cause, if any.
+func (e *Error) Unwrap() error { return e.err }
+
+// Is reports whether target is an *Error with the same code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// with returns a copy of e with another message.
+func (e *Error) with(message string) *Error {
+	c := *e
+	c.Message = message
+	return &c
+}
+
+// wrap returns a copy of e that keeps cause for the logs.
+func (e *Error) wrap(cause error) *Error {
+	c := *e
+	c.err = cause
+	return &c
+}
+
+// The sentinel errors. Compare with errors.Is; derive messages with
+// NewError or the helpers below.
+var (
+	ErrBadRequest     = NewError(http.StatusBadRequest, "bad_request", "the request is malformed")
+	ErrUnauthorized   = NewError(http.StatusUnauthorized, "unauthorized", "authentication required")
+	ErrForbidden      = NewError(http.StatusForbidden, "forbidden", "not allowed")
+	ErrNotFound       = NewError(http.StatusNotFound, "not_found", "not found")
+	ErrUnknownRoute   = NewError(http.StatusNotFound, "unknown_route", "no such upload route")
+	ErrConflict       = NewError(http.StatusConflict, "conflict", "the upload is busy; try again")
+	ErrTooLarge       = NewError(http.StatusRequestEntityTooLarge, "too_large", "the file is larger than this route allows")
+	ErrTypeNotAllowed = NewError(http.StatusUnsupportedMediaType, "type_not_allowed", "this type of file is not allowed here")
+	ErrTypeMismatch   = NewError(http.StatusUnsupportedMediaType, "type_mismatch", "the file's extension does not match its content")
+	ErrExecutable     = NewError(http.StatusUnsupportedMediaType, "executable_not_allowed", "executable files are not allowed here")
+	ErrPolyglot       = NewError(http.StatusUnsupportedMediaType, "polyglot_not_allowed", "the file carries content of another type")
+	ErrInvalidInput   = NewError(http.StatusUnprocessableEntity, "invalid_input", "the route input is invalid")
+	ErrTooManyFiles   = NewError(http.StatusBadRequest, "too_many_files", "too many files for this route")
+	ErrTooFewFiles    = NewError(http.StatusBadRequest, "too_few_files", "too few files for this route")
+	ErrRange          = NewError(http.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable", "the requested range is beyond the end of the file")
+	ErrSignature      = NewError(http.StatusForbidden, "invalid_signature", "the URL signature is missing or invalid")
+	ErrExpired        = NewError(http.StatusForbidden, "url_expired", "the signed URL has expired")
+	ErrMethod         = NewError(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+	ErrInternal       = NewError(http.StatusInternalServerError, "internal", "internal error; try again later")
+)
+
+// Unauthorized returns an error for middleware: the caller is not signed in.
+func Unauthorized(message string) *Error { return ErrUnauthorized.with(message) }
+
+// Forbidden returns an error for middleware: the caller may not upload here.
+func Forbidden(message string) *Error { return ErrForbidden.with(message) }
+
+// Reject returns an error for a completion callback that refuses a file: the
+// upload ends rejected with this code and a 422 status.
+func Reject(code, message string) *Error {
+	return NewError(http.StatusUnprocessableEntity, code, message)
+}
+
+// errorBody is the JSON shape of every error response.
+type errorBody struct {
+	Error errorJSON `json:"error"`
+}
+
+type errorJSON struct {
+	Code      string       `json:"code"`
+	Message   string       `json:"message"`
+	Fields    []FieldError `json:"fields,omitempty"`
+	RequestID string       `json:"requestId,omitempty"`
+}
+
+// clientError maps any error to the *Error a client may see. Errors that are
+// not *Error become ErrInternal.
+func clientError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return ErrInternal.wrap(err)
+}
+
+// errorJSONBytes renders the body for e.
+func errorJSONBytes(e *Error, requestID string) []byte {
+	b, _ := json.Marshal(errorBody{Error: errorJSON{
+		Code: e.Code, Message: e.Message, Fields: e.Fields, RequestID: requestID,
+	}})
+	return append(b, '\n')
+}
+
+// writeError writes err as a JSON error response. Internal errors are logged
+// with the request ID; their text is never written.
+func (r *Router) writeError(w http.ResponseWriter, req *http.Request, err error) {
+	e := clientError(err)
+	id := requestID(req)
+	if e.Status >= 500 {
+		r.log.ErrorContext(req.Context(), "request failed", "request_id", id, "method", req.Method, "code", e.Code, "err", err)
+	} else {
+		r.log.DebugContext(req.Context(), "request refused", "request_id", id, "method", req.Method, "code", e.Code, "err", err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(e.Status)
+	if req.Method != http.MethodHead {
+		w.Write(errorJSONBytes(e, id))
+	}
+}

@@ -1,0 +1,206 @@
+package carcosa
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/storage"
+	"github.com/carcosa-dev/carcosa/store"
+)
+
+// fileURL is where a client fetches a ready file: plain for public routes,
+// signed and expiring for the others.
+func (r *Router) fileURL(u *store.Upload) string {
+	if u.State != store.Ready || u.Key == "" {
+		return ""
+	}
+	p := strings.TrimSuffix(r.cfg.BasePath, "/") + "/files/" + u.Key
+	if h, ok := r.route(u.Route); ok && h.config().public {
+		return p
+	}
+	exp := time.Now().Add(r.cfg.SignedURLTTL).Unix()
+	return p + "?exp=" + strconv.FormatInt(exp, 10) + "&sig=" + r.signature(u.Key, exp)
+}
+
+// SignURL returns a URL path for the file at key that stays valid for ttl.
+func (r *Router) SignURL(key string, ttl time.Duration) string {
+	exp := time.Now().Add(ttl).Unix()
+	return strings.TrimSuffix(r.cfg.BasePath, "/") + "/files/" + key +
+		"?exp=" + strconv.FormatInt(exp, 10) + "&sig=" + r.signature(key, exp)
+}
+
+func (r *Router) signature(key string, exp int64) string {
+	m := hmac.New(sha256.New, r.key)
+	m.Write([]byte("carcosa/files\x00"))
+	m.Write([]byte(key))
+	m.Write([]byte{0})
+	m.Write([]byte(strconv.FormatInt(exp, 10)))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// verifySignature checks the exp and sig parameters of a file URL.
+func (r *Router) verifySignature(key string, q url.Values, now time.Time) error {
+	expStr, sig := q.Get("exp"), q.Get("sig")
+	if expStr == "" || sig == "" {
+		return ErrSignature
+	}
+	exp, err := strconv.ParseInt(expStr, 10, 64)
+	if err != nil || exp <= 0 {
+		return ErrSignature
+	}
+	want := r.signature(key, exp)
+	if !hmac.Equal([]byte(sig), []byte(want)) {
+		return ErrSignature
+	}
+	if now.Unix() > exp {
+		return ErrExpired
+	}
+	return nil
+}
+
+// serveFile serves a ready file: Range, conditional requests on the ETag
+// (its SHA-256), and headers that keep browsers from running it.
+func (r *Router) serveFile(w http.ResponseWriter, req *http.Request) {
+	key := req.PathValue("key")
+	rec, err := r.store.GetByKey(req.Context(), key)
+	if err != nil || rec.State != store.Ready {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			r.writeError(w, req, err)
+			return
+		}
+		r.writeError(w, req, ErrNotFound)
+		return
+	}
+	h, ok := r.route(rec.Route)
+	if !ok {
+		r.writeError(w, req, ErrNotFound)
+		return
+	}
+	cfg := h.config()
+	now := time.Now()
+	if !cfg.public {
+		if err := r.verifySignature(key, req.URL.Query(), now); err != nil {
+			r.writeError(w, req, err)
+			return
+		}
+	}
+	obj, err := r.storage.Open(req.Context(), key)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			r.log.ErrorContext(req.Context(), "a ready file is missing from storage", "upload", rec.ID)
+			r.writeError(w, req, ErrNotFound)
+			return
+		}
+		r.writeError(w, req, err)
+		return
+	}
+	defer obj.Close()
+	size := obj.Size()
+
+	hd := w.Header()
+	hd.Set("Content-Type", rec.Type)
+	hd.Set("ETag", `"`+rec.SHA256+`"`)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Content-Disposition", disposition(rec, cfg))
+	if rec.Type != "application/pdf" {
+		// A file is never a page: no scripts, no plugins, no forms.
+		hd.Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox")
+	}
+	if cfg.public {
+		// Keys are never reused, so a file's bytes never change.
+		hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		exp, _ := strconv.ParseInt(req.URL.Query().Get("exp"), 10, 64)
+		hd.Set("Cache-Control", "private, max-age="+strconv.FormatInt(max(0, min(exp-now.Unix(), 3600)), 10))
+	}
+	if rg := req.Header.Get("Range"); rg != "" {
+		switch checkRange(rg, size) {
+		case rangeMalformed:
+			req.Header.Del("Range") // a server may ignore a Range it cannot parse
+		case rangeUnsatisfiable:
+			hd.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+			r.writeError(w, req, ErrRange)
+			return
+		}
+	}
+	http.ServeContent(w, req, "", rec.UpdatedAt, obj)
+}
+
+// disposition says how a browser should treat a served file: inline only for
+// types that are safe to display, with the safe name in both forms.
+func disposition(rec *store.Upload, cfg routeConfig) string {
+	kind := "attachment"
+	if !cfg.attachment && filetype.InlineSafe(filetype.Type{MIME: rec.Type}) {
+		kind = "inline"
+	}
+	if v := mime.FormatMediaType(kind, map[string]string{"filename": rec.Name}); v != "" {
+		return v
+	}
+	return kind
+}
+
+type rangeVerdict int
+
+const (
+	rangeSatisfiable rangeVerdict = iota
+	rangeMalformed
+	rangeUnsatisfiable
+)
+
+// checkRange judges a Range header against a file of size bytes, as net/http
+// would serve it: malformed headers are ignored, and a header none of whose
+// ranges overlaps the file is unsatisfiable.
+func checkRange(h string, size int64) rangeVerdict {
+	spec, ok := strings.CutPrefix(h, "bytes=")
+	if !ok {
+		return rangeMalformed
+	}
+	overlap := false
+	for _, ra := range strings.Split(spec, ",") {
+		ra = strings.TrimSpace(ra)
+		if ra == "" {
+			continue
+		}
+		first, last, ok := strings.Cut(ra, "-")
+		if !ok {
+			return rangeMalformed
+		}
+		first, last = strings.TrimSpace(first), strings.TrimSpace(last)
+		if first == "" {
+			n, err := strconv.ParseInt(last, 10, 64)
+			if err != nil || n < 0 || last == "" || strings.ContainsAny(last, "+-") {
+				return rangeMalformed
+			}
+			if n > 0 && size > 0 {
+				overlap = true
+			}
+			continue
+		}
+		i, err := strconv.ParseInt(first, 10, 64)
+		if err != nil || i < 0 || strings.ContainsAny(first, "+-") {
+			return rangeMalformed
+		}
+		if last != "" {
+			j, err := strconv.ParseInt(last, 10, 64)
+			if err != nil || j < i || strings.ContainsAny(last, "+-") {
+				return rangeMalformed
+			}
+		}
+		if i < size {
+			overlap = true
+		}
+	}
+	if !overlap {
+		return rangeUnsatisfiable
+	}
+	return rangeSatisfiable
+}

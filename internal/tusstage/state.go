@@ -1,0 +1,250 @@
+package tusstage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"os"
+	"sync"
+)
+
+// Sidecar record layout (big endian):
+//
+//	magic[4] "TSH1" | offset int64 | limit int64 | len uint16 | state[len] | crc32c uint32
+//
+// The CRC covers everything before it, so a damaged record is recognised and
+// treated like a missing one instead of seeding the hash with garbage.
+const (
+	recordMagic   = "TSH1"
+	recordHeader  = 4 + 8 + 8 + 2
+	maxStateBytes = 1024
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// bufPool recycles the copy buffers so memory stays constant no matter how
+// large an upload or chunk is.
+var bufPool = sync.Pool{New: func() any {
+	b := make([]byte, 1<<20)
+	return &b
+}}
+
+// state is the resumable part of an upload's bookkeeping: the hash of the
+// first offset bytes of the data file, and the limit fixed at creation.
+type state struct {
+	offset int64
+	limit  int64
+	h      hash.Hash
+}
+
+func newHash() hash.Hash { return sha256.New() }
+
+func (st *state) marshal() ([]byte, error) {
+	m, ok := st.h.(encoding.BinaryMarshaler)
+	if !ok {
+		return nil, errors.New("tusstage: hash state cannot be saved")
+	}
+	hs, err := m.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	if len(hs) > maxStateBytes {
+		return nil, errors.New("tusstage: hash state too large")
+	}
+	b := make([]byte, 0, recordHeader+len(hs)+4)
+	b = append(b, recordMagic...)
+	b = binary.BigEndian.AppendUint64(b, uint64(st.offset))
+	b = binary.BigEndian.AppendUint64(b, uint64(st.limit))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(hs)))
+	b = append(b, hs...)
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+	return b, nil
+}
+
+// unmarshalState decodes a sidecar record; any inconsistency is an error.
+func unmarshalState(b []byte) (*state, error) {
+	bad := errors.New("tusstage: damaged hash state")
+	if len(b) < recordHeader+4 || string(b[:4]) != recordMagic {
+		return nil, bad
+	}
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, crcTable) != sum {
+		return nil, bad
+	}
+	offset := int64(binary.BigEndian.Uint64(b[4:12]))
+	limit := int64(binary.BigEndian.Uint64(b[12:20]))
+	n := int(binary.BigEndian.Uint16(b[20:22]))
+	if offset < 0 || limit < 0 || recordHeader+n != len(body) {
+		return nil, bad
+	}
+	h := newHash()
+	u, ok := h.(encoding.BinaryUnmarshaler)
+	if !ok {
+		return nil, bad
+	}
+	if err := u.UnmarshalBinary(body[recordHeader:]); err != nil {
+		return nil, bad
+	}
+	return &state{offset: offset, limit: limit, h: h}, nil
+}
+
+// loadState reads the sidecar of id. A missing or damaged sidecar yields
+// (nil, nil): both simply mean "recover"; only real I/O failures are errors.
+func (s *Store) loadState(id string) (*state, error) {
+	b, err := os.ReadFile(s.hashPath(id))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	st, err := unmarshalState(b)
+	if err != nil {
+		return nil, nil
+	}
+	return st, nil
+}
+
+// saveState replaces the sidecar of id via a temp file and rename, so readers
+// and crashes only ever see a complete old or new record. There is no fsync:
+// a record that is stale after a power loss is caught by its offset not
+// matching the data file.
+func (s *Store) saveState(id string, st *state) error {
+	b, err := st.marshal()
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(s.dir, id+".hash.tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.hashPath(id))
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("tusstage: saving hash state: %w", err)
+	}
+	return nil
+}
+
+// stateAt returns the hash state of id covering exactly the first offset
+// bytes of its data file. If the sidecar does not cover exactly that prefix,
+// the state is rebuilt from the file and recovered is true; the caller decides
+// whether to persist it. fallbackLimit is only called if the sidecar is gone,
+// to re-derive the limit it carried.
+func (s *Store) stateAt(ctx context.Context, id string, offset int64, fallbackLimit func() int64) (st *state, recovered bool, err error) {
+	st, err = s.loadState(id)
+	if err != nil {
+		return nil, false, err
+	}
+	if st != nil && st.offset == offset {
+		return st, false, nil
+	}
+	var limit int64
+	if st != nil {
+		// The record is intact, just behind (or ahead of) the data: its limit
+		// is still the one fixed at creation.
+		limit = st.limit
+	} else {
+		limit = fallbackLimit()
+	}
+	h := newHash()
+	if err := hashPrefix(ctx, h, s.Path(id), offset); err != nil {
+		return nil, false, err
+	}
+	return &state{offset: offset, limit: limit, h: h}, true, nil
+}
+
+// hashPrefix feeds exactly the first n bytes of the file at path into h.
+// This is the crash-recovery path, the only place a file is re-read.
+func hashPrefix(ctx context.Context, h hash.Hash, path string, n int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var done int64
+	for done < n {
+		if err := context.Cause(ctx); err != nil {
+			return err
+		}
+		want := int64(len(buf))
+		if rest := n - done; rest < want {
+			want = rest
+		}
+		m, err := io.ReadFull(f, buf[:want])
+		h.Write(buf[:m])
+		done += int64(m)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("tusstage: %s shorter than %d bytes", path, n)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+var errInvalidWrite = errors.New("tusstage: invalid write result")
+
+// copyHashed copies src to dst and feeds h exactly the bytes dst accepted, so
+// the hash never covers data that did not reach the file. max is the number of
+// bytes still allowed (negative: unlimited); once src offers more than that,
+// the allowed part is written and ErrTooLarge returned.
+func copyHashed(dst io.Writer, h hash.Hash, src io.Reader, max int64) (int64, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var written int64
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			chunk := buf[:nr]
+			over := max >= 0 && int64(nr) > max-written
+			if over {
+				chunk = chunk[:max-written]
+			}
+			if len(chunk) > 0 {
+				nw, werr := dst.Write(chunk)
+				if nw < 0 || nw > len(chunk) {
+					nw = 0
+					if werr == nil {
+						werr = errInvalidWrite
+					}
+				}
+				h.Write(chunk[:nw])
+				written += int64(nw)
+				if werr != nil {
+					return written, werr
+				}
+				if nw != len(chunk) {
+					return written, io.ErrShortWrite
+				}
+			}
+			if over {
+				return written, ErrTooLarge
+			}
+		}
+		if rerr != nil {
+			if rerr == io.EOF {
+				return written, nil
+			}
+			return written, rerr
+		}
+	}
+}

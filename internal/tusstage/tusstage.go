@@ -1,0 +1,324 @@
+// Package tusstage is the local staging DataStore for tus uploads.
+//
+// It wraps tusd's filestore (which keeps `<dir>/<id>` for the data and
+// `<dir>/<id>.info` for the upload info) and adds, per upload:
+//
+//   - a SHA-256 computed while the bytes stream in, so a finished upload's
+//     digest is available without re-reading the file;
+//   - a size limit chosen at creation time and enforced while streaming,
+//     which matters for uploads whose length is deferred (tusd itself only
+//     knows its global MaxSize);
+//   - its own concatenation, which hashes while it appends.
+//
+// The running hash state lives in a sidecar `<dir>/<id>.hash`. It is only
+// trusted when its recorded offset equals the data file's size; otherwise
+// (crash between the data write and the sidecar write, lost or corrupt
+// sidecar) the state is rebuilt by hashing the existing file prefix once.
+package tusstage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/tus/tusd/v2/pkg/filestore"
+	"github.com/tus/tusd/v2/pkg/handler"
+)
+
+// ErrTooLarge is returned when an upload would exceed its per-upload limit:
+// by NewUpload (declared size), DeclareLength (late size) and WriteChunk
+// (streamed bytes). It carries a 413 response for tusd.
+//
+// The code deliberately differs from tusd's ERR_UPLOAD_SIZE_EXCEEDED:
+// handler.Error.Is compares codes, so sharing it would make errors.Is unable to
+// tell this store's limit apart from tusd's own "chunk larger than
+// Upload-Length" error.
+var ErrTooLarge = handler.NewError("ERR_UPLOAD_TOO_LARGE", "upload exceeds the size limit", http.StatusRequestEntityTooLarge)
+
+// ErrInvalidID is returned for upload ids outside [A-Za-z0-9_-]{1,200}.
+var ErrInvalidID = handler.NewError("ERR_INVALID_UPLOAD_ID", "invalid upload id", http.StatusBadRequest)
+
+// ErrNotFinished is returned by Digest for an upload whose length is still
+// deferred or whose data does not yet reach its declared size.
+var ErrNotFinished = errors.New("tusstage: upload is not finished")
+
+const (
+	dirPerm  = 0o750
+	filePerm = 0o640
+
+	// maxIDLen keeps "<id>.hash.tmp<random>" well below the usual 255-byte
+	// file name limit.
+	maxIDLen = 200
+)
+
+// Options configures a Store.
+type Options struct {
+	// Limit returns the largest size in bytes allowed for a new upload with
+	// this info (route limits come from info.MetaData). 0 = no limit; negative
+	// values are treated as 0. Called once in NewUpload; the value is persisted
+	// with the upload. It is only consulted again if that persisted record is
+	// lost, so that a deleted sidecar cannot lift the limit.
+	Limit func(info handler.FileInfo) int64
+}
+
+// Store is a tusd DataStore staging uploads in one local directory.
+// It holds no mutable state, so one Store serves any number of concurrent
+// uploads; per-upload serialisation is tusd's locker's job.
+type Store struct {
+	dir   string
+	fs    filestore.FileStore
+	limit func(handler.FileInfo) int64
+}
+
+// New returns a Store rooted at dir, creating dir if it is missing.
+// opts may be nil.
+func New(dir string, opts *Options) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("tusstage: empty directory")
+	}
+	// An absolute root keeps Path and the paths recorded in .info files stable
+	// even if the process changes its working directory.
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("tusstage: %w", err)
+	}
+	if err := os.MkdirAll(abs, dirPerm); err != nil {
+		return nil, fmt.Errorf("tusstage: %w", err)
+	}
+	fs := filestore.New(abs)
+	fs.DirModePerm = dirPerm
+	fs.FileModePerm = filePerm
+	s := &Store{dir: abs, fs: fs}
+	if opts != nil {
+		s.limit = opts.Limit
+	}
+	return s, nil
+}
+
+// UseIn registers the store as core, terminater, concater and length deferrer.
+// It is deliberately not registered as content server: staged data is not
+// served for download.
+func (s *Store) UseIn(c *handler.StoreComposer) {
+	c.UseCore(s)
+	c.UseTerminater(s)
+	c.UseConcater(s)
+	c.UseLengthDeferrer(s)
+}
+
+// validID reports whether id can be used as a file name inside the staging
+// directory. The character set excludes separators, dots and anything a shell
+// glob would interpret.
+func validID(id string) bool {
+	if id == "" || len(id) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Path returns the path of the staged data file of upload id, or "" if id is
+// not a valid upload id.
+func (s *Store) Path(id string) string {
+	if !validID(id) {
+		return ""
+	}
+	return filepath.Join(s.dir, id)
+}
+
+func (s *Store) infoPath(id string) string { return filepath.Join(s.dir, id+".info") }
+func (s *Store) hashPath(id string) string { return filepath.Join(s.dir, id+".hash") }
+
+// limitFor evaluates Options.Limit for info.
+func (s *Store) limitFor(info handler.FileInfo) int64 {
+	if s.limit == nil {
+		return 0
+	}
+	if l := s.limit(info); l > 0 {
+		return l
+	}
+	return 0
+}
+
+func newID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// NewUpload implements handler.DataStore.
+func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
+	if info.ID == "" {
+		// Generated here rather than by filestore so the id is known (and the
+		// limit checked) before any file is created.
+		id, err := newID()
+		if err != nil {
+			return nil, err
+		}
+		info.ID = id
+	} else if !validID(info.ID) {
+		return nil, ErrInvalidID
+	}
+	// A pre-create hook may ask filestore to put the data elsewhere via
+	// Storage["Path"]; staging always keeps it at Path(id) so that Path, Head,
+	// Digest and Remove agree with where the bytes are.
+	info.Storage = nil
+
+	limit := s.limitFor(info)
+	if limit > 0 && !info.SizeIsDeferred && info.Size > limit {
+		return nil, ErrTooLarge
+	}
+
+	inner, err := s.fs.NewUpload(ctx, info)
+	if err != nil {
+		return nil, err
+	}
+	st := state{limit: limit, h: newHash()}
+	if err := s.saveState(info.ID, &st); err != nil {
+		_ = s.Remove(info.ID)
+		return nil, err
+	}
+	return &upload{store: s, id: info.ID, inner: inner, offset: 0}, nil
+}
+
+// GetUpload implements handler.DataStore.
+func (s *Store) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
+	if !validID(id) {
+		return nil, handler.ErrNotFound
+	}
+	inner, err := s.fs.GetUpload(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	info, err := inner.GetInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Uploads created by this store always keep their data at Path(id); an
+	// .info pointing elsewhere was not written by us and is not trusted.
+	if p := info.Storage[filestore.StorageKeyPath]; p != "" && filepath.Clean(p) != s.Path(id) {
+		return nil, fmt.Errorf("tusstage: upload %s has foreign data path", id)
+	}
+	return &upload{store: s, id: id, inner: inner, offset: info.Offset}, nil
+}
+
+// AsTerminatableUpload implements handler.TerminaterDataStore.
+func (s *Store) AsTerminatableUpload(u handler.Upload) handler.TerminatableUpload {
+	return u.(*upload)
+}
+
+// AsConcatableUpload implements handler.ConcaterDataStore.
+func (s *Store) AsConcatableUpload(u handler.Upload) handler.ConcatableUpload {
+	return u.(*upload)
+}
+
+// AsLengthDeclarableUpload implements handler.LengthDeferrerDataStore.
+func (s *Store) AsLengthDeclarableUpload(u handler.Upload) handler.LengthDeclarableUpload {
+	return u.(*upload)
+}
+
+// Digest returns the SHA-256 and size of a finished upload. The saved hash
+// state is used when it covers exactly the file; otherwise the file is hashed
+// once and the rebuilt state saved for next time.
+func (s *Store) Digest(ctx context.Context, id string) (sum [32]byte, size int64, err error) {
+	if !validID(id) {
+		return sum, 0, ErrInvalidID
+	}
+	inner, err := s.fs.GetUpload(ctx, id)
+	if err != nil {
+		return sum, 0, err
+	}
+	info, err := inner.GetInfo(ctx)
+	if err != nil {
+		return sum, 0, err
+	}
+	if info.SizeIsDeferred || info.Offset != info.Size {
+		return sum, 0, ErrNotFinished
+	}
+	st, recovered, err := s.stateAt(ctx, id, info.Size, func() int64 { return s.limitFor(info) })
+	if err != nil {
+		return sum, 0, err
+	}
+	if recovered {
+		// Best effort: the digest is already known, saving only spares the
+		// next caller another full read.
+		_ = s.saveState(id, st)
+	}
+	st.h.Sum(sum[:0])
+	return sum, info.Size, nil
+}
+
+// Head returns the first n bytes of the staged file of upload id, or fewer if
+// the file is shorter.
+func (s *Store) Head(id string, n int) ([]byte, error) {
+	p := s.Path(id)
+	if p == "" {
+		return nil, ErrInvalidID
+	}
+	if n < 0 {
+		return nil, errors.New("tusstage: negative length")
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// Size the buffer by what the file can deliver, so a large n from a caller
+	// does not turn into a large allocation for a small file.
+	if fi, err := f.Stat(); err == nil && fi.Size() < int64(n) {
+		n = int(fi.Size())
+	}
+	buf := make([]byte, n)
+	m, err := io.ReadFull(f, buf)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, err
+	}
+	return buf[:m], nil
+}
+
+// Remove deletes the data, .info and hash state of upload id. Files that are
+// already gone are not an error.
+func (s *Store) Remove(id string) error {
+	if !validID(id) {
+		return ErrInvalidID
+	}
+	var errs []error
+	for _, p := range []string{filepath.Join(s.dir, id), s.infoPath(id), s.hashPath(id)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, s.removeTemps(id))
+	return errors.Join(errs...)
+}
+
+// removeTemps deletes sidecar temp files a crash may have left behind. The id
+// is validated, so it contains no glob metacharacters, and since ids contain
+// no dots the pattern cannot match another upload's files.
+func (s *Store) removeTemps(id string) error {
+	matches, err := filepath.Glob(filepath.Join(s.dir, id+".hash.tmp*"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, m := range matches {
+		if err := os.Remove(m); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,271 @@
+package carcosa
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"mime"
+	"net/http"
+
+	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/safename"
+	"github.com/carcosa-dev/carcosa/storage"
+	"github.com/carcosa-dev/carcosa/store"
+)
+
+// multipartOverhead allows for part headers and the input part on top of the
+// files' bytes.
+const multipartOverhead = 1 << 20
+
+// pendingFile is a file of a multipart request that passed verification and
+// waits for the request to end before it settles.
+type pendingFile struct {
+	id  string
+	key string
+	c   *candidate
+}
+
+// serveMultipart takes files as multipart/form-data, streaming each "file"
+// part through verification into storage without buffering it. An "input"
+// part, if any, must come before the files. The request is all or nothing:
+// when a file is refused, every file of the request is removed.
+func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
+	h, ok := r.route(req.PathValue("route"))
+	if !ok {
+		r.writeError(w, req, ErrUnknownRoute)
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); mt != "multipart/form-data" {
+		r.writeError(w, req, ErrBadRequest.with("expected a multipart/form-data body"))
+		return
+	}
+	cfg := h.config()
+	req.Body = http.MaxBytesReader(w, req.Body, int64(cfg.maxFiles)*cfg.maxFileSize+multipartOverhead)
+	mr, err := req.MultipartReader()
+	if err != nil {
+		r.writeError(w, req, ErrBadRequest.with("the multipart body is malformed"))
+		return
+	}
+	ctx, cancel := r.processCtx(req.Context())
+	defer cancel()
+
+	var (
+		input    []byte
+		admitted bool
+		owner    string
+		meta     []byte
+		pending  []pendingFile
+	)
+	abort := func(err error) {
+		for _, p := range pending {
+			r.storage.Delete(ctx, p.key)
+			r.fail(ctx, h, p.id, err)
+		}
+		r.writeError(w, req, err)
+	}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			abort(bodyError(err))
+			return
+		}
+		switch part.FormName() {
+		case "input":
+			if admitted {
+				part.Close()
+				abort(ErrBadRequest.with(`the "input" part must come before the files`))
+				return
+			}
+			input, err = io.ReadAll(io.LimitReader(part, maxInputSize+1))
+			part.Close()
+			if err != nil {
+				abort(bodyError(err))
+				return
+			}
+		case "file", "files", "files[]":
+			if !admitted {
+				owner, meta, err = h.admit(req.Context(), req, input, "", nil)
+				if err != nil {
+					part.Close()
+					abort(err)
+					return
+				}
+				admitted = true
+			}
+			if len(pending) == cfg.maxFiles {
+				part.Close()
+				abort(ErrTooManyFiles.with(fmt.Sprintf("this route takes at most %d files per request", cfg.maxFiles)))
+				return
+			}
+			p, err := r.receive(ctx, h, part, part.FileName(), part.Header.Get("Content-Type"), owner, input, meta)
+			part.Close()
+			if err != nil {
+				abort(err)
+				return
+			}
+			pending = append(pending, p)
+		default:
+			part.Close() // unknown fields are ignored
+		}
+	}
+	if len(pending) < cfg.minFiles {
+		abort(ErrTooFewFiles.with(fmt.Sprintf("this route takes at least %d files per request", cfg.minFiles)))
+		return
+	}
+	out := make([]Upload, 0, len(pending))
+	var firstErr error
+	for _, p := range pending {
+		rec, err := r.settle(ctx, h, p.id, p.c, p.key)
+		if err != nil {
+			firstErr = cmpOr(firstErr, err)
+			if rec, err = r.store.Get(ctx, p.id); err != nil {
+				continue
+			}
+		}
+		out = append(out, r.uploadJSON(rec))
+	}
+	if firstErr != nil {
+		r.writeError(w, req, firstErr)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"uploads": out})
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// receive streams one file into storage: the first bytes are checked before
+// the rest is read, the size is limited and the SHA-256 computed on the way.
+// The file's record ends processing, or rejected with its bytes removed.
+func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, clientName, claimed, owner string, input, meta []byte) (pendingFile, error) {
+	cfg := h.config()
+	rec := &store.Upload{
+		ID: newID(), Route: cfg.name, Owner: owner, Via: "multipart",
+		Name: safename.Clean(clientName), ClaimedType: truncate(claimed, 255), Size: -1,
+		State: store.Uploading, Input: input, Metadata: meta,
+	}
+	if err := r.store.Create(ctx, rec); err != nil {
+		return pendingFile{}, err
+	}
+	refuse := func(err error) (pendingFile, error) {
+		return pendingFile{}, r.fail(ctx, h, rec.ID, err)
+	}
+	lr := &limitedReader{r: body, left: cfg.maxFileSize}
+	head := make([]byte, filetype.SniffLen)
+	n, err := io.ReadFull(lr, head)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return refuse(readError(lr, err))
+	}
+	head = head[:n]
+	c := &candidate{route: cfg, name: rec.Name, claimedType: rec.ClaimedType, head: head}
+	if err := r.runEarly(ctx, c); err != nil {
+		return refuse(err)
+	}
+	key := storageKey(cfg.name, rec.ID, c.typ)
+	hw := &hashCounter{h: sha256.New()}
+	hw.Write(head)
+	src := io.MultiReader(bytes.NewReader(head), io.TeeReader(lr, hw))
+	if err := r.storage.Put(ctx, key, src, &storage.PutOptions{ContentType: c.typ.MIME}); err != nil {
+		if lr.exceeded || lr.err != nil {
+			return refuse(readError(lr, err))
+		}
+		return refuse(fmt.Errorf("storing: %w", err))
+	}
+	c.size = hw.n
+	c.sha256 = hex.EncodeToString(hw.h.Sum(nil))
+	if err := r.runFinal(ctx, c); err != nil {
+		r.storage.Delete(ctx, key)
+		return refuse(err)
+	}
+	if _, err := r.store.Update(ctx, rec.ID, func(u *store.Upload) error {
+		u.State = store.Processing
+		u.Size = c.size
+		return nil
+	}); err != nil {
+		r.storage.Delete(ctx, key)
+		return refuse(err)
+	}
+	return pendingFile{id: rec.ID, key: key, c: c}, nil
+}
+
+// limitedReader fails once more than left bytes are read, so a file over its
+// route's limit is refused while it streams.
+type limitedReader struct {
+	r        io.Reader
+	left     int64
+	exceeded bool
+	err      error // the underlying reader's error other than EOF
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, ErrTooLarge
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		l.exceeded = true
+		return n, ErrTooLarge
+	}
+	if err != nil && err != io.EOF {
+		l.err = err
+	}
+	return n, err
+}
+
+// readError explains why reading a file's bytes stopped.
+func readError(l *limitedReader, err error) error {
+	if l.exceeded {
+		return ErrTooLarge
+	}
+	if l.err != nil {
+		return bodyError(l.err)
+	}
+	return bodyError(err)
+}
+
+// bodyError maps an error reading the request body to a client error.
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe), errors.Is(err, ErrTooLarge):
+		return ErrTooLarge
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled):
+		return ErrBadRequest.with("the request body ended early").wrap(err)
+	}
+	return ErrBadRequest.with("the multipart body is malformed").wrap(err)
+}
+
+// hashCounter hashes and counts what is written to it.
+type hashCounter struct {
+	h hash.Hash
+	n int64
+}
+
+func (w *hashCounter) Write(p []byte) (int, error) {
+	w.h.Write(p)
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,244 @@
+package carcosa
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/safename"
+	"github.com/carcosa-dev/carcosa/store"
+)
+
+// candidate is a file under verification. Intake (tus or multipart) fills
+// what it knows; the stages judge it.
+type candidate struct {
+	route       routeConfig
+	name        string // safe display name
+	claimedType string
+	head        []byte // the first bytes, at most filetype.SniffLen
+	typ         filetype.Type
+	size        int64  // set before the final checks
+	sha256      string // set before the final checks
+}
+
+// stage is one step of verification. Stages run in order: every early check
+// as soon as the first bytes are known (so a multipart upload of the wrong
+// type stops before the rest arrives), every final check once all bytes are
+// in and hashed. Scanning and transforms join as further stages.
+type stage struct {
+	name  string
+	early func(ctx context.Context, c *candidate) error
+	final func(ctx context.Context, c *candidate) error
+}
+
+func defaultStages() []stage {
+	return []stage{
+		{name: "type", early: checkType},
+		{name: "extension", early: checkExtension},
+		{name: "polyglot", early: checkPolyglot},
+		{name: "size", final: checkSize},
+	}
+}
+
+func checkType(_ context.Context, c *candidate) error {
+	c.typ = filetype.Detect(c.head)
+	if !c.route.acceptsAny && filetype.IsExecutable(c.typ) {
+		return ErrExecutable
+	}
+	if !filetype.Accepts(c.route.accept, c.typ) {
+		return ErrTypeNotAllowed.with(fmt.Sprintf("files of type %s are not allowed here", c.typ.MIME))
+	}
+	return nil
+}
+
+func checkExtension(_ context.Context, c *candidate) error {
+	if !filetype.ExtensionAgrees(safename.Ext(c.name), c.typ) {
+		return ErrTypeMismatch.with(fmt.Sprintf("the file's extension does not match its content (%s)", c.typ.MIME))
+	}
+	return nil
+}
+
+func checkPolyglot(_ context.Context, c *candidate) error {
+	if !c.route.acceptsAny && filetype.Polyglot(c.head, c.typ) {
+		return ErrPolyglot
+	}
+	return nil
+}
+
+func checkSize(_ context.Context, c *candidate) error {
+	if c.size > c.route.maxFileSize {
+		return ErrTooLarge
+	}
+	return nil
+}
+
+func (r *Router) runEarly(ctx context.Context, c *candidate) error {
+	for _, s := range r.stages {
+		if s.early != nil {
+			if err := s.early(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Router) runFinal(ctx context.Context, c *candidate) error {
+	for _, s := range r.stages {
+		if s.final != nil {
+			if err := s.final(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// storageKey is where a file is kept: generated from the route, the upload ID
+// and the detected type, never from the client's name.
+func storageKey(route, id string, t filetype.Type) string {
+	return route + "/" + id + t.Extension
+}
+
+// processCtx detaches finishing work from the client's request so that a
+// disconnect cannot leave a record half-way; ProcessTimeout bounds it.
+func (r *Router) processCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ProcessTimeout)
+}
+
+// settle finishes a verified file whose bytes are stored at c's key: it
+// records the facts, runs OnComplete and marks the upload ready. On failure
+// the stored object is removed and the upload ends rejected or failed.
+func (r *Router) settle(ctx context.Context, h routeHandler, id string, c *candidate, key string) (*store.Upload, error) {
+	rec, err := r.store.Update(ctx, id, func(u *store.Upload) error {
+		u.State = store.Processing
+		u.Key, u.Type, u.Size, u.SHA256 = key, c.typ.MIME, c.size, c.sha256
+		return nil
+	})
+	if err != nil {
+		r.storage.Delete(ctx, key)
+		return nil, r.fail(ctx, h, id, err)
+	}
+	result, err := h.complete(ctx, rec.Metadata, r.fileOf(rec))
+	if err != nil {
+		if derr := r.storage.Delete(ctx, key); derr != nil {
+			r.log.ErrorContext(ctx, "removing a refused file", "upload", id, "err", derr)
+		}
+		return nil, r.fail(ctx, h, id, err)
+	}
+	rec, err = r.store.Update(ctx, id, func(u *store.Upload) error {
+		u.State = store.Ready
+		u.Result = result
+		return nil
+	})
+	if err != nil {
+		return nil, r.fail(ctx, h, id, err)
+	}
+	r.log.InfoContext(ctx, "upload ready", "upload", id, "route", rec.Route, "size", rec.Size, "type", rec.Type)
+	return rec, nil
+}
+
+// fail ends upload id as rejected (for a client *Error) or failed (for
+// anything else), runs OnError, and returns the error the client should see.
+// The caller has removed the bytes.
+func (r *Router) fail(ctx context.Context, h routeHandler, id string, cause error) error {
+	e := clientError(cause)
+	state := store.Rejected
+	if e.Status >= 500 {
+		state = store.Failed
+	}
+	rec, err := r.store.Update(ctx, id, func(u *store.Upload) error {
+		u.State = state
+		u.ErrorCode, u.ErrorMessage = e.Code, e.Message
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrTransition) {
+			r.log.WarnContext(ctx, "upload already settled", "upload", id)
+		} else {
+			r.log.ErrorContext(ctx, "recording a failed upload", "upload", id, "err", err)
+		}
+		return e
+	}
+	if state == store.Failed {
+		r.log.ErrorContext(ctx, "upload failed", "upload", id, "route", rec.Route, "err", cause)
+	} else {
+		r.log.InfoContext(ctx, "upload rejected", "upload", id, "route", rec.Route, "code", e.Code)
+	}
+	if h != nil {
+		h.fail(ctx, rec.Metadata, r.fileOf(rec), e)
+	}
+	return e
+}
+
+// fileOf is the callbacks' view of a record.
+func (r *Router) fileOf(u *store.Upload) File {
+	return File{
+		ID: u.ID, Route: u.Route, Owner: u.Owner, Name: u.Name, Type: u.Type,
+		Size: u.Size, SHA256: u.SHA256, Key: u.Key, URL: r.fileURL(u), CreatedAt: u.CreatedAt,
+	}
+}
+
+// recordError is the error a client sees for a record that ended badly.
+func recordError(u *store.Upload) *Error {
+	status := http.StatusUnprocessableEntity
+	switch u.ErrorCode {
+	case ErrTooLarge.Code:
+		status = http.StatusRequestEntityTooLarge
+	case ErrTypeNotAllowed.Code, ErrTypeMismatch.Code, ErrExecutable.Code, ErrPolyglot.Code:
+		status = http.StatusUnsupportedMediaType
+	}
+	if u.State == store.Failed {
+		status = http.StatusInternalServerError
+	}
+	return NewError(status, u.ErrorCode, u.ErrorMessage)
+}
+
+// Upload is the JSON record of an upload, as GET B/uploads/{id} answers.
+type Upload struct {
+	ID        string          `json:"id"`
+	Route     string          `json:"route"`
+	Name      string          `json:"name"`
+	Size      int64           `json:"size"`
+	Type      string          `json:"type,omitempty"`
+	SHA256    string          `json:"sha256,omitempty"`
+	State     string          `json:"state"`
+	Key       string          `json:"key,omitempty"`
+	URL       string          `json:"url,omitempty"`
+	CreatedAt time.Time       `json:"createdAt"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Error     *errorJSON      `json:"error,omitempty"`
+}
+
+func (r *Router) uploadJSON(u *store.Upload) Upload {
+	out := Upload{
+		ID: u.ID, Route: u.Route, Name: u.Name, Size: u.Size, Type: u.Type,
+		SHA256: u.SHA256, State: string(u.State), CreatedAt: u.CreatedAt.UTC(), Result: u.Result,
+	}
+	if u.State == store.Ready {
+		out.Key = u.Key
+		out.URL = r.fileURL(u)
+	}
+	if u.ErrorCode != "" {
+		out.Error = &errorJSON{Code: u.ErrorCode, Message: u.ErrorMessage}
+	}
+	return out
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":{"code":"internal","message":"internal error"}}`, http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

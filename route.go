@@ -1,0 +1,442 @@
+package carcosa
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+
+	"github.com/carcosa-dev/carcosa/filetype"
+)
+
+// Route declares one upload route. I is the type of the client's JSON input
+// (use struct{} for none); it is validated with go-playground/validator
+// `validate` tags. M is the metadata the middleware hands to the callbacks;
+// it is kept with the upload as JSON, so it must round-trip through
+// encoding/json.
+type Route[I, M any] struct {
+	// Accept lists what the route takes: categories ("image", "video",
+	// "audio", "pdf", "text", "any"), exact MIME types ("image/png") or
+	// wildcards ("image/*"). Types are judged from the file's content, never
+	// from the client's claim. Executables are refused unless "any" is
+	// listed. Required.
+	Accept []string
+
+	// MaxFileSize is the largest file accepted, in bytes. It is enforced while
+	// the bytes stream in. Defaults to 4 MiB.
+	MaxFileSize int64
+
+	// MinFiles and MaxFiles bound the number of files in one multipart
+	// request. Defaults to 1 and 1. (Each tus upload is one file.)
+	MinFiles, MaxFiles int
+
+	// Attachment forces Content-Disposition: attachment when files are
+	// served. Types that are not safe to display inline are always served as
+	// attachments.
+	Attachment bool
+
+	// Public makes files readable by anyone who knows their URL. Files of
+	// other routes are served only through signed, expiring URLs.
+	Public bool
+
+	// Middleware authorizes an upload and returns its owner and metadata. It
+	// runs when an upload is created, and again (with Request.UploadID set)
+	// on every later request about it, to identify the caller; the owner it
+	// returns then must match the upload's. It must not read the request
+	// body. A *Error it returns is sent as is; any other error becomes 403.
+	// Nil admits everyone with an empty owner and zero metadata.
+	Middleware func(ctx context.Context, req *Request[I]) (Grant[M], error)
+
+	// OnComplete runs once per verified, stored file. Its result, if not nil,
+	// is encoded as JSON into the upload record's "result". An error fails
+	// the upload: a *Error (see Reject) rejects it with that code, any other
+	// error marks it failed. Optional.
+	OnComplete func(ctx context.Context, meta M, file File) (any, error)
+
+	// OnError sees every upload of the route that ends rejected, quarantined
+	// or failed, after its bytes were removed. Optional.
+	OnError func(ctx context.Context, meta M, file File, err error)
+}
+
+// Request is what a route's middleware sees.
+type Request[I any] struct {
+	HTTP  *http.Request // the client's request; do not read its body
+	Input I             // the decoded, validated input
+
+	// UploadID is empty when a new upload is being created; otherwise it
+	// names the upload the request is about.
+	UploadID string
+
+	// Files lists the files the client declared, when known before the
+	// bytes: one for a tus upload, none for a multipart request.
+	Files []FileInfo
+}
+
+// Grant is what middleware returns for an admitted upload.
+type Grant[M any] struct {
+	Owner    string // the owner's identity; compared on every later request
+	Metadata M      // handed to OnComplete and OnError
+}
+
+// FileInfo is a file as the client declared it: nothing here is trusted.
+type FileInfo struct {
+	Name string // the safe display name derived from the client's name
+	Size int64  // declared size; -1 when not declared
+	Type string // the MIME type the client claimed
+}
+
+// File is a verified file, as the callbacks see it.
+type File struct {
+	ID        string    // the upload ID
+	Route     string    // the route's name
+	Owner     string    // from the middleware's Grant
+	Name      string    // safe display name
+	Type      string    // MIME type found from the content
+	Size      int64     // bytes
+	SHA256    string    // lowercase hex
+	Key       string    // storage key
+	URL       string    // where to fetch it (signed when the route is private)
+	CreatedAt time.Time // when the upload was created
+}
+
+var routeName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// Handle registers route under name on r. Names are lowercase letters,
+// digits, '-' and '_'. Handle panics on a registration mistake (a bad name, a
+// duplicate, an unknown accept entry, an input type that is not a struct, a
+// registration after the Router began serving), so mistakes fail at start-up.
+func Handle[I, M any](r *Router, name string, route Route[I, M]) {
+	if err := handle(r, name, route); err != nil {
+		panic("carcosa: " + err.Error())
+	}
+}
+
+func handle[I, M any](r *Router, name string, rt Route[I, M]) error {
+	if !routeName.MatchString(name) {
+		return fmt.Errorf("route name %q: use 1-64 lowercase letters, digits, '-' and '_'", name)
+	}
+	if len(rt.Accept) == 0 {
+		return fmt.Errorf("route %q: Accept is required", name)
+	}
+	for _, a := range rt.Accept {
+		if err := filetype.ValidAccept(a); err != nil {
+			return fmt.Errorf("route %q: Accept: %w", name, err)
+		}
+	}
+	if rt.MaxFileSize < 0 || rt.MinFiles < 0 || rt.MaxFiles < 0 {
+		return fmt.Errorf("route %q: MaxFileSize, MinFiles and MaxFiles must not be negative", name)
+	}
+	if rt.MaxFileSize == 0 {
+		rt.MaxFileSize = 4 << 20
+	}
+	if rt.MinFiles == 0 {
+		rt.MinFiles = 1
+	}
+	if rt.MaxFiles == 0 {
+		rt.MaxFiles = max(1, rt.MinFiles)
+	}
+	if rt.MinFiles > rt.MaxFiles {
+		return fmt.Errorf("route %q: MinFiles (%d) is above MaxFiles (%d)", name, rt.MinFiles, rt.MaxFiles)
+	}
+	it := reflect.TypeFor[I]()
+	for it.Kind() == reflect.Pointer {
+		it = it.Elem()
+	}
+	if it.Kind() != reflect.Struct {
+		return fmt.Errorf("route %q: input type %s is not a struct", name, it)
+	}
+	e := &typedRoute[I, M]{
+		name:   name,
+		route:  rt,
+		schema: schemaOf(it),
+		r:      r,
+	}
+	return r.addRoute(name, e)
+}
+
+// routeHandler is a typed route seen without its type parameters.
+type routeHandler interface {
+	config() routeConfig
+
+	// admit decodes and validates the input, runs the middleware and returns
+	// the owner and the metadata as JSON.
+	admit(ctx context.Context, req *http.Request, input []byte, uploadID string, files []FileInfo) (owner string, meta []byte, err error)
+
+	// complete runs OnComplete and returns its result as JSON.
+	complete(ctx context.Context, meta []byte, f File) (json.RawMessage, error)
+
+	// fail runs OnError.
+	fail(ctx context.Context, meta []byte, f File, err error)
+}
+
+type routeConfig struct {
+	name        string
+	accept      []string
+	maxFileSize int64
+	minFiles    int
+	maxFiles    int
+	attachment  bool
+	public      bool
+	acceptsAny  bool
+	schema      []SchemaField
+}
+
+type typedRoute[I, M any] struct {
+	name   string
+	route  Route[I, M]
+	schema []SchemaField
+	r      *Router
+}
+
+func (t *typedRoute[I, M]) config() routeConfig {
+	any := false
+	for _, a := range t.route.Accept {
+		if a == string(filetype.Any) {
+			any = true
+		}
+	}
+	return routeConfig{
+		name:        t.name,
+		accept:      t.route.Accept,
+		maxFileSize: t.route.MaxFileSize,
+		minFiles:    t.route.MinFiles,
+		maxFiles:    t.route.MaxFiles,
+		attachment:  t.route.Attachment,
+		public:      t.route.Public,
+		acceptsAny:  any,
+		schema:      t.schema,
+	}
+}
+
+// maxInputSize bounds the JSON input a client may send.
+const maxInputSize = 64 << 10
+
+func (t *typedRoute[I, M]) admit(ctx context.Context, req *http.Request, input []byte, uploadID string, files []FileInfo) (string, []byte, error) {
+	in, err := decodeInput[I](t.r.validate, input)
+	if err != nil {
+		return "", nil, err
+	}
+	var g Grant[M]
+	if t.route.Middleware != nil {
+		g, err = t.route.Middleware(ctx, &Request[I]{HTTP: req, Input: in, UploadID: uploadID, Files: files})
+		if err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				return "", nil, e
+			}
+			return "", nil, ErrForbidden.wrap(err)
+		}
+	}
+	meta, err := json.Marshal(g.Metadata)
+	if err != nil {
+		return "", nil, fmt.Errorf("route %q: encoding metadata: %w", t.name, err)
+	}
+	return g.Owner, meta, nil
+}
+
+func (t *typedRoute[I, M]) complete(ctx context.Context, meta []byte, f File) (json.RawMessage, error) {
+	if t.route.OnComplete == nil {
+		return nil, nil
+	}
+	m, err := decodeMeta[M](meta)
+	if err != nil {
+		return nil, err
+	}
+	res, err := t.route.OnComplete(ctx, m, f)
+	if err != nil {
+		return nil, err
+	}
+	if res == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil, fmt.Errorf("route %q: encoding OnComplete result: %w", t.name, err)
+	}
+	return b, nil
+}
+
+func (t *typedRoute[I, M]) fail(ctx context.Context, meta []byte, f File, err error) {
+	if t.route.OnError == nil {
+		return
+	}
+	m, _ := decodeMeta[M](meta) // OnError still runs with zero metadata
+	t.route.OnError(ctx, m, f, err)
+}
+
+func decodeMeta[M any](b []byte) (M, error) {
+	var m M
+	if len(b) == 0 {
+		return m, nil
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("decoding stored metadata: %w", err)
+	}
+	return m, nil
+}
+
+// decodeInput decodes a route's JSON input into I and validates it. Empty
+// input decodes as the zero I, which validation may then refuse.
+func decodeInput[I any](v *validator.Validate, b []byte) (I, error) {
+	var in I
+	b = bytes.TrimSpace(b)
+	if len(b) > maxInputSize {
+		return in, ErrInvalidInput.with("the input is larger than 64 KiB")
+	}
+	if len(b) > 0 && !bytes.Equal(b, []byte("null")) {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			return in, inputDecodeError(err)
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return in, ErrBadRequest.with("the input must be a single JSON value")
+		}
+	}
+	if err := validateStruct(v, in); err != nil {
+		return in, err
+	}
+	return in, nil
+}
+
+// inputDecodeError explains a JSON decoding failure without echoing input.
+func inputDecodeError(err error) *Error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		e := ErrInvalidInput.with("the input has a field of the wrong type")
+		e.Fields = []FieldError{{Field: typeErr.Field, Rule: "type", Param: typeErr.Type.Kind().String()}}
+		return e
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return ErrBadRequest.with("the input is not valid JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		e := ErrInvalidInput.with("the input has an unknown field")
+		e.Fields = []FieldError{{Field: field, Rule: "unknown"}}
+		return e
+	}
+	return ErrBadRequest.with("the input is not valid JSON")
+}
+
+func validateStruct(v *validator.Validate, in any) error {
+	rv := reflect.ValueOf(in)
+	for rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return nil
+		}
+		rv = rv.Elem()
+	}
+	err := v.Struct(rv.Interface())
+	if err == nil {
+		return nil
+	}
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) {
+		return ErrInvalidInput.wrap(err)
+	}
+	e := ErrInvalidInput.with("the input failed validation")
+	for _, fe := range verrs {
+		// Namespace is "Type.field.sub"; clients know fields by JSON path.
+		ns := fe.Namespace()
+		if i := strings.IndexByte(ns, '.'); i >= 0 {
+			ns = ns[i+1:]
+		}
+		e.Fields = append(e.Fields, FieldError{Field: ns, Rule: fe.Tag(), Param: fe.Param()})
+	}
+	return e
+}
+
+// newValidator returns a validator that names fields by their JSON names.
+func newValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch name {
+		case "-":
+			return ""
+		case "":
+			return f.Name
+		}
+		return name
+	})
+	return v
+}
+
+// SchemaField describes one field of a route's input for clients: a hint,
+// not a full JSON Schema.
+type SchemaField struct {
+	Name     string        `json:"name"`
+	Type     string        `json:"type"` // string, number, integer, boolean, array, object
+	Required bool          `json:"required,omitempty"`
+	Rules    string        `json:"rules,omitempty"` // the validate tag
+	Fields   []SchemaField `json:"fields,omitempty"`
+}
+
+func schemaOf(t reflect.Type) []SchemaField {
+	return schemaFields(t, 0)
+}
+
+func schemaFields(t reflect.Type, depth int) []SchemaField {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || depth > 4 {
+		return nil
+	}
+	var out []SchemaField
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		rules := f.Tag.Get("validate")
+		sf := SchemaField{Name: name, Type: jsonKind(f.Type), Rules: rules}
+		for _, r := range strings.Split(rules, ",") {
+			if r == "required" {
+				sf.Required = true
+			}
+		}
+		if sf.Type == "object" {
+			sf.Fields = schemaFields(f.Type, depth+1)
+		}
+		out = append(out, sf)
+	}
+	return out
+}
+
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	}
+	return "object"
+}

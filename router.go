@@ -1,0 +1,328 @@
+package carcosa
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+	tusd "github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/carcosa-dev/carcosa/internal/tusstage"
+	"github.com/carcosa-dev/carcosa/storage"
+	"github.com/carcosa-dev/carcosa/store"
+	"github.com/carcosa-dev/carcosa/store/sqlite"
+)
+
+// Config configures a Router. The zero value of every field but DataDir is a
+// working default.
+type Config struct {
+	// BasePath is the path the Router is mounted at, such as
+	// "/api/uploads". The Router answers requests under it and writes URLs
+	// with it. Defaults to "/".
+	BasePath string
+
+	// DataDir holds the embedded defaults: the SQLite database
+	// (DataDir/carcosa.db), the files (DataDir/files), the resumable-upload
+	// staging area (DataDir/tus) and the URL signing key
+	// (DataDir/signing.key). Required.
+	DataDir string
+
+	// Storage keeps the files. Defaults to the file system under
+	// DataDir/files.
+	Storage storage.Storage
+
+	// Store keeps upload records. Defaults to SQLite at DataDir/carcosa.db.
+	Store store.Store
+
+	// SigningKey signs the URLs of private files; at least 32 bytes. Defaults
+	// to a random key kept in DataDir/signing.key, so URLs survive restarts.
+	SigningKey []byte
+
+	// SignedURLTTL is how long a signed URL stays valid. Defaults to 1 hour.
+	SignedURLTTL time.Duration
+
+	// ProcessTimeout bounds the verification, storage and callbacks of one
+	// finished file, which continue even if the client disconnects.
+	// Defaults to 10 minutes.
+	ProcessTimeout time.Duration
+
+	// Logger receives the Router's logs; it never gets file contents, names
+	// or input. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.DataDir == "" {
+		return c, errors.New("carcosa: Config.DataDir is required")
+	}
+	c.BasePath = "/" + strings.Trim(c.BasePath, "/")
+	if c.SignedURLTTL == 0 {
+		c.SignedURLTTL = time.Hour
+	}
+	if c.SignedURLTTL < 0 {
+		return c, errors.New("carcosa: Config.SignedURLTTL must not be negative")
+	}
+	if c.ProcessTimeout == 0 {
+		c.ProcessTimeout = 10 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.SigningKey != nil && len(c.SigningKey) < 32 {
+		return c, errors.New("carcosa: Config.SigningKey must have at least 32 bytes")
+	}
+	return c, nil
+}
+
+// Router is the upload system mounted as an http.Handler. Create it with
+// New, declare routes with Handle, then serve it under Config.BasePath:
+//
+//	mux.Handle("/api/uploads/", r)
+//
+// A Router is safe for concurrent use. Close it after the server has shut
+// down.
+type Router struct {
+	cfg      Config
+	log      *slog.Logger
+	store    store.Store
+	storage  storage.Storage
+	staging  *tusstage.Store
+	tus      *tusd.UnroutedHandler
+	validate *validator.Validate
+	key      []byte
+	stages   []stage
+
+	mu      sync.RWMutex
+	routes  map[string]routeHandler
+	serving atomic.Bool
+
+	mux      *http.ServeMux
+	closers  []func() error
+}
+
+// New returns a Router for cfg. It opens the embedded defaults for any
+// backend cfg leaves nil; Close closes only what New opened.
+func New(cfg Config) (*Router, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("carcosa: creating DataDir: %w", err)
+	}
+	r := &Router{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		store:    cfg.Store,
+		storage:  cfg.Storage,
+		validate: newValidator(),
+		key:      cfg.SigningKey,
+		routes:   make(map[string]routeHandler),
+	}
+	r.stages = defaultStages()
+	ok := false
+	defer func() {
+		if !ok {
+			r.Close()
+		}
+	}()
+	if r.store == nil {
+		s, err := sqlite.Open(filepath.Join(cfg.DataDir, "carcosa.db"))
+		if err != nil {
+			return nil, fmt.Errorf("carcosa: opening the default store: %w", err)
+		}
+		r.store = s
+		r.closers = append(r.closers, s.Close)
+	}
+	if r.storage == nil {
+		dir, err := filepath.Abs(filepath.Join(cfg.DataDir, "files"))
+		if err != nil {
+			return nil, err
+		}
+		b, err := storage.Open(context.Background(), "file://"+filepath.ToSlash(dir))
+		if err != nil {
+			return nil, fmt.Errorf("carcosa: opening the default storage: %w", err)
+		}
+		r.storage = b
+		r.closers = append(r.closers, b.Close)
+	}
+	if r.key == nil {
+		if r.key, err = loadOrCreateKey(filepath.Join(cfg.DataDir, "signing.key")); err != nil {
+			return nil, err
+		}
+	}
+	r.staging, err = tusstage.New(filepath.Join(cfg.DataDir, "tus"), &tusstage.Options{Limit: r.tusLimit})
+	if err != nil {
+		return nil, fmt.Errorf("carcosa: opening the tus staging area: %w", err)
+	}
+	if r.tus, err = r.newTusHandler(); err != nil {
+		return nil, err
+	}
+	r.mux = r.newMux()
+	ok = true
+	return r, nil
+}
+
+// Close releases the backends New opened. Call it after the HTTP server has
+// shut down.
+func (r *Router) Close() error {
+	var errs []error
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		errs = append(errs, r.closers[i]())
+	}
+	r.closers = nil
+	return errors.Join(errs...)
+}
+
+func (r *Router) addRoute(name string, h routeHandler) error {
+	if r.serving.Load() {
+		return fmt.Errorf("route %q: routes must be declared before the Router serves requests", name)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.routes[name]; dup {
+		return fmt.Errorf("route %q is declared twice", name)
+	}
+	r.routes[name] = h
+	return nil
+}
+
+func (r *Router) route(name string) (routeHandler, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	h, ok := r.routes[name]
+	return h, ok
+}
+
+// ServeHTTP serves the HTTP contract under Config.BasePath.
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.serving.Store(true)
+	if req.Header.Get("X-Request-ID") == "" || len(req.Header.Get("X-Request-ID")) > 128 {
+		req.Header.Set("X-Request-ID", newID())
+	}
+	w.Header().Set("X-Request-ID", req.Header.Get("X-Request-ID"))
+	base := r.cfg.BasePath
+	p := req.URL.Path
+	if base != "/" {
+		if p != base && !strings.HasPrefix(p, base+"/") {
+			r.writeError(w, req, ErrNotFound)
+			return
+		}
+		p = strings.TrimPrefix(p, base)
+	}
+	if p == "" {
+		p = "/"
+	}
+	req2 := req.Clone(req.Context())
+	req2.URL.Path = p
+	req2.URL.RawPath = ""
+	r.mux.ServeHTTP(w, req2)
+}
+
+func (r *Router) newMux() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /routes", r.serveRoutes)
+	m.HandleFunc("POST /routes/{route}", r.serveMultipart)
+	m.HandleFunc("GET /uploads/{id}", r.serveUpload)
+	m.HandleFunc("DELETE /uploads/{id}", r.deleteUpload)
+	m.HandleFunc("GET /files/{key...}", r.serveFile)
+	m.HandleFunc("/tus/", r.serveTus)
+	m.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
+		r.writeError(w, req, ErrNotFound)
+	})
+	return m
+}
+
+// routeJSON is one entry of GET B/routes.
+type routeJSON struct {
+	Name        string        `json:"name"`
+	Accept      []string      `json:"accept"`
+	MaxFileSize int64         `json:"maxFileSize"`
+	MinFiles    int           `json:"minFiles"`
+	MaxFiles    int           `json:"maxFiles"`
+	Public      bool          `json:"public"`
+	Input       []SchemaField `json:"input"`
+}
+
+func (r *Router) serveRoutes(w http.ResponseWriter, req *http.Request) {
+	r.mu.RLock()
+	list := make([]routeJSON, 0, len(r.routes))
+	for _, h := range r.routes {
+		c := h.config()
+		in := c.schema
+		if in == nil {
+			in = []SchemaField{}
+		}
+		list = append(list, routeJSON{
+			Name: c.name, Accept: c.accept, MaxFileSize: c.maxFileSize,
+			MinFiles: c.minFiles, MaxFiles: c.maxFiles, Public: c.public, Input: in,
+		})
+	}
+	r.mu.RUnlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	writeJSON(w, http.StatusOK, map[string]any{"routes": list})
+}
+
+// newID returns a random 128-bit ID in lowercase hex: URL- and path-safe.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func validID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func requestID(req *http.Request) string { return req.Header.Get("X-Request-ID") }
+
+func loadOrCreateKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if k, err := hex.DecodeString(strings.TrimSpace(string(b))); err == nil && len(k) >= 32 {
+			return k, nil
+		}
+		return nil, fmt.Errorf("carcosa: %s does not hold a hex key of at least 32 bytes", path)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("carcosa: reading the signing key: %w", err)
+	}
+	k := make([]byte, 32)
+	rand.Read(k)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) { // another process made it first
+			return loadOrCreateKey(path)
+		}
+		return nil, fmt.Errorf("carcosa: writing the signing key: %w", err)
+	}
+	_, err = f.WriteString(hex.EncodeToString(k) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("carcosa: writing the signing key: %w", err)
+	}
+	return k, nil
+}

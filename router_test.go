@@ -1,0 +1,186 @@
+package carcosa_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/carcosa-dev/carcosa"
+)
+
+func TestRegistrationMistakesPanic(t *testing.T) {
+	t.Parallel()
+	type notStruct string
+	cases := []struct {
+		name string
+		reg  func(r *carcosa.Router)
+	}{
+		{"bad name", func(r *carcosa.Router) {
+			carcosa.Handle(r, "Bad Name", carcosa.Route[struct{}, struct{}]{Accept: []string{"any"}})
+		}},
+		{"no accept", func(r *carcosa.Router) {
+			carcosa.Handle(r, "a", carcosa.Route[struct{}, struct{}]{})
+		}},
+		{"unknown category", func(r *carcosa.Router) {
+			carcosa.Handle(r, "a", carcosa.Route[struct{}, struct{}]{Accept: []string{"pictures"}})
+		}},
+		{"duplicate", func(r *carcosa.Router) {
+			carcosa.Handle(r, "a", carcosa.Route[struct{}, struct{}]{Accept: []string{"any"}})
+			carcosa.Handle(r, "a", carcosa.Route[struct{}, struct{}]{Accept: []string{"any"}})
+		}},
+		{"input not a struct", func(r *carcosa.Router) {
+			carcosa.Handle(r, "a", carcosa.Route[notStruct, struct{}]{Accept: []string{"any"}})
+		}},
+		{"min above max", func(r *carcosa.Router) {
+			carcosa.Handle(r, "a", carcosa.Route[struct{}, struct{}]{Accept: []string{"any"}, MinFiles: 3, MaxFiles: 2})
+		}},
+		{"negative size", func(r *carcosa.Router) {
+			carcosa.Handle(r, "a", carcosa.Route[struct{}, struct{}]{Accept: []string{"any"}, MaxFileSize: -1})
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := carcosa.New(carcosa.Config{DataDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			c.reg(r)
+		})
+	}
+}
+
+func TestRegistrationAfterServingPanics(t *testing.T) {
+	tb := setup(t)
+	tb.do(t, "GET", tb.url("/routes"), "", nil, nil)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic")
+		}
+	}()
+	carcosa.Handle(tb.router, "late", carcosa.Route[struct{}, struct{}]{Accept: []string{"any"}})
+}
+
+func TestConfigRequiresDataDir(t *testing.T) {
+	if _, err := carcosa.New(carcosa.Config{}); err == nil || !strings.Contains(err.Error(), "DataDir") {
+		t.Fatalf("err = %v, want one naming DataDir", err)
+	}
+	if _, err := carcosa.New(carcosa.Config{DataDir: t.TempDir(), SigningKey: []byte("short")}); err == nil {
+		t.Fatal("a short signing key was accepted")
+	}
+}
+
+func TestRoutesEndpoint(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	resp, body := tb.do(t, "GET", tb.url("/routes"), "", nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	var got struct {
+		Routes []struct {
+			Name        string   `json:"name"`
+			Accept      []string `json:"accept"`
+			MaxFileSize int64    `json:"maxFileSize"`
+			MinFiles    int      `json:"minFiles"`
+			MaxFiles    int      `json:"maxFiles"`
+			Public      bool     `json:"public"`
+			Input       []struct {
+				Name     string `json:"name"`
+				Type     string `json:"type"`
+				Required bool   `json:"required"`
+			} `json:"input"`
+		} `json:"routes"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Routes) != 4 || got.Routes[2].Name != "images" {
+		t.Fatalf("routes = %+v", got.Routes)
+	}
+	img := got.Routes[2]
+	if img.MaxFileSize != 1<<20 || img.MaxFiles != 3 || img.MinFiles != 1 || !img.Public || img.Accept[0] != "image" {
+		t.Fatalf("images = %+v", img)
+	}
+	if len(img.Input) != 1 || img.Input[0].Name != "album" || img.Input[0].Type != "string" || !img.Input[0].Required {
+		t.Fatalf("images input = %+v", img.Input)
+	}
+}
+
+func TestUnknownPathsAreJSON404(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	for _, p := range []string{"/nope", "/uploads/", "/uploads/zzz", "/files/images/none.png"} {
+		resp, body := tb.do(t, "GET", tb.url(p), "alice", nil, nil)
+		wantError(t, resp, body, 404, "not_found")
+	}
+	resp, body := tb.do(t, "GET", tb.server.URL+"/api/uploadsX/routes", "", nil, nil)
+	if resp.StatusCode != 404 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
+
+func TestInputValidation(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	img := pngBytes(t, 16)
+	cases := []struct {
+		input  string
+		status int
+		code   string
+		field  string
+	}{
+		{`{}`, 422, "invalid_input", "album"},
+		{`{"album":"this album name is far too long"}`, 422, "invalid_input", "album"},
+		{`{"album":1}`, 422, "invalid_input", "album"},
+		{`{"album":"a","extra":1}`, 422, "invalid_input", "extra"},
+		{`{"album":`, 400, "bad_request", ""},
+		{`{"album":"a"} {}`, 400, "bad_request", ""},
+	}
+	for _, c := range cases {
+		body, ct := multipartBody(t, part{field: "input", data: []byte(c.input)}, part{field: "file", name: "a.png", data: img})
+		resp, b := tb.do(t, "POST", tb.url("/routes/images"), "alice", body, map[string]string{"Content-Type": ct})
+		e := wantError(t, resp, b, c.status, c.code)
+		if c.field != "" && (len(e.Error.Fields) == 0 || e.Error.Fields[0].Field != c.field) {
+			t.Errorf("input %s: fields %+v, want %q", c.input, e.Error.Fields, c.field)
+		}
+	}
+}
+
+func ExampleHandle() {
+	r, err := carcosa.New(carcosa.Config{BasePath: "/api/uploads", DataDir: "./carcosa-data"})
+	if err != nil {
+		panic(err)
+	}
+	defer r.Close()
+
+	type Input struct {
+		AlbumID string `json:"albumId" validate:"required"`
+	}
+	type Meta struct {
+		UserID string `json:"userId"`
+	}
+	carcosa.Handle(r, "photos", carcosa.Route[Input, Meta]{
+		Accept:      []string{"image"},
+		MaxFileSize: 8 << 20,
+		MaxFiles:    4,
+		Middleware: func(ctx context.Context, req *carcosa.Request[Input]) (carcosa.Grant[Meta], error) {
+			user := req.HTTP.Header.Get("X-User") // your own authentication here
+			if user == "" {
+				return carcosa.Grant[Meta]{}, carcosa.Unauthorized("sign in to upload")
+			}
+			return carcosa.Grant[Meta]{Owner: user, Metadata: Meta{UserID: user}}, nil
+		},
+		OnComplete: func(ctx context.Context, m Meta, f carcosa.File) (any, error) {
+			// Save f.Key and f.SHA256 with the album; the client gets this result.
+			return map[string]string{"album": "saved"}, nil
+		},
+	})
+	// http.Handle("/api/uploads/", r)
+}

@@ -1,0 +1,465 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+
+	// Drivers register their URL schemes with blob.OpenBucket on import.
+	_ "gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/memblob"
+	// The cloud drivers are imported here too when they are added:
+	// gocloud.dev/blob/s3blob, gocloud.dev/blob/gcsblob and
+	// gocloud.dev/blob/azureblob.
+)
+
+const (
+	defaultContentType = "application/octet-stream"
+
+	// defaultBufferSize is the chunk the cloud drivers buffer and send per
+	// request (the S3 part size, the GCS chunk size). Larger chunks mean
+	// fewer round trips; the file and memory drivers ignore it.
+	defaultBufferSize = 8 << 20
+
+	// maxParts keeps multipart uploads under S3's limit of 10,000 parts,
+	// with some headroom.
+	maxParts = 9000
+)
+
+var (
+	_ Storage      = (*Bucket)(nil)
+	_ FileImporter = (*Bucket)(nil)
+)
+
+// Bucket is a Storage over a gocloud.dev/blob bucket. It is safe for
+// concurrent use.
+//
+// Every Bucket implements FileImporter. A bucket on the local file system
+// opened with Open imports by renaming; any other copies the file's bytes in
+// with Put and then removes it.
+type Bucket struct {
+	b    *blob.Bucket
+	file *fileDir // nil unless opened by Open from a file:// URL
+
+	// rename moves a file on the local file system; tests replace it to
+	// simulate a move across devices.
+	rename func(oldpath, newpath string) error
+}
+
+// fileDir is where a file:// bucket keeps its objects, as fileblob lays
+// them out.
+type fileDir struct {
+	dir     string      // absolute path of the bucket's root
+	prefix  string      // from the URL's "prefix" parameter, put before every key
+	dirMode os.FileMode // for the directories made for keys
+	sidecar bool        // whether fileblob keeps attributes in ".attrs" files
+}
+
+// Open opens the bucket at urlstr with blob.OpenBucket: file:///var/data,
+// mem://, and the schemes of any other driver registered.
+//
+// For a file:// URL, the directory is created if missing and the returned
+// Bucket imports files by renaming them into it. fileblob stages each Put
+// in os.TempDir and renames it into place; when that directory is on
+// another file system than the bucket, add no_tmp_dir=1 to the URL (or set
+// TMPDIR) or every Put fails.
+//
+// Errors never contain the URL's user information or query, which may hold
+// credentials.
+func Open(ctx context.Context, urlstr string) (*Bucket, error) {
+	u, err := url.Parse(urlstr)
+	if err != nil {
+		// url.Parse errors quote the whole input, so say nothing of it.
+		return nil, errors.New("storage: open bucket: malformed URL")
+	}
+	safe := redactURL(u)
+	secrets := urlSecrets(urlstr, u)
+
+	b := &Bucket{rename: os.Rename}
+	openURL := urlstr
+	if u.Scheme == "file" {
+		fd, err := fileDirOf(u)
+		if err != nil {
+			return nil, fmt.Errorf("storage: open bucket %s: %s", safe, scrub(err.Error(), secrets, safe))
+		}
+		b.file = fd
+		// Let fileblob create the directory, after it has checked the
+		// rest of the URL, so a bad URL creates nothing.
+		q := u.Query()
+		q.Set("create_dir", "1")
+		withCreate := *u
+		withCreate.RawQuery = q.Encode()
+		openURL = withCreate.String()
+		secrets = append(secrets, urlSecrets(openURL, &withCreate)...)
+	}
+
+	bb, err := blob.OpenBucket(ctx, openURL)
+	if err != nil {
+		// The drivers quote the URL in their errors. The original error is
+		// not wrapped, so that no chain leads back to that text.
+		return nil, fmt.Errorf("storage: open bucket %s: %s", safe, scrub(err.Error(), secrets, safe))
+	}
+	b.b = bb
+	return b, nil
+}
+
+// NewBucket wraps an already-open bucket. It takes over b: Close closes it.
+// Its ImportFile copies, as it cannot know where b keeps its files.
+func NewBucket(b *blob.Bucket) *Bucket {
+	return &Bucket{b: b, rename: os.Rename}
+}
+
+// Blob returns the underlying bucket, for driver-specific access through As.
+func (b *Bucket) Blob() *blob.Bucket { return b.b }
+
+// Put streams r into the object at key. It never leaves a partial object:
+// on a read error or a cancelled ctx the write is aborted and any previous
+// object at key is kept.
+func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts *PutOptions) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("storage: put %q: %w", key, err)
+	}
+	var o PutOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.ContentType == "" {
+		o.ContentType = defaultContentType
+	}
+
+	// gocloud aborts a write whose context is cancelled before Close, so
+	// the write gets its own context to cancel on failure.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := b.b.NewWriter(wctx, key, &blob.WriterOptions{
+		ContentType:                 o.ContentType,
+		DisableContentTypeDetection: true,
+		BufferSize:                  bufferSize(o.Size),
+	})
+	if err != nil {
+		return fmt.Errorf("storage: put %q: %w", key, err)
+	}
+	// Reads check ctx so that a cancelled upload stops now rather than
+	// after the rest of r has been read and thrown away.
+	_, err = w.ReadFrom(ctxReader{ctx: ctx, r: r})
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		cancel()
+		_ = w.Close()
+		return fmt.Errorf("storage: put %q: %w", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("storage: put %q: %w", key, err)
+	}
+	return nil
+}
+
+// bufferSize picks the upload chunk: the default, or larger when the size
+// hint says the default would need more parts than S3 allows.
+func bufferSize(sizeHint int64) int {
+	n := int64(defaultBufferSize)
+	if need := (sizeHint + maxParts - 1) / maxParts; need > n {
+		const mib = 1 << 20
+		n = (need + mib - 1) / mib * mib
+	}
+	return int(n)
+}
+
+// ctxReader fails reads once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// Open returns a reader of the object at key; it is a *blob.Reader, whose
+// ContentType and As are reachable by type assertion. The reader keeps ctx
+// for the reads it makes after a Seek, so ctx must outlive the reader's use.
+func (b *Bucket) Open(ctx context.Context, key string) (Reader, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	r, err := b.b.NewReader(ctx, key, nil)
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return nil, fmt.Errorf("%w: %q: %w", ErrNotFound, key, err)
+		}
+		return nil, fmt.Errorf("storage: open %q: %w", key, err)
+	}
+	return r, nil
+}
+
+// Delete removes the object at key; a missing object is not an error.
+func (b *Bucket) Delete(ctx context.Context, key string) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if err := b.b.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return fmt.Errorf("storage: delete %q: %w", key, err)
+	}
+	return nil
+}
+
+// Close closes the underlying bucket.
+func (b *Bucket) Close() error {
+	return b.b.Close()
+}
+
+// ImportFile moves the regular file at path into the bucket under key.
+//
+// In a file:// bucket opened with Open it renames the file to the object's
+// path, so no byte is copied; the file keeps its permissions. Its content
+// type goes into fileblob's ".attrs" sidecar (unless the URL says
+// metadata=skip), without the MD5 fileblob would compute, since computing it
+// means reading the file. The rename is atomic, but nothing is fsynced: a
+// crash soon after may lose the move.
+//
+// When the rename fails across devices, and in any other bucket, the file is
+// copied in with Put and then removed.
+func (b *Bucket) ImportFile(ctx context.Context, key, path string, opts *PutOptions) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return fmt.Errorf("storage: import %q: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("storage: import %q: %s is not a regular file", key, path)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("storage: import %q: %w", key, err)
+	}
+	if b.file == nil {
+		return b.copyIn(ctx, key, path, fi.Size(), opts)
+	}
+
+	dst, err := b.file.objectPath(key)
+	if err != nil {
+		return fmt.Errorf("storage: import %q: %w", key, err)
+	}
+	ct := defaultContentType
+	if opts != nil && opts.ContentType != "" {
+		// Normalized as blob.NewWriter does, so readers see the same value
+		// whichever way the object arrived.
+		t, params, err := mime.ParseMediaType(opts.ContentType)
+		if err != nil {
+			return fmt.Errorf("storage: import %q: content type: %w", key, err)
+		}
+		ct = mime.FormatMediaType(t, params)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), b.file.dirMode); err != nil {
+		return fmt.Errorf("storage: import %q: %w", key, err)
+	}
+	// The attributes go first, as fileblob does, so that a new object is
+	// never seen with the wrong content type.
+	if b.file.sidecar {
+		if err := writeAttrs(dst, ct); err != nil {
+			return fmt.Errorf("storage: import %q: %w", key, err)
+		}
+	}
+	err = b.rename(path, dst)
+	if err == nil {
+		return nil
+	}
+	if b.file.sidecar {
+		// Drop the attributes written for an object that did not arrive,
+		// unless they now describe an object already there.
+		if _, serr := os.Lstat(dst); errors.Is(serr, fs.ErrNotExist) {
+			_ = os.Remove(dst + attrsExt)
+		}
+	}
+	if errors.Is(err, syscall.EXDEV) {
+		return b.copyIn(ctx, key, path, fi.Size(), opts)
+	}
+	return fmt.Errorf("storage: import %q: %w", key, err)
+}
+
+// copyIn is ImportFile by copying: Put the file's bytes, then remove it.
+func (b *Bucket) copyIn(ctx context.Context, key, path string, size int64, opts *PutOptions) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("storage: import %q: %w", key, err)
+	}
+	var o PutOptions
+	if opts != nil {
+		o = *opts
+	}
+	o.Size = size
+	err = b.Put(ctx, key, f, &o)
+	_ = f.Close()
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("storage: import %q: stored, but the source remains: %w", key, err)
+	}
+	return nil
+}
+
+// fileDirOf reads a file:// URL the way fileblob's URL opener does.
+func fileDirOf(u *url.URL) (*fileDir, error) {
+	q := u.Query()
+	if q.Get("key") != "" {
+		// A single-key bucket maps every key to one object; renaming into
+		// it by key would bypass that, so such a bucket copies instead.
+		return nil, nil
+	}
+	p := u.Path
+	if u.Host == "." || os.PathSeparator != '/' {
+		p = strings.TrimPrefix(p, "/")
+	}
+	dir, err := filepath.Abs(filepath.FromSlash(p))
+	if err != nil {
+		return nil, err
+	}
+	fd := &fileDir{
+		dir:     dir,
+		prefix:  q.Get("prefix"),
+		dirMode: 0o777,
+		sidecar: q.Get("metadata") != "skip",
+	}
+	if s := q.Get("dir_file_mode"); s != "" {
+		m, err := strconv.ParseUint(s, 0, 32)
+		if err != nil {
+			return nil, fmt.Errorf("invalid dir_file_mode %q", s)
+		}
+		fd.dirMode = os.FileMode(m)
+	}
+	return fd, nil
+}
+
+// attrsExt is the suffix of fileblob's attribute sidecar files.
+const attrsExt = ".attrs"
+
+// objectPath is where fileblob keeps the object at key. It refuses keys
+// that fileblob would escape or reject, as their paths would differ.
+func (d *fileDir) objectPath(key string) (string, error) {
+	full := d.prefix + key
+	if err := CheckKey(full); err != nil {
+		return "", fmt.Errorf("bucket prefix %q: %w", d.prefix, err)
+	}
+	if strings.HasSuffix(full, attrsExt) {
+		return "", fmt.Errorf("key ends in %q, which the file bucket reserves", attrsExt)
+	}
+	return filepath.Join(d.dir, filepath.FromSlash(full)), nil
+}
+
+// sidecarAttrs mirrors the JSON of fileblob's ".attrs" files
+// (gocloud.dev/blob/fileblob/attrs.go).
+type sidecarAttrs struct {
+	CacheControl       string            `json:"user.cache_control"`
+	ContentDisposition string            `json:"user.content_disposition"`
+	ContentEncoding    string            `json:"user.content_encoding"`
+	ContentLanguage    string            `json:"user.content_language"`
+	ContentType        string            `json:"user.content_type"`
+	Metadata           map[string]string `json:"user.metadata"`
+	MD5                []byte            `json:"md5"`
+}
+
+// writeAttrs writes the sidecar of the object at path through a temporary
+// file and a rename, so a reader never sees half of it.
+func writeAttrs(path, contentType string) error {
+	data, err := json.Marshal(sidecarAttrs{ContentType: contentType})
+	if err != nil {
+		return err
+	}
+	final := path + attrsExt
+	tmp := final + "." + rand.Text() + ".tmp"
+	// 0666 less the umask, like the files fileblob writes.
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, final)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
+}
+
+// redactURL gives u without user information, query or fragment.
+func redactURL(u *url.URL) string {
+	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, Opaque: u.Opaque}
+	return r.String()
+}
+
+// urlSecrets lists the parts of a URL that may appear in a driver's error
+// and must not reach ours: the URL itself in the forms drivers print it,
+// its user information and its query.
+func urlSecrets(raw string, u *url.URL) []string {
+	s := []string{raw, strconv.Quote(raw), u.String(), strconv.Quote(u.String()), u.Redacted()}
+	if u.User != nil {
+		s = append(s, u.User.String(), u.User.Username())
+		if p, ok := u.User.Password(); ok {
+			s = append(s, p, url.PathEscape(p), url.QueryEscape(p))
+		}
+	}
+	if u.RawQuery != "" {
+		s = append(s, u.RawQuery)
+		for _, vs := range u.Query() {
+			for _, v := range vs {
+				// Very short values ("1", "on") are switches, not secrets;
+				// replacing them would garble the message.
+				if len(v) >= 4 {
+					s = append(s, v, url.QueryEscape(v))
+				}
+			}
+		}
+	}
+	if u.Fragment != "" {
+		s = append(s, u.Fragment)
+	}
+	return s
+}
+
+// scrub replaces every secret in msg. URL forms become the redacted URL and
+// other parts "REDACTED"; longer secrets go first so a part inside a whole
+// URL does not break the URL's replacement.
+func scrub(msg string, secrets []string, safe string) string {
+	s := slices.Clone(secrets)
+	slices.SortFunc(s, func(a, b string) int { return len(b) - len(a) })
+	for _, v := range s {
+		if v == "" || v == safe || strings.Contains(safe, v) {
+			continue
+		}
+		repl := "REDACTED"
+		if strings.Contains(v, "://") {
+			repl = safe
+		}
+		msg = strings.ReplaceAll(msg, v, repl)
+	}
+	return msg
+}

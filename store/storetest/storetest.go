@@ -1,0 +1,772 @@
+// Package storetest is the conformance suite that every store.Store
+// implementation runs, so that the carcosa package can rely on one behaviour
+// whatever the backend.
+//
+// Beyond the store.Store documentation, the suite pins down choices the
+// interface leaves open:
+//   - Create rejects an empty ID and an invalid State.
+//   - Non-empty storage Keys are unique: Create, and Update changing Key,
+//     fail with an error matching store.ErrExists when another record holds
+//     the key. Records with an empty Key are never found by GetByKey.
+//   - Update silently keeps the original ID and CreatedAt when fn changes
+//     them.
+//   - A nil json.RawMessage reads back as nil.
+//   - Times are compared to the millisecond, so stores may keep less
+//     precision than time.Time.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/carcosa-dev/carcosa/store"
+)
+
+// Run runs the conformance suite. newStore must return a fresh, empty store
+// each time it is called; Run closes it when the subtest ends, so newStore
+// need not (Close may therefore be called twice and must tolerate that).
+// Subtests run in parallel.
+func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	open := func(t *testing.T) store.Store {
+		t.Helper()
+		s := newStore(t)
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return s
+	}
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"CreateGetRoundTrip", testCreateGetRoundTrip},
+		{"CreateSetsTimes", testCreateSetsTimes},
+		{"CreateKeepsCreatedAt", testCreateKeepsCreatedAt},
+		{"CreateNilRaw", testCreateNilRaw},
+		{"CreateInvalid", testCreateInvalid},
+		{"CreateDuplicateID", testCreateDuplicateID},
+		{"CreateDuplicateKey", testCreateDuplicateKey},
+		{"CreateConcurrentSameID", testCreateConcurrentSameID},
+		{"NotFound", testNotFound},
+		{"GetByKey", testGetByKey},
+		{"GetByKeyEmpty", testGetByKeyEmpty},
+		{"Update", testUpdate},
+		{"UpdateKeepsIDAndCreatedAt", testUpdateKeepsIDAndCreatedAt},
+		{"UpdateFnError", testUpdateFnError},
+		{"UpdateKey", testUpdateKey},
+		{"UpdateKeyConflict", testUpdateKeyConflict},
+		{"Transitions", testTransitions},
+		{"Copies", testCopies},
+		{"ConcurrentIncrements", testConcurrentIncrements},
+		{"ConcurrentTransitions", testConcurrentTransitions},
+		{"ConcurrentCompareAndSet", testConcurrentCompareAndSet},
+		{"Delete", testDelete},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, open(t))
+		})
+	}
+}
+
+// Sample returns a record with every field set, in state Uploading. The
+// RawMessage fields hold whitespace so that stores that re-encode JSON
+// instead of keeping the bytes are caught.
+func Sample(id string) *store.Upload {
+	return &store.Upload{
+		ID:           id,
+		Route:        "avatar",
+		Owner:        "user-42",
+		Via:          "tus",
+		Name:         "cat picture.png",
+		ClaimedType:  "image/png",
+		Type:         "image/png",
+		Size:         123456,
+		SHA256:       strings.Repeat("0f", 32),
+		Key:          "uploads/" + id,
+		State:        store.Uploading,
+		ErrorCode:    "code",
+		ErrorMessage: "message ünïcode",
+		Input:        json.RawMessage(`{"album": "summer",  "n": [1, 2]}`),
+		Metadata:     json.RawMessage(` {"user":"user-42"}`),
+		Result:       json.RawMessage(`"done"`),
+		Partial:      true,
+		CreatedAt:    time.Date(2024, 3, 1, 12, 30, 45, 123456789, time.FixedZone("X", 5*3600)),
+		UpdatedAt:    time.Date(2024, 3, 2, 8, 0, 0, 987000000, time.UTC),
+	}
+}
+
+// Diff lists the fields in which got differs from want, comparing times to
+// the millisecond. A nil RawMessage in want must be nil in got.
+func Diff(want, got *store.Upload) []string {
+	var d []string
+	str := func(name, w, g string) {
+		if w != g {
+			d = append(d, fmt.Sprintf("%s: got %q, want %q", name, g, w))
+		}
+	}
+	raw := func(name string, w, g json.RawMessage) {
+		if !bytes.Equal(w, g) || w == nil && g != nil {
+			d = append(d, fmt.Sprintf("%s: got %q (nil %t), want %q (nil %t)", name, g, g == nil, w, w == nil))
+		}
+	}
+	tm := func(name string, w, g time.Time) {
+		if !w.Truncate(time.Millisecond).Equal(g.Truncate(time.Millisecond)) {
+			d = append(d, fmt.Sprintf("%s: got %v, want %v", name, g, w))
+		}
+	}
+	str("ID", want.ID, got.ID)
+	str("Route", want.Route, got.Route)
+	str("Owner", want.Owner, got.Owner)
+	str("Via", want.Via, got.Via)
+	str("Name", want.Name, got.Name)
+	str("ClaimedType", want.ClaimedType, got.ClaimedType)
+	str("Type", want.Type, got.Type)
+	if want.Size != got.Size {
+		d = append(d, fmt.Sprintf("Size: got %d, want %d", got.Size, want.Size))
+	}
+	str("SHA256", want.SHA256, got.SHA256)
+	str("Key", want.Key, got.Key)
+	str("State", string(want.State), string(got.State))
+	str("ErrorCode", want.ErrorCode, got.ErrorCode)
+	str("ErrorMessage", want.ErrorMessage, got.ErrorMessage)
+	raw("Input", want.Input, got.Input)
+	raw("Metadata", want.Metadata, got.Metadata)
+	raw("Result", want.Result, got.Result)
+	if want.Partial != got.Partial {
+		d = append(d, fmt.Sprintf("Partial: got %t, want %t", got.Partial, want.Partial))
+	}
+	tm("CreatedAt", want.CreatedAt, got.CreatedAt)
+	tm("UpdatedAt", want.UpdatedAt, got.UpdatedAt)
+	return d
+}
+
+// RequireEqual fails t unless got matches want as Diff defines it.
+func RequireEqual(t testing.TB, what string, want, got *store.Upload) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: got nil record", what)
+	}
+	if d := Diff(want, got); len(d) > 0 {
+		t.Fatalf("%s differs:\n  %s", what, strings.Join(d, "\n  "))
+	}
+}
+
+var ctx = context.Background()
+
+func mustCreate(t *testing.T, s store.Store, u *store.Upload) {
+	t.Helper()
+	if err := s.Create(ctx, u); err != nil {
+		t.Fatalf("Create(%s): %v", u.ID, err)
+	}
+}
+
+func mustGet(t *testing.T, s store.Store, id string) *store.Upload {
+	t.Helper()
+	u, err := s.Get(ctx, id)
+	if err != nil {
+		t.Fatalf("Get(%s): %v", id, err)
+	}
+	return u
+}
+
+// requireUnchanged checks that the stored record still equals want,
+// UpdatedAt included: a failed Update must not have written anything.
+func requireUnchanged(t *testing.T, s store.Store, want *store.Upload) {
+	t.Helper()
+	RequireEqual(t, "stored record", want, mustGet(t, s, want.ID))
+}
+
+// inWindow reports whether a store-set time lies between two readings of
+// the clock, allowing for stores that keep only milliseconds.
+func inWindow(got, before, after time.Time) bool {
+	return !got.Before(before.Truncate(time.Millisecond)) && !got.After(after.Add(time.Millisecond))
+}
+
+func testCreateGetRoundTrip(t *testing.T, s store.Store) {
+	want := Sample("u1")
+	mustCreate(t, s, want)
+	RequireEqual(t, "Get", want, mustGet(t, s, "u1"))
+
+	// Size -1 marks a deferred length and must survive as is.
+	v := Sample("u2")
+	v.Size = -1
+	v.Partial = false
+	v.State = store.Processing
+	mustCreate(t, s, v)
+	RequireEqual(t, "Get", v, mustGet(t, s, "u2"))
+}
+
+func testCreateSetsTimes(t *testing.T, s store.Store) {
+	u := Sample("u1")
+	u.CreatedAt, u.UpdatedAt = time.Time{}, time.Time{}
+	before := time.Now()
+	mustCreate(t, s, u)
+	after := time.Now()
+	got := mustGet(t, s, "u1")
+	if !inWindow(got.CreatedAt, before, after) {
+		t.Errorf("CreatedAt = %v, want between %v and %v", got.CreatedAt, before, after)
+	}
+	if !inWindow(got.UpdatedAt, before, after) {
+		t.Errorf("UpdatedAt = %v, want between %v and %v", got.UpdatedAt, before, after)
+	}
+	if got.UpdatedAt.Before(got.CreatedAt) {
+		t.Errorf("UpdatedAt %v before CreatedAt %v", got.UpdatedAt, got.CreatedAt)
+	}
+	want := u.Clone()
+	want.CreatedAt, want.UpdatedAt = got.CreatedAt, got.UpdatedAt
+	RequireEqual(t, "Get", want, got)
+}
+
+func testCreateKeepsCreatedAt(t *testing.T, s store.Store) {
+	u := Sample("u1")
+	u.UpdatedAt = time.Time{}
+	before := time.Now()
+	mustCreate(t, s, u)
+	after := time.Now()
+	got := mustGet(t, s, "u1")
+	if !got.CreatedAt.Truncate(time.Millisecond).Equal(u.CreatedAt.Truncate(time.Millisecond)) {
+		t.Errorf("CreatedAt = %v, want %v", got.CreatedAt, u.CreatedAt)
+	}
+	if !inWindow(got.UpdatedAt, before, after) {
+		t.Errorf("UpdatedAt = %v, want between %v and %v", got.UpdatedAt, before, after)
+	}
+}
+
+func testCreateNilRaw(t *testing.T, s store.Store) {
+	u := Sample("u1")
+	u.Input, u.Metadata, u.Result = nil, nil, nil
+	mustCreate(t, s, u)
+	got := mustGet(t, s, "u1")
+	RequireEqual(t, "Get", u, got)
+	if got.Input != nil || got.Metadata != nil || got.Result != nil {
+		t.Fatalf("nil RawMessage fields read back as %q, %q, %q", got.Input, got.Metadata, got.Result)
+	}
+}
+
+func testCreateInvalid(t *testing.T, s store.Store) {
+	u := Sample("")
+	if err := s.Create(ctx, u); err == nil {
+		t.Error("Create with empty ID succeeded")
+	}
+	for _, st := range []store.State{"", "bogus"} {
+		u := Sample("u1")
+		u.State = st
+		if err := s.Create(ctx, u); err == nil {
+			t.Errorf("Create with state %q succeeded", st)
+		}
+		if _, err := s.Get(ctx, "u1"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("after failed Create, Get error = %v, want ErrNotFound", err)
+		}
+	}
+}
+
+func testCreateDuplicateID(t *testing.T, s store.Store) {
+	orig := Sample("u1")
+	mustCreate(t, s, orig)
+	dup := Sample("u1")
+	dup.Key = "other"
+	dup.Name = "other.png"
+	if err := s.Create(ctx, dup); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate Create error = %v, want ErrExists", err)
+	}
+	requireUnchanged(t, s, orig)
+	if _, err := s.GetByKey(ctx, "other"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetByKey of rejected record's key: error = %v, want ErrNotFound", err)
+	}
+}
+
+func testCreateDuplicateKey(t *testing.T, s store.Store) {
+	orig := Sample("u1")
+	mustCreate(t, s, orig)
+	dup := Sample("u2")
+	dup.Key = orig.Key
+	if err := s.Create(ctx, dup); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("Create with a taken key: error = %v, want ErrExists", err)
+	}
+	if _, err := s.Get(ctx, "u2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get of rejected record: error = %v, want ErrNotFound", err)
+	}
+	requireUnchanged(t, s, orig)
+
+	// The empty key is "no key yet" and may repeat.
+	for _, id := range []string{"e1", "e2"} {
+		u := Sample(id)
+		u.Key = ""
+		mustCreate(t, s, u)
+	}
+}
+
+func testCreateConcurrentSameID(t *testing.T, s store.Store) {
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			u := Sample("u1")
+			u.Name = fmt.Sprintf("n%d", i)
+			errs[i] = s.Create(ctx, u)
+		})
+	}
+	wg.Wait()
+	won := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if won >= 0 {
+				t.Fatalf("Create succeeded twice (%d and %d)", won, i)
+			}
+			won = i
+		case !errors.Is(err, store.ErrExists):
+			t.Fatalf("Create %d: error = %v, want ErrExists", i, err)
+		}
+	}
+	if won < 0 {
+		t.Fatal("no Create succeeded")
+	}
+	if got := mustGet(t, s, "u1"); got.Name != fmt.Sprintf("n%d", won) {
+		t.Fatalf("stored Name = %q, want the winner's n%d", got.Name, won)
+	}
+}
+
+func testNotFound(t *testing.T, s store.Store) {
+	mustCreate(t, s, Sample("u1"))
+	if _, err := s.Get(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get: error = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetByKey(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetByKey: error = %v, want ErrNotFound", err)
+	}
+	called := false
+	if _, err := s.Update(ctx, "nope", func(*store.Upload) error { called = true; return nil }); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Update: error = %v, want ErrNotFound", err)
+	}
+	if called {
+		t.Error("Update called fn for a missing record")
+	}
+	if err := s.Delete(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Delete: error = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Get(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Update or Delete of a missing record created it: error = %v", err)
+	}
+}
+
+func testGetByKey(t *testing.T, s store.Store) {
+	a, b := Sample("a"), Sample("b")
+	mustCreate(t, s, a)
+	mustCreate(t, s, b)
+	for _, want := range []*store.Upload{a, b} {
+		got, err := s.GetByKey(ctx, want.Key)
+		if err != nil {
+			t.Fatalf("GetByKey(%s): %v", want.Key, err)
+		}
+		RequireEqual(t, "GetByKey", want, got)
+	}
+}
+
+func testGetByKeyEmpty(t *testing.T, s store.Store) {
+	u := Sample("u1")
+	u.Key = ""
+	mustCreate(t, s, u)
+	if got, err := s.GetByKey(ctx, ""); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetByKey(\"\") = %v, %v; want ErrNotFound", got, err)
+	}
+}
+
+func testUpdate(t *testing.T, s store.Store) {
+	orig := Sample("u1")
+	orig.UpdatedAt = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	orig.Result = nil
+	mustCreate(t, s, orig)
+
+	want := orig.Clone()
+	want.State = store.Processing
+	want.Size = -1
+	want.Type = "image/jpeg"
+	want.SHA256 = strings.Repeat("ab", 32)
+	want.Result = json.RawMessage(`{"url": "x"}`)
+	want.Metadata = nil
+	want.Partial = false
+	want.ErrorCode, want.ErrorMessage = "", ""
+
+	var seen *store.Upload
+	before := time.Now()
+	got, err := s.Update(ctx, "u1", func(u *store.Upload) error {
+		seen = u.Clone()
+		u.State = want.State
+		u.Size = want.Size
+		u.Type = want.Type
+		u.SHA256 = want.SHA256
+		u.Result = want.Result
+		u.Metadata = nil
+		u.Partial = false
+		u.ErrorCode, u.ErrorMessage = "", ""
+		return nil
+	})
+	after := time.Now()
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	RequireEqual(t, "record passed to fn", orig, seen)
+	if !inWindow(got.UpdatedAt, before, after) {
+		t.Errorf("UpdatedAt = %v, want between %v and %v", got.UpdatedAt, before, after)
+	}
+	want.UpdatedAt = got.UpdatedAt
+	RequireEqual(t, "Update result", want, got)
+	RequireEqual(t, "Get after Update", want, mustGet(t, s, "u1"))
+}
+
+func testUpdateKeepsIDAndCreatedAt(t *testing.T, s store.Store) {
+	orig := Sample("u1")
+	mustCreate(t, s, orig)
+	got, err := s.Update(ctx, "u1", func(u *store.Upload) error {
+		u.ID = "u2"
+		u.CreatedAt = time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC)
+		u.Name = "renamed"
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	want := orig.Clone()
+	want.Name = "renamed"
+	want.UpdatedAt = got.UpdatedAt
+	RequireEqual(t, "Update result", want, got)
+	RequireEqual(t, "Get after Update", want, mustGet(t, s, "u1"))
+	if _, err := s.Get(ctx, "u2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get of the ID fn set: error = %v, want ErrNotFound", err)
+	}
+}
+
+func testUpdateFnError(t *testing.T, s store.Store) {
+	orig := Sample("u1")
+	mustCreate(t, s, orig)
+	errFn := errors.New("fn refused")
+	got, err := s.Update(ctx, "u1", func(u *store.Upload) error {
+		u.Name = "changed"
+		u.State = store.Processing
+		u.Key = "changed"
+		return fmt.Errorf("wrapped: %w", errFn)
+	})
+	if !errors.Is(err, errFn) {
+		t.Fatalf("Update error = %v, want fn's error", err)
+	}
+	if got != nil {
+		t.Errorf("Update returned a record with an error: %+v", got)
+	}
+	requireUnchanged(t, s, orig)
+	if _, err := s.GetByKey(ctx, "changed"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetByKey of the key fn set: error = %v, want ErrNotFound", err)
+	}
+}
+
+func testUpdateKey(t *testing.T, s store.Store) {
+	orig := Sample("u1")
+	mustCreate(t, s, orig)
+	if _, err := s.Update(ctx, "u1", func(u *store.Upload) error { u.Key = "new"; return nil }); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if _, err := s.GetByKey(ctx, orig.Key); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetByKey(old key): error = %v, want ErrNotFound", err)
+	}
+	if got, err := s.GetByKey(ctx, "new"); err != nil || got.ID != "u1" {
+		t.Fatalf("GetByKey(new key) = %v, %v; want u1", got, err)
+	}
+	// The old key is free again.
+	v := Sample("u2")
+	v.Key = orig.Key
+	mustCreate(t, s, v)
+}
+
+func testUpdateKeyConflict(t *testing.T, s store.Store) {
+	a, b := Sample("a"), Sample("b")
+	mustCreate(t, s, a)
+	mustCreate(t, s, b)
+	_, err := s.Update(ctx, "b", func(u *store.Upload) error {
+		u.Key = a.Key
+		u.Name = "changed"
+		return nil
+	})
+	if !errors.Is(err, store.ErrExists) {
+		t.Fatalf("Update to a taken key: error = %v, want ErrExists", err)
+	}
+	requireUnchanged(t, s, a)
+	requireUnchanged(t, s, b)
+}
+
+func testTransitions(t *testing.T, s store.Store) {
+	all := []store.State{store.Uploading, store.Processing, store.Ready, store.Rejected, store.Quarantined, store.Failed}
+	type tc struct {
+		from, to store.State
+		ok       bool
+	}
+	cases := []tc{
+		{store.Uploading, store.Processing, true},
+		{store.Uploading, store.Rejected, true},
+		{store.Uploading, store.Quarantined, true},
+		{store.Uploading, store.Failed, true},
+		{store.Processing, store.Ready, true},
+		{store.Processing, store.Rejected, true},
+		{store.Processing, store.Quarantined, true},
+		{store.Processing, store.Failed, true},
+
+		{store.Uploading, store.Ready, false},
+		{store.Processing, store.Uploading, false},
+		{store.Ready, store.Uploading, false},
+		{store.Ready, store.Processing, false},
+		{store.Ready, store.Failed, false},
+		{store.Rejected, store.Ready, false},
+		{store.Quarantined, store.Ready, false},
+		{store.Failed, store.Processing, false},
+		{store.Failed, store.Uploading, false},
+	}
+	for _, st := range all {
+		// Staying put is allowed, even in terminal states.
+		cases = append(cases, tc{st, st, true}, tc{st, "bogus", false}, tc{st, "", false})
+	}
+	for i, c := range cases {
+		orig := Sample(fmt.Sprintf("t%d", i))
+		orig.State = c.from
+		mustCreate(t, s, orig)
+		got, err := s.Update(ctx, orig.ID, func(u *store.Upload) error {
+			u.State = c.to
+			u.Name = "changed"
+			return nil
+		})
+		if c.ok {
+			if err != nil {
+				t.Errorf("%s → %s: %v", c.from, c.to, err)
+				continue
+			}
+			if got.State != c.to || got.Name != "changed" {
+				t.Errorf("%s → %s: returned state %s, name %q", c.from, c.to, got.State, got.Name)
+			}
+			if st := mustGet(t, s, orig.ID); st.State != c.to || st.Name != "changed" {
+				t.Errorf("%s → %s: stored state %s, name %q", c.from, c.to, st.State, st.Name)
+			}
+			continue
+		}
+		if !errors.Is(err, store.ErrTransition) {
+			t.Errorf("%s → %q: error = %v, want ErrTransition", c.from, c.to, err)
+		}
+		if got != nil {
+			t.Errorf("%s → %q: returned a record with an error", c.from, c.to)
+		}
+		requireUnchanged(t, s, orig)
+	}
+
+	// A legal path, step by step.
+	u := Sample("path")
+	mustCreate(t, s, u)
+	for _, st := range []store.State{store.Uploading, store.Processing, store.Processing, store.Ready, store.Ready} {
+		if _, err := s.Update(ctx, "path", func(u *store.Upload) error { u.State = st; return nil }); err != nil {
+			t.Fatalf("→ %s: %v", st, err)
+		}
+	}
+}
+
+func testCopies(t *testing.T, s store.Store) {
+	orig := Sample("u1")
+	in := orig.Clone()
+	mustCreate(t, s, in)
+	// The caller's record and its bytes are the caller's to reuse.
+	in.Name = "mutated"
+	in.Input[0] = 'X'
+	in.Metadata[1] = 'X'
+	in.Result[0] = 'X'
+	requireUnchanged(t, s, orig)
+
+	got := mustGet(t, s, "u1")
+	got.Name = "mutated"
+	got.State = store.Failed
+	got.Input[0] = 'X'
+	got.Metadata[1] = 'X'
+	got.Result[0] = 'X'
+	requireUnchanged(t, s, orig)
+
+	byKey, err := s.GetByKey(ctx, orig.Key)
+	if err != nil {
+		t.Fatalf("GetByKey: %v", err)
+	}
+	byKey.Name = "mutated"
+	byKey.Input[0] = 'X'
+	requireUnchanged(t, s, orig)
+
+	var kept *store.Upload
+	res, err := s.Update(ctx, "u1", func(u *store.Upload) error {
+		kept = u
+		u.Name = "updated"
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	want := orig.Clone()
+	want.Name = "updated"
+	want.UpdatedAt = res.UpdatedAt
+
+	res.Name = "mutated"
+	res.Input[0] = 'X'
+	res.Metadata[1] = 'X'
+	res.Result[0] = 'X'
+	requireUnchanged(t, s, want)
+
+	// fn's record is a copy too, even if fn holds on to it.
+	kept.Name = "mutated"
+	kept.Input[0] = 'X'
+	kept.Result[0] = 'X'
+	requireUnchanged(t, s, want)
+}
+
+// pause widens the window between an Update's read and its write, so that a
+// store whose Update is not atomic loses updates reliably rather than rarely.
+func pause() { time.Sleep(100 * time.Microsecond) }
+
+func testConcurrentIncrements(t *testing.T, s store.Store) {
+	u := Sample("u1")
+	u.Size = 0
+	mustCreate(t, s, u)
+	const n = 50
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if _, err := s.Update(ctx, "u1", func(u *store.Upload) error {
+				pause()
+				u.Size++
+				return nil
+			}); err != nil {
+				t.Errorf("Update: %v", err)
+			}
+		})
+	}
+	// Readers running alongside must never fail.
+	for range 5 {
+		wg.Go(func() {
+			for range 10 {
+				if _, err := s.Get(ctx, "u1"); err != nil {
+					t.Errorf("Get: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := mustGet(t, s, "u1"); got.Size != n {
+		t.Fatalf("Size = %d after %d concurrent increments", got.Size, n)
+	}
+}
+
+// testConcurrentTransitions races processing→ready against processing→failed.
+// Whichever lands first makes the other illegal, so every Update aiming at
+// the winning state succeeds (staying put is allowed) and every Update aiming
+// at the other fails with ErrTransition.
+func testConcurrentTransitions(t *testing.T, s store.Store) {
+	u := Sample("u1")
+	u.State = store.Processing
+	mustCreate(t, s, u)
+	const n = 40
+	targets := [2]store.State{store.Ready, store.Failed}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = s.Update(ctx, "u1", func(u *store.Upload) error {
+				pause()
+				u.State = targets[i%2]
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	final := mustGet(t, s, "u1").State
+	if final != store.Ready && final != store.Failed {
+		t.Fatalf("final state %s, want ready or failed", final)
+	}
+	for i, err := range errs {
+		target := targets[i%2]
+		switch {
+		case target == final && err != nil:
+			t.Errorf("Update %d to the winning state %s: %v", i, target, err)
+		case target != final && !errors.Is(err, store.ErrTransition):
+			t.Errorf("Update %d to the losing state %s: error = %v, want ErrTransition", i, target, err)
+		}
+	}
+}
+
+// testConcurrentCompareAndSet checks the pattern callers use to make exactly
+// one worker act: fn refuses unless the record is still processing.
+func testConcurrentCompareAndSet(t *testing.T, s store.Store) {
+	u := Sample("u1")
+	u.State = store.Processing
+	mustCreate(t, s, u)
+	errMoved := errors.New("already moved on")
+	const n = 40
+	targets := [2]store.State{store.Ready, store.Failed}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = s.Update(ctx, "u1", func(u *store.Upload) error {
+				if u.State != store.Processing {
+					return errMoved
+				}
+				pause()
+				u.State = targets[i%2]
+				u.Name = fmt.Sprintf("w%d", i)
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	won := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if won >= 0 {
+				t.Fatalf("two winners: %d and %d", won, i)
+			}
+			won = i
+		case !errors.Is(err, errMoved):
+			t.Errorf("Update %d: error = %v, want fn's error", i, err)
+		}
+	}
+	if won < 0 {
+		t.Fatal("no winner")
+	}
+	got := mustGet(t, s, "u1")
+	if got.State != targets[won%2] || got.Name != fmt.Sprintf("w%d", won) {
+		t.Fatalf("stored state %s, name %q; want the winner's %s, w%d", got.State, got.Name, targets[won%2], won)
+	}
+}
+
+func testDelete(t *testing.T, s store.Store) {
+	u, other := Sample("u1"), Sample("u2")
+	mustCreate(t, s, u)
+	mustCreate(t, s, other)
+	if err := s.Delete(ctx, "u1"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := s.Get(ctx, "u1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get after Delete: error = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetByKey(ctx, u.Key); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetByKey after Delete: error = %v, want ErrNotFound", err)
+	}
+	if err := s.Delete(ctx, "u1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second Delete: error = %v, want ErrNotFound", err)
+	}
+	requireUnchanged(t, s, other)
+	// Both the ID and the key can be used again.
+	mustCreate(t, s, Sample("u1"))
+	RequireEqual(t, "recreated", Sample("u1"), mustGet(t, s, "u1"))
+}

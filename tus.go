@@ -1,0 +1,443 @@
+package carcosa
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+
+	tusd "github.com/tus/tusd/v2/pkg/handler"
+	"github.com/tus/tusd/v2/pkg/memorylocker"
+	xslog "golang.org/x/exp/slog"
+
+	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/safename"
+	"github.com/carcosa-dev/carcosa/storage"
+	"github.com/carcosa-dev/carcosa/store"
+)
+
+// tusMeta is what Carcosa reads from a tus upload's Upload-Metadata.
+type tusMeta struct {
+	route string
+	name  string // as the client sent it; cleaned before use
+	typ   string // claimed MIME type
+	input []byte // JSON, possibly empty
+}
+
+// parseTusMeta reads the route, the file's name and claimed type (under the
+// names tus-js-client and Uppy use: filename or name, filetype or type) and
+// the route input.
+func parseTusMeta(md tusd.MetaData) (tusMeta, error) {
+	m := tusMeta{route: md["route"]}
+	if m.route == "" {
+		return m, ErrBadRequest.with(`the Upload-Metadata header must name a "route"`)
+	}
+	if !routeName.MatchString(m.route) {
+		return m, ErrUnknownRoute
+	}
+	m.name = md["filename"]
+	if m.name == "" {
+		m.name = md["name"]
+	}
+	m.typ = md["filetype"]
+	if m.typ == "" {
+		m.typ = md["type"]
+	}
+	if len(m.typ) > 255 {
+		m.typ = m.typ[:255]
+	}
+	if in, ok := md["input"]; ok {
+		if len(in) > maxInputSize {
+			return m, ErrInvalidInput.with("the input is larger than 64 KiB")
+		}
+		if strings.TrimSpace(in) != "" && !json.Valid([]byte(in)) {
+			return m, ErrBadRequest.with("the input is not valid JSON")
+		}
+		m.input = []byte(in)
+	}
+	return m, nil
+}
+
+// ctxKey carries the client's request through tusd to the hooks.
+type ctxKey struct{}
+
+func httpRequest(ctx context.Context) *http.Request {
+	req, _ := ctx.Value(ctxKey{}).(*http.Request)
+	return req
+}
+
+func (r *Router) newTusHandler() (*tusd.UnroutedHandler, error) {
+	composer := tusd.NewStoreComposer()
+	r.staging.UseIn(composer)
+	memorylocker.New().UseIn(composer)
+	h, err := tusd.NewUnroutedHandler(tusd.Config{
+		StoreComposer:             composer,
+		BasePath:                  strings.TrimSuffix(r.cfg.BasePath, "/") + "/tus/",
+		DisableDownload:           true,
+		Cors:                      &tusd.CorsConfig{Disable: true},
+		PreUploadCreateCallback:   r.tusCreate,
+		PreFinishResponseCallback: r.tusFinish,
+		Logger:                    xslog.New(xslog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("carcosa: creating the tus handler: %w", err)
+	}
+	return h, nil
+}
+
+// tusLimit gives the staging store the size limit of a new upload's route.
+func (r *Router) tusLimit(info tusd.FileInfo) int64 {
+	if h, ok := r.route(info.MetaData["route"]); ok {
+		return h.config().maxFileSize
+	}
+	return 1 // unreachable: creation checks the route first
+}
+
+// serveTus serves tus 1.0 under B/tus/. Every request but creation is about
+// one upload, and is allowed only to its owner.
+func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
+	req = req.WithContext(context.WithValue(req.Context(), ctxKey{}, req))
+	tw := &tusWriter{ResponseWriter: w, r: r, req: req}
+	defer tw.finish()
+
+	id := strings.TrimPrefix(req.URL.Path, "/tus/")
+	// tusd's unrouted handler reads the upload ID as the whole path.
+	req.URL.Path = id
+	if req.Method == http.MethodOptions {
+		r.tus.Middleware(http.NotFoundHandler()).ServeHTTP(tw, req)
+		return
+	}
+	if id == "" {
+		if req.Method != http.MethodPost {
+			r.writeError(tw, req, ErrMethod)
+			return
+		}
+		r.tus.Middleware(http.HandlerFunc(r.tus.PostFile)).ServeHTTP(tw, req)
+		return
+	}
+	var next http.HandlerFunc
+	switch req.Method {
+	case http.MethodHead:
+		next = r.tus.HeadFile
+	case http.MethodPatch:
+		next = r.tus.PatchFile
+	case http.MethodDelete:
+		next = r.tus.DelFile
+	default:
+		r.writeError(tw, req, ErrMethod)
+		return
+	}
+	rec, h, err := r.authorize(req, id)
+	if err != nil {
+		r.writeError(tw, req, err)
+		return
+	}
+	if rec.State != store.Uploading {
+		r.tusSettled(tw, req, rec)
+		return
+	}
+	r.tus.Middleware(next).ServeHTTP(tw, req)
+
+	switch {
+	case req.Method == http.MethodDelete && tw.status == http.StatusNoContent:
+		if err := r.store.Delete(context.WithoutCancel(req.Context()), id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			r.log.ErrorContext(req.Context(), "deleting a terminated upload's record", "upload", id, "err", err)
+		}
+	case req.Method == http.MethodPatch && tw.status == http.StatusRequestEntityTooLarge:
+		// A deferred-length upload grew past its route's limit.
+		ctx := context.WithoutCancel(req.Context())
+		r.staging.Remove(id)
+		r.fail(ctx, h, id, ErrTooLarge)
+	}
+}
+
+// tusSettled answers a tus request about an upload that is no longer
+// receiving bytes. A HEAD about a ready upload reports it complete, so a
+// client that lost the last response does not upload again.
+func (r *Router) tusSettled(w http.ResponseWriter, req *http.Request, rec *store.Upload) {
+	switch {
+	case rec.State == store.Ready && req.Method == http.MethodHead:
+		h := w.Header()
+		h.Set("Tus-Resumable", "1.0.0")
+		h.Set("Upload-Offset", strconv.FormatInt(rec.Size, 10))
+		h.Set("Upload-Length", strconv.FormatInt(rec.Size, 10))
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+	case rec.State == store.Ready, rec.State == store.Processing:
+		r.writeError(w, req, ErrConflict.with("the upload has received all its bytes"))
+	default:
+		r.writeError(w, req, recordError(rec))
+	}
+}
+
+// authorize finds upload id and runs its route's middleware to check that
+// the caller owns it. Uploads of other owners are reported as not found.
+func (r *Router) authorize(req *http.Request, id string) (*store.Upload, routeHandler, error) {
+	if !validID(id) {
+		return nil, nil, ErrNotFound
+	}
+	rec, err := r.store.Get(req.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	h, ok := r.route(rec.Route)
+	if !ok {
+		return nil, nil, ErrNotFound
+	}
+	owner, _, err := h.admit(req.Context(), req, rec.Input, id, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if owner != rec.Owner {
+		return nil, nil, ErrNotFound
+	}
+	return rec, h, nil
+}
+
+// tusCreate admits a new tus upload: route, size, input and middleware, and
+// records it. The upload's ID is Carcosa's.
+func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInfoChanges, error) {
+	var none tusd.FileInfoChanges
+	req := httpRequest(hook.Context)
+	if req == nil {
+		return tusd.HTTPResponse{}, none, tusError(ErrInternal, "")
+	}
+	reqID := requestID(req)
+	md, err := parseTusMeta(hook.Upload.MetaData)
+	if err != nil {
+		return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
+	}
+	h, ok := r.route(md.route)
+	if !ok {
+		return tusd.HTTPResponse{}, none, tusError(ErrUnknownRoute, reqID)
+	}
+	cfg := h.config()
+	info := hook.Upload
+	if !info.SizeIsDeferred && info.Size > cfg.maxFileSize {
+		return tusd.HTTPResponse{}, none, tusError(ErrTooLarge.with(fmt.Sprintf("the file is larger than this route's limit of %d bytes", cfg.maxFileSize)), reqID)
+	}
+	name := safename.Clean(md.name)
+	size := info.Size
+	if info.SizeIsDeferred {
+		size = -1
+	}
+	owner, meta, err := h.admit(hook.Context, req, md.input, "", []FileInfo{{Name: name, Size: size, Type: md.typ}})
+	if err != nil {
+		return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
+	}
+	for _, pid := range info.PartialUploads {
+		p, err := r.store.Get(hook.Context, pid)
+		if err != nil || !p.Partial || p.Owner != owner || p.Route != md.route {
+			return tusd.HTTPResponse{}, none, tusError(ErrNotFound.with("a partial upload of this concatenation was not found"), reqID)
+		}
+	}
+	rec := &store.Upload{
+		ID: newID(), Route: md.route, Owner: owner, Via: "tus",
+		Name: name, ClaimedType: md.typ, Size: size, State: store.Uploading,
+		Input: md.input, Metadata: meta, Partial: info.IsPartial,
+	}
+	if err := r.store.Create(hook.Context, rec); err != nil {
+		return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
+	}
+	return tusd.HTTPResponse{}, tusd.FileInfoChanges{ID: rec.ID}, nil
+}
+
+// tusFinish verifies a tus upload whose last byte arrived, before tusd
+// answers the request that brought it, so that the client learns the
+// outcome from that response.
+func (r *Router) tusFinish(hook tusd.HookEvent) (tusd.HTTPResponse, error) {
+	if hook.Upload.IsPartial {
+		return tusd.HTTPResponse{}, nil
+	}
+	reqID := ""
+	if req := httpRequest(hook.Context); req != nil {
+		reqID = requestID(req)
+	}
+	ctx, cancel := r.processCtx(hook.Context)
+	defer cancel()
+	rec, err := r.finishTus(ctx, hook.Upload.ID)
+	if err != nil {
+		return tusd.HTTPResponse{}, tusError(clientError(err), reqID)
+	}
+	for _, pid := range hook.Upload.PartialUploads {
+		r.staging.Remove(pid)
+		if err := r.store.Delete(ctx, pid); err != nil && !errors.Is(err, store.ErrNotFound) {
+			r.log.WarnContext(ctx, "removing a partial upload's record", "upload", pid, "err", err)
+		}
+	}
+	return tusd.HTTPResponse{Header: tusd.HTTPHeader{"Upload-State": string(rec.State)}}, nil
+}
+
+// finishTus runs the verification stages on a staged upload, moves it into
+// storage and settles it.
+func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error) {
+	rec, err := r.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	h, ok := r.route(rec.Route)
+	if !ok {
+		return nil, ErrUnknownRoute
+	}
+	switch rec.State {
+	case store.Ready:
+		return rec, nil
+	case store.Rejected, store.Failed, store.Quarantined:
+		return nil, recordError(rec)
+	}
+	if _, err := r.store.Update(ctx, id, func(u *store.Upload) error {
+		u.State = store.Processing
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	refuse := func(err error) (*store.Upload, error) {
+		r.staging.Remove(id)
+		return nil, r.fail(ctx, h, id, err)
+	}
+	sum, size, err := r.staging.Digest(ctx, id)
+	if err != nil {
+		return refuse(err)
+	}
+	head, err := r.staging.Head(id, filetype.SniffLen)
+	if err != nil {
+		return refuse(err)
+	}
+	c := &candidate{
+		route: h.config(), name: rec.Name, claimedType: rec.ClaimedType,
+		head: head, size: size, sha256: fmt.Sprintf("%x", sum),
+	}
+	if err := r.runEarly(ctx, c); err != nil {
+		return refuse(err)
+	}
+	if err := r.runFinal(ctx, c); err != nil {
+		return refuse(err)
+	}
+	key := storageKey(rec.Route, id, c.typ)
+	if err := r.commitStaged(ctx, id, key, c); err != nil {
+		return refuse(err)
+	}
+	r.staging.Remove(id)
+	return r.settle(ctx, h, id, c, key)
+}
+
+// commitStaged moves a staged file into storage: by renaming when the
+// storage is on the same file system, else by streaming it once.
+func (r *Router) commitStaged(ctx context.Context, id, key string, c *candidate) error {
+	opts := &storage.PutOptions{ContentType: c.typ.MIME, Size: c.size}
+	path := r.staging.Path(id)
+	if imp, ok := r.storage.(storage.FileImporter); ok {
+		return imp.ImportFile(ctx, key, path, opts)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return r.storage.Put(ctx, key, f, opts)
+}
+
+// tusError makes e a tusd error whose response is Carcosa's JSON.
+func tusError(e *Error, reqID string) error {
+	return tusd.Error{
+		ErrorCode: e.Code,
+		Message:   e.Message,
+		HTTPResponse: tusd.HTTPResponse{
+			StatusCode: e.Status,
+			Body:       string(errorJSONBytes(e, reqID)),
+			Header: tusd.HTTPHeader{
+				"Content-Type":           "application/json; charset=utf-8",
+				"X-Content-Type-Options": "nosniff",
+			},
+		},
+	}
+}
+
+// tusWriter rewrites tusd's plain-text errors into Carcosa's JSON errors, so
+// that every error a client sees has one shape and no internal text.
+type tusWriter struct {
+	http.ResponseWriter
+	r       *Router
+	req     *http.Request
+	status  int
+	capture bool
+	body    bytes.Buffer
+}
+
+func (w *tusWriter) WriteHeader(code int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = code
+	if code >= 400 && !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+		w.capture = true
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *tusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.capture {
+		if w.body.Len() < 4096 {
+			w.body.Write(p)
+		}
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection (tusd sets read
+// deadlines through it).
+func (w *tusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *tusWriter) finish() {
+	if !w.capture {
+		return
+	}
+	code, msg, _ := strings.Cut(strings.TrimSpace(w.body.String()), ": ")
+	e := tusdError(w.status, code, msg)
+	if e.Status >= 500 {
+		w.r.log.ErrorContext(w.req.Context(), "tus request failed", "request_id", requestID(w.req), "code", code, "err", msg)
+	}
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.ResponseWriter.WriteHeader(e.Status)
+	if w.req.Method != http.MethodHead {
+		w.ResponseWriter.Write(errorJSONBytes(e, requestID(w.req)))
+	}
+}
+
+// tusdError maps one of tusd's errors to a client error. tusd's messages for
+// protocol errors are safe to show; server errors are replaced.
+func tusdError(status int, code, msg string) *Error {
+	switch {
+	case status >= 500:
+		return ErrInternal
+	case code == "ERR_UPLOAD_NOT_FOUND" || status == http.StatusNotFound:
+		return ErrNotFound.with("no such upload")
+	case status == http.StatusRequestEntityTooLarge:
+		return ErrTooLarge
+	}
+	c := strings.ToLower(strings.TrimPrefix(code, "ERR_"))
+	if c == "" || strings.ContainsAny(c, " \n") {
+		c = "bad_request"
+	}
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	return NewError(status, "tus_"+c, msg)
+}
