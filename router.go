@@ -108,8 +108,8 @@ type Router struct {
 	routes  map[string]routeHandler
 	serving atomic.Bool
 
-	mux      *http.ServeMux
-	closers  []func() error
+	mux     *http.ServeMux
+	closers []func() error
 }
 
 // New returns a Router for cfg. It opens the embedded defaults for any

@@ -397,7 +397,8 @@
       wrap.className = 'field';
       const label = document.createElement('label');
       label.htmlFor = id;
-      label.textContent = f.name + (f.required ? ' (required)' : '');
+      const title = f.name.charAt(0).toUpperCase() + f.name.slice(1);
+      label.textContent = title + (f.required ? ' (required)' : ' (optional)');
       const input = document.createElement('input');
       input.id = id;
       input.name = f.name;
