@@ -74,10 +74,9 @@ type fileDir struct {
 // mem://, and the schemes of any other driver registered.
 //
 // For a file:// URL, the directory is created if missing and the returned
-// Bucket imports files by renaming them into it. fileblob stages each Put
-// in os.TempDir and renames it into place; when that directory is on
-// another file system than the bucket, add no_tmp_dir=1 to the URL (or set
-// TMPDIR) or every Put fails.
+// Bucket imports files by renaming them into it. Each Put is written to a
+// temporary file beside its object and renamed into place (no_tmp_dir=1 is
+// the default; set no_tmp_dir=0 to stage in os.TempDir instead).
 //
 // Errors never contain the URL's user information or query, which may hold
 // credentials.
@@ -102,6 +101,11 @@ func Open(ctx context.Context, urlstr string) (*Bucket, error) {
 		// rest of the URL, so a bad URL creates nothing.
 		q := u.Query()
 		q.Set("create_dir", "1")
+		if !q.Has("no_tmp_dir") {
+			// Stage writes beside their object, not in os.TempDir: the final
+			// rename then never crosses file systems.
+			q.Set("no_tmp_dir", "1")
+		}
 		withCreate := *u
 		withCreate.RawQuery = q.Encode()
 		openURL = withCreate.String()

@@ -121,9 +121,10 @@ var (
 // Store keeps upload records. Implementations are safe for concurrent use,
 // and for use by many processes at once where their backend allows it.
 type Store interface {
-	// Create stores a new record. It returns an error matching ErrExists
-	// when a record with the same ID exists. CreatedAt and UpdatedAt are set
-	// by the store when zero.
+	// Create stores a copy of a new record; u itself is not modified. It
+	// returns an error matching ErrExists when a record with the same ID, or
+	// the same non-empty Key, exists, and an error when ID is empty or State
+	// is not valid. CreatedAt and UpdatedAt are set by the store when zero.
 	Create(ctx context.Context, u *Upload) error
 
 	// Get returns the record with the given ID, or an error matching
@@ -131,15 +132,17 @@ type Store interface {
 	Get(ctx context.Context, id string) (*Upload, error)
 
 	// GetByKey returns the record whose storage Key equals key, or an error
-	// matching ErrNotFound.
+	// matching ErrNotFound. The empty key matches nothing.
 	GetByKey(ctx context.Context, key string) (*Upload, error)
 
 	// Update reads the record, calls fn with a copy, and writes the copy
 	// back, atomically with respect to other Updates of the same record. If
 	// fn returns an error, nothing is written and that error is returned.
 	// If the new state is not allowed by CanTransition, nothing is written
-	// and an error matching ErrTransition is returned. ID and CreatedAt
-	// cannot be changed; UpdatedAt is set by the store. It returns the
+	// and an error matching ErrTransition is returned; a Key taken by
+	// another record gives ErrExists. Changes to ID and CreatedAt are
+	// ignored; UpdatedAt is set by the store. fn runs while the record is
+	// locked: it must be quick and must not call the Store. It returns the
 	// record as written, or an error matching ErrNotFound.
 	Update(ctx context.Context, id string, fn func(u *Upload) error) (*Upload, error)
 
