@@ -360,6 +360,7 @@
 
   let routes = new Map();
   let rowCounter = 0;
+  let pendingResumes = [];
   const queue = [];
   let running = 0;
 
@@ -669,6 +670,7 @@
     const active = new Set([...els.list.querySelectorAll('.upload-row[data-state="uploading"], .upload-row[data-state="queued"]')]
       .map((n) => `${n.dataset.route}:${n.dataset.name}`));
     const pending = live.filter((e) => !active.has(`${e.route}:${e.name}`));
+    pendingResumes = pending;
     els.resumeList.replaceChildren(...pending.map((e) => {
       const li = document.createElement('li');
       li.textContent = `${e.name} (${formatBytes(e.size)}, route ${e.route})`;
@@ -718,8 +720,13 @@
     });
   }
 
+  // Forgetting unfinished uploads also ends them on the server (tus
+  // termination), so their staged bytes go at once.
   els.resumeForget.addEventListener('click', () => {
-    for (const e of resumeStore.all()) resumeStore.remove(e.key);
+    for (const e of pendingResumes) {
+      resumeStore.remove(e.key);
+      if (e.url) request('DELETE', e.url, { headers: { 'Tus-Resumable': '1.0.0' } }).catch(() => {});
+    }
     refreshResumeNotice();
   });
 
