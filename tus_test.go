@@ -2,10 +2,13 @@ package carcosa_test
 
 import (
 	"bytes"
+	"errors"
 	"crypto/rand"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/carcosa-dev/carcosa"
 )
 
 func randomBytes(n int) []byte {
@@ -175,6 +178,14 @@ func TestTusVerificationRefusesAtTheEnd(t *testing.T) {
 		})
 	}
 	assertNoObjects(t, tb)
+	select {
+	case err := <-tb.failed:
+		if !errors.Is(err, carcosa.ErrExecutable) {
+			t.Fatalf("OnError got %v", err)
+		}
+	default:
+		t.Fatal("OnError did not run for the refused image")
+	}
 }
 
 func TestTusDeferredLengthOverLimit(t *testing.T) {

@@ -661,6 +661,7 @@
       queue.push(row);
     }
     pump();
+    refreshResumeNotice();
   }
 
   function refreshResumeNotice() {
