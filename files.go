@@ -7,6 +7,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -156,17 +157,18 @@ const (
 	rangeUnsatisfiable
 )
 
-// checkRange judges a Range header against a file of size bytes, as net/http
-// would serve it: malformed headers are ignored, and a header none of whose
-// ranges overlaps the file is unsatisfiable.
+// checkRange judges a Range header against a file of size bytes the way
+// net/http's ServeContent reads it, so that Carcosa answers unsatisfiable
+// ranges with its own JSON 416: a header none of whose ranges overlaps a
+// non-empty file is unsatisfiable; a malformed header is to be ignored.
 func checkRange(h string, size int64) rangeVerdict {
 	spec, ok := strings.CutPrefix(h, "bytes=")
 	if !ok {
 		return rangeMalformed
 	}
-	overlap := false
-	for _, ra := range strings.Split(spec, ",") {
-		ra = strings.TrimSpace(ra)
+	overlap, outside := false, false
+	for ra := range strings.SplitSeq(spec, ",") {
+		ra = textproto.TrimString(ra)
 		if ra == "" {
 			continue
 		}
@@ -174,32 +176,34 @@ func checkRange(h string, size int64) rangeVerdict {
 		if !ok {
 			return rangeMalformed
 		}
-		first, last = strings.TrimSpace(first), strings.TrimSpace(last)
+		first, last = textproto.TrimString(first), textproto.TrimString(last)
 		if first == "" {
-			n, err := strconv.ParseInt(last, 10, 64)
-			if err != nil || n < 0 || last == "" || strings.ContainsAny(last, "+-") {
+			// A suffix range always selects the end of the file.
+			if last == "" || last[0] == '-' {
 				return rangeMalformed
 			}
-			if n > 0 && size > 0 {
-				overlap = true
+			if n, err := strconv.ParseInt(last, 10, 64); err != nil || n < 0 {
+				return rangeMalformed
 			}
+			overlap = true
 			continue
 		}
 		i, err := strconv.ParseInt(first, 10, 64)
-		if err != nil || i < 0 || strings.ContainsAny(first, "+-") {
+		if err != nil || i < 0 {
 			return rangeMalformed
 		}
+		if i >= size {
+			outside = true
+			continue
+		}
 		if last != "" {
-			j, err := strconv.ParseInt(last, 10, 64)
-			if err != nil || j < i || strings.ContainsAny(last, "+-") {
+			if j, err := strconv.ParseInt(last, 10, 64); err != nil || j < i {
 				return rangeMalformed
 			}
 		}
-		if i < size {
-			overlap = true
-		}
+		overlap = true
 	}
-	if !overlap {
+	if outside && !overlap && size > 0 {
 		return rangeUnsatisfiable
 	}
 	return rangeSatisfiable

@@ -155,7 +155,9 @@ func runNode(t *testing.T, e2e string, out any, args ...string) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
+	start := time.Now()
 	err := cmd.Run()
+	elapsed := time.Since(start).Round(time.Millisecond)
 	if ctx.Err() != nil {
 		t.Fatalf("node %s did not finish within %v\nstderr:\n%s\nstdout:\n%s", strings.Join(args, " "), scriptTimeout, stderr.String(), stdout.String())
 	}
@@ -168,7 +170,7 @@ func runNode(t *testing.T, e2e string, out any, args ...string) {
 		t.Fatalf("node %s printed %q, not JSON: %v\nstderr:\n%s", strings.Join(args, " "), last, err, stderr.String())
 	}
 	if testing.Verbose() {
-		t.Logf("node %s:\n%s", strings.Join(args, " "), stderr.String())
+		t.Logf("node %s (%v):\n%s", strings.Join(args, " "), elapsed, stderr.String())
 	}
 }
 

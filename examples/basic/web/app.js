@@ -223,11 +223,6 @@
       let state = this.file.size === 0 ? 'created' : null;
       while (this.offset < this.file.size) {
         if (signal.aborted) throw new AbortedError();
-        if (this.offset > 0 && this.offset === this.resumedFrom) {
-          // keep the "Resuming from" text until bytes flow
-        } else {
-          this.onStatus('Uploading…');
-        }
         state = await this.withRetries(() => this.patch(), true);
         if (state === SETTLED) break;
       }
@@ -299,6 +294,8 @@
     async patch() {
       const start = this.offset;
       const end = Math.min(start + CHUNK_SIZE, this.file.size);
+      // Keep "Resuming from …" up for the first chunk after a resume.
+      if (start !== this.resumedFrom) this.onStatus('Uploading…');
       const xhr = await request('PATCH', this.url, {
         signal: this.controller.signal,
         body: this.file.slice(start, end),
