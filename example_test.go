@@ -80,7 +80,10 @@ func ExampleError() {
 	fw, _ := mw.CreateFormFile("file", "cat.png")
 	fw.Write([]byte("not a picture at all"))
 	mw.Close()
-	resp, _ := http.Post(srv.URL+"/routes/images", mw.FormDataContentType(), &body)
+	resp, err := http.Post(srv.URL+"/routes/images", mw.FormDataContentType(), &body)
+	if err != nil {
+		panic(err)
+	}
 	defer resp.Body.Close()
 	var e struct {
 		Error struct{ Code string } `json:"error"`

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -198,12 +199,7 @@ type typedRoute[I, M any] struct {
 }
 
 func (t *typedRoute[I, M]) config() routeConfig {
-	any := false
-	for _, a := range t.route.Accept {
-		if a == string(filetype.Any) {
-			any = true
-		}
-	}
+	acceptsAny := slices.Contains(t.route.Accept, string(filetype.Any))
 	return routeConfig{
 		name:        t.name,
 		accept:      t.route.Accept,
@@ -212,7 +208,7 @@ func (t *typedRoute[I, M]) config() routeConfig {
 		maxFiles:    t.route.MaxFiles,
 		attachment:  t.route.Attachment,
 		public:      t.route.Public,
-		acceptsAny:  any,
+		acceptsAny:  acceptsAny,
 		schema:      t.schema,
 	}
 }

@@ -209,10 +209,6 @@ func (r *Router) route(name string) (routeHandler, bool) {
 // ServeHTTP serves the HTTP contract under Config.BasePath.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.serving.Store(true)
-	if req.Header.Get("X-Request-ID") == "" || len(req.Header.Get("X-Request-ID")) > 128 {
-		req.Header.Set("X-Request-ID", newID())
-	}
-	w.Header().Set("X-Request-ID", req.Header.Get("X-Request-ID"))
 	base := r.cfg.BasePath
 	p := req.URL.Path
 	if base != "/" {
@@ -228,6 +224,12 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	req2 := req.Clone(req.Context())
 	req2.URL.Path = p
 	req2.URL.RawPath = ""
+	// A client's request ID is kept for correlation when it is short enough
+	// to log; otherwise the Router makes one.
+	if id := req2.Header.Get("X-Request-ID"); id == "" || len(id) > 128 {
+		req2.Header.Set("X-Request-ID", newID())
+	}
+	w.Header().Set("X-Request-ID", req2.Header.Get("X-Request-ID"))
 	r.mux.ServeHTTP(w, req2)
 }
 

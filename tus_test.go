@@ -2,8 +2,8 @@ package carcosa_test
 
 import (
 	"bytes"
-	"errors"
 	"crypto/rand"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
