@@ -76,23 +76,23 @@ func checkSize(_ context.Context, c *candidate) error {
 	return nil
 }
 
-func (r *Router) runEarly(ctx context.Context, c *candidate) error {
-	for _, s := range r.stages {
-		if s.early != nil {
-			if err := s.early(ctx, c); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
+// runEarly runs every early check, in order.
+func (r *Router) runEarly(ctx context.Context, c *candidate) error { return r.runStages(ctx, c, false) }
 
-func (r *Router) runFinal(ctx context.Context, c *candidate) error {
+// runFinal runs every final check, in order.
+func (r *Router) runFinal(ctx context.Context, c *candidate) error { return r.runStages(ctx, c, true) }
+
+func (r *Router) runStages(ctx context.Context, c *candidate, final bool) error {
 	for _, s := range r.stages {
-		if s.final != nil {
-			if err := s.final(ctx, c); err != nil {
-				return err
-			}
+		check := s.early
+		if final {
+			check = s.final
+		}
+		if check == nil {
+			continue
+		}
+		if err := check(ctx, c); err != nil {
+			return err
 		}
 	}
 	return nil
