@@ -143,7 +143,7 @@ func (tb *testBundle) do(t *testing.T, method, url, user string, body io.Reader,
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := tb.server.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
