@@ -89,6 +89,19 @@ var (
 	ErrInternal       = NewError(http.StatusInternalServerError, "internal", "internal error; try again later")
 )
 
+// sentinelsByCode finds a sentinel, and so its status, from a stored code.
+var sentinelsByCode = func() map[string]*Error {
+	m := make(map[string]*Error)
+	for _, e := range []*Error{
+		ErrBadRequest, ErrUnauthorized, ErrForbidden, ErrNotFound, ErrUnknownRoute, ErrConflict,
+		ErrTooLarge, ErrTypeNotAllowed, ErrTypeMismatch, ErrExecutable, ErrPolyglot, ErrInvalidInput,
+		ErrTooManyFiles, ErrTooFewFiles, ErrRange, ErrSignature, ErrExpired, ErrMethod, ErrInternal,
+	} {
+		m[e.Code] = e
+	}
+	return m
+}()
+
 // Unauthorized returns an error for middleware: the caller is not signed in.
 func Unauthorized(message string) *Error { return ErrUnauthorized.with(message) }
 

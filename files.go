@@ -28,8 +28,7 @@ func (r *Router) fileURL(u *store.Upload) string {
 	if h, ok := r.route(u.Route); ok && h.config().public {
 		return p
 	}
-	exp := time.Now().Add(r.cfg.SignedURLTTL).Unix()
-	return p + "?exp=" + strconv.FormatInt(exp, 10) + "&sig=" + r.signature(u.Key, exp)
+	return r.SignURL(u.Key, r.cfg.SignedURLTTL)
 }
 
 // SignURL returns a URL path for the file at key that stays valid for ttl.

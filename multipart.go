@@ -169,7 +169,7 @@ func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, cl
 		return refuse(readError(lr, err))
 	}
 	head = head[:n]
-	c := &candidate{route: cfg, name: rec.Name, claimedType: rec.ClaimedType, head: head}
+	c := &candidate{route: cfg, name: rec.Name, head: head}
 	if err := r.runEarly(ctx, c); err != nil {
 		return refuse(err)
 	}

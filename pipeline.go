@@ -16,13 +16,12 @@ import (
 // candidate is a file under verification. Intake (tus or multipart) fills
 // what it knows; the stages judge it.
 type candidate struct {
-	route       routeConfig
-	name        string // safe display name
-	claimedType string
-	head        []byte // the first bytes, at most filetype.SniffLen
-	typ         filetype.Type
-	size        int64  // set before the final checks
-	sha256      string // set before the final checks
+	route  routeConfig
+	name   string // safe display name
+	head   []byte // the first bytes, at most filetype.SniffLen
+	typ    filetype.Type
+	size   int64  // set before the final checks
+	sha256 string // set before the final checks
 }
 
 // stage is one step of verification. Stages run in order: every early check
@@ -184,13 +183,12 @@ func (r *Router) fileOf(u *store.Upload) File {
 }
 
 // recordError is the error a client sees for a record that ended badly.
+// Its status is that of the sentinel with the same code; codes of the
+// route's own (from Reject) are 422, and failed uploads 500.
 func recordError(u *store.Upload) *Error {
 	status := http.StatusUnprocessableEntity
-	switch u.ErrorCode {
-	case ErrTooLarge.Code:
-		status = http.StatusRequestEntityTooLarge
-	case ErrTypeNotAllowed.Code, ErrTypeMismatch.Code, ErrExecutable.Code, ErrPolyglot.Code:
-		status = http.StatusUnsupportedMediaType
+	if e, ok := sentinelsByCode[u.ErrorCode]; ok {
+		status = e.Status
 	}
 	if u.State == store.Failed {
 		status = http.StatusInternalServerError

@@ -156,10 +156,19 @@ func handle[I, M any](r *Router, name string, rt Route[I, M]) error {
 		return fmt.Errorf("route %q: input type %s is not a struct", name, it)
 	}
 	e := &typedRoute[I, M]{
-		name:   name,
-		route:  rt,
-		schema: schemaOf(it),
-		r:      r,
+		route: rt,
+		r:     r,
+		cfg: routeConfig{
+			name:        name,
+			accept:      rt.Accept,
+			maxFileSize: rt.MaxFileSize,
+			minFiles:    rt.MinFiles,
+			maxFiles:    rt.MaxFiles,
+			attachment:  rt.Attachment,
+			public:      rt.Public,
+			acceptsAny:  slices.Contains(rt.Accept, string(filetype.Any)),
+			schema:      schemaOf(it),
+		},
 	}
 	return r.addRoute(name, e)
 }
@@ -192,26 +201,12 @@ type routeConfig struct {
 }
 
 type typedRoute[I, M any] struct {
-	name   string
-	route  Route[I, M]
-	schema []SchemaField
-	r      *Router
+	route Route[I, M]
+	cfg   routeConfig
+	r     *Router
 }
 
-func (t *typedRoute[I, M]) config() routeConfig {
-	acceptsAny := slices.Contains(t.route.Accept, string(filetype.Any))
-	return routeConfig{
-		name:        t.name,
-		accept:      t.route.Accept,
-		maxFileSize: t.route.MaxFileSize,
-		minFiles:    t.route.MinFiles,
-		maxFiles:    t.route.MaxFiles,
-		attachment:  t.route.Attachment,
-		public:      t.route.Public,
-		acceptsAny:  acceptsAny,
-		schema:      t.schema,
-	}
-}
+func (t *typedRoute[I, M]) config() routeConfig { return t.cfg }
 
 // maxInputSize bounds the JSON input a client may send.
 const maxInputSize = 64 << 10
@@ -234,7 +229,7 @@ func (t *typedRoute[I, M]) admit(ctx context.Context, req *http.Request, input [
 	}
 	meta, err := json.Marshal(g.Metadata)
 	if err != nil {
-		return "", nil, fmt.Errorf("route %q: encoding metadata: %w", t.name, err)
+		return "", nil, fmt.Errorf("route %q: encoding metadata: %w", t.cfg.name, err)
 	}
 	return g.Owner, meta, nil
 }
@@ -256,7 +251,7 @@ func (t *typedRoute[I, M]) complete(ctx context.Context, meta []byte, f File) (j
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
-		return nil, fmt.Errorf("route %q: encoding OnComplete result: %w", t.name, err)
+		return nil, fmt.Errorf("route %q: encoding OnComplete result: %w", t.cfg.name, err)
 	}
 	return b, nil
 }

@@ -1,7 +1,6 @@
 package carcosa_test
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -151,36 +150,4 @@ func TestInputValidation(t *testing.T) {
 			t.Errorf("input %s: fields %+v, want %q", c.input, e.Error.Fields, c.field)
 		}
 	}
-}
-
-func ExampleHandle() {
-	r, err := carcosa.New(carcosa.Config{BasePath: "/api/uploads", DataDir: "./carcosa-data"})
-	if err != nil {
-		panic(err)
-	}
-	defer r.Close()
-
-	type Input struct {
-		AlbumID string `json:"albumId" validate:"required"`
-	}
-	type Meta struct {
-		UserID string `json:"userId"`
-	}
-	carcosa.Handle(r, "photos", carcosa.Route[Input, Meta]{
-		Accept:      []string{"image"},
-		MaxFileSize: 8 << 20,
-		MaxFiles:    4,
-		Middleware: func(ctx context.Context, req *carcosa.Request[Input]) (carcosa.Grant[Meta], error) {
-			user := req.HTTP.Header.Get("X-User") // your own authentication here
-			if user == "" {
-				return carcosa.Grant[Meta]{}, carcosa.Unauthorized("sign in to upload")
-			}
-			return carcosa.Grant[Meta]{Owner: user, Metadata: Meta{UserID: user}}, nil
-		},
-		OnComplete: func(ctx context.Context, m Meta, f carcosa.File) (any, error) {
-			// Save f.Key and f.SHA256 with the album; the client gets this result.
-			return map[string]string{"album": "saved"}, nil
-		},
-	})
-	// http.Handle("/api/uploads/", r)
 }

@@ -313,7 +313,7 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 		return refuse(err)
 	}
 	c := &candidate{
-		route: h.config(), name: rec.Name, claimedType: rec.ClaimedType,
+		route: h.config(), name: rec.Name,
 		head: head, size: size, sha256: fmt.Sprintf("%x", sum),
 	}
 	if err := r.runEarly(ctx, c); err != nil {
