@@ -111,6 +111,64 @@ func cloneRaw(r json.RawMessage) json.RawMessage {
 	return append(json.RawMessage(nil), r...)
 }
 
+// Query selects records for Store.List.
+type Query struct {
+	State State // required
+
+	// UpdatedBefore, when not zero, keeps only records last updated
+	// strictly before it.
+	UpdatedBefore time.Time
+
+	// After, when not zero, keeps only records that come after it in
+	// List's order: pass the Cursor of the last record of a page to get the
+	// next page.
+	After Cursor
+
+	// Limit is the most records to return: 1 to MaxLimit; 0 means
+	// DefaultLimit.
+	Limit int
+}
+
+// List's page sizes.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Cursor is a position in Store.List's order.
+type Cursor struct {
+	UpdatedAt time.Time
+	ID        string
+}
+
+// IsZero reports whether c is the zero Cursor, the start of a list.
+func (c Cursor) IsZero() bool { return c.ID == "" && c.UpdatedAt.IsZero() }
+
+// Cursor is u's position in Store.List's order.
+func (u *Upload) Cursor() Cursor { return Cursor{UpdatedAt: u.UpdatedAt, ID: u.ID} }
+
+// Less reports whether position c comes before position o in Store.List's order.
+func (c Cursor) Less(o Cursor) bool {
+	if !c.UpdatedAt.Equal(o.UpdatedAt) {
+		return c.UpdatedAt.Before(o.UpdatedAt)
+	}
+	return c.ID < o.ID
+}
+
+// Check validates q and fills in its default limit; Stores call it first.
+func (q Query) Check() (Query, error) {
+	if !q.State.Valid() {
+		return q, errors.New("store: list: invalid state")
+	}
+	switch {
+	case q.Limit == 0:
+		q.Limit = DefaultLimit
+	case q.Limit < 0 || q.Limit > MaxLimit:
+		return q, errors.New("store: list: limit out of range")
+	}
+	return q, nil
+}
+
 // Errors returned by every Store.
 var (
 	ErrNotFound   = errors.New("store: not found")
@@ -149,6 +207,11 @@ type Store interface {
 	// Delete removes the record. It returns an error matching ErrNotFound
 	// when there is none.
 	Delete(ctx context.Context, id string) error
+
+	// List returns the records in q.State, least recently updated first
+	// (ordered by UpdatedAt, then ID), at most q.Limit of them. Recovery
+	// and clean-up page through it with q.After.
+	List(ctx context.Context, q Query) ([]*Upload, error)
 
 	// Close releases the store's resources.
 	Close() error

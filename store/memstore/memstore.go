@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -164,6 +165,45 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	}
 	delete(s.byID, id)
 	return nil
+}
+
+// List implements store.Store.
+func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	q, err := q.Check()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	var out []*store.Upload
+	for _, u := range s.byID {
+		if u.State != q.State {
+			continue
+		}
+		if !q.UpdatedBefore.IsZero() && !u.UpdatedAt.Before(q.UpdatedBefore) {
+			continue
+		}
+		if !q.After.IsZero() && !q.After.Less(u.Cursor()) {
+			continue
+		}
+		out = append(out, u.Clone())
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *store.Upload) int {
+		switch {
+		case a.Cursor().Less(b.Cursor()):
+			return -1
+		case b.Cursor().Less(a.Cursor()):
+			return 1
+		}
+		return 0
+	})
+	if len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
 }
 
 // Close implements store.Store. It holds no resources, so the store stays

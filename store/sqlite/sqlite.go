@@ -75,6 +75,10 @@ var migrations = [][]string{
 		// An empty key means "not stored yet" and may repeat.
 		`CREATE UNIQUE INDEX uploads_key ON uploads (key) WHERE key <> ''`,
 	},
+	{
+		// List: records of one state, oldest update first.
+		`CREATE INDEX uploads_state_updated ON uploads (state, updated_at, id)`,
+	},
 }
 
 // Open opens the database at path, creating the file if needed (but not its
@@ -409,6 +413,44 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("sqlite: delete: %w", store.ErrNotFound)
 	}
 	return nil
+}
+
+// List implements store.Store.
+func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error) {
+	q, err := q.Check()
+	if err != nil {
+		return nil, err
+	}
+	where := []string{"state = ?"}
+	args := []any{string(q.State)}
+	if !q.UpdatedBefore.IsZero() {
+		where = append(where, "updated_at < ?")
+		args = append(args, q.UpdatedBefore.UnixNano())
+	}
+	if !q.After.IsZero() {
+		where = append(where, "(updated_at > ? OR (updated_at = ? AND id > ?))")
+		n := q.After.UpdatedAt.UnixNano()
+		args = append(args, n, n, q.After.ID)
+	}
+	args = append(args, q.Limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM uploads WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY updated_at, id LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Upload
+	for rows.Next() {
+		u, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list: %w", err)
+	}
+	return out, nil
 }
 
 // Close closes the database. It may be called more than once.

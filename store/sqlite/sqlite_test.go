@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,7 +50,7 @@ func TestPragmasAndSchema(t *testing.T) {
 			"busy_timeout": "5000",
 			"foreign_keys": "1",
 			"synchronous":  "1", // NORMAL
-			"user_version": "1",
+			"user_version": strconv.Itoa(len(migrations)),
 		} {
 			var got string
 			if err := conn.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -70,6 +71,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentTransitions", testConcurrentTransitions},
 		{"ConcurrentCompareAndSet", testConcurrentCompareAndSet},
 		{"Delete", testDelete},
+		{"List", testList},
+		{"ListInvalid", testListInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -769,4 +772,101 @@ func testDelete(t *testing.T, s store.Store) {
 	// Both the ID and the key can be used again.
 	mustCreate(t, s, Sample("u1"))
 	RequireEqual(t, "recreated", Sample("u1"), mustGet(t, s, "u1"))
+}
+
+func testList(t *testing.T, s store.Store) {
+	base := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
+	// Seven processing records, created out of order, two sharing a time;
+	// and records in other states that List must leave out.
+	order := []string{"p3", "p0", "p6", "p2", "p5", "p1", "p4"}
+	at := map[string]time.Time{
+		"p0": base, "p1": base.Add(time.Second), "p2": base.Add(2 * time.Second),
+		"p3": base.Add(2 * time.Second), "p4": base.Add(3 * time.Second),
+		"p5": base.Add(4 * time.Second), "p6": base.Add(5 * time.Second),
+	}
+	for _, id := range order {
+		u := Sample(id)
+		u.Key = ""
+		u.State = store.Processing
+		u.UpdatedAt = at[id]
+		mustCreate(t, s, u)
+	}
+	for i, st := range []store.State{store.Uploading, store.Ready, store.Failed} {
+		u := Sample(fmt.Sprintf("other%d", i))
+		u.State = st
+		u.UpdatedAt = base
+		mustCreate(t, s, u)
+	}
+	ids := func(us []*store.Upload) []string {
+		out := []string{}
+		for _, u := range us {
+			out = append(out, u.ID)
+		}
+		return out
+	}
+	list := func(q store.Query) []*store.Upload {
+		t.Helper()
+		us, err := s.List(ctx, q)
+		if err != nil {
+			t.Fatalf("List(%+v): %v", q, err)
+		}
+		return us
+	}
+	all := list(store.Query{State: store.Processing})
+	if got, want := ids(all), []string{"p0", "p1", "p2", "p3", "p4", "p5", "p6"}; !slices.Equal(got, want) {
+		t.Fatalf("List = %v, want %v", got, want)
+	}
+	want := Sample("p4")
+	want.Key, want.State, want.UpdatedAt = "", store.Processing, at["p4"]
+	RequireEqual(t, "listed record", want, all[4])
+
+	if got, want := ids(list(store.Query{State: store.Processing, UpdatedBefore: at["p2"]})), []string{"p0", "p1"}; !slices.Equal(got, want) {
+		t.Errorf("UpdatedBefore: List = %v, want %v", got, want)
+	}
+	// Pages of two, through the cursor, give every record once, in order.
+	var paged []string
+	q := store.Query{State: store.Processing, Limit: 2}
+	for range 10 {
+		page := list(q)
+		if len(page) > 2 {
+			t.Fatalf("page of %d records with Limit 2", len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, ids(page)...)
+		q.After = page[len(page)-1].Cursor()
+	}
+	if !slices.Equal(paged, ids(all)) {
+		t.Errorf("paged List = %v, want %v", paged, ids(all))
+	}
+	if got := list(store.Query{State: store.Quarantined}); len(got) != 0 {
+		t.Errorf("List(quarantined) = %v, want none", ids(got))
+	}
+	if got, want := ids(list(store.Query{State: store.Ready})), []string{"other1"}; !slices.Equal(got, want) {
+		t.Errorf("List(ready) = %v, want %v", got, want)
+	}
+	// A record that changes state leaves one list for the other.
+	if _, err := s.Update(ctx, "p0", func(u *store.Upload) error { u.State = store.Ready; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(list(store.Query{State: store.Processing})); slices.Contains(got, "p0") {
+		t.Errorf("p0 still listed as processing after it became ready: %v", got)
+	}
+	if got, want := ids(list(store.Query{State: store.Ready})), []string{"other1", "p0"}; !slices.Equal(got, want) {
+		t.Errorf("List(ready) after update = %v, want %v", got, want)
+	}
+}
+
+func testListInvalid(t *testing.T, s store.Store) {
+	for _, q := range []store.Query{
+		{},
+		{State: "bogus"},
+		{State: store.Ready, Limit: -1},
+		{State: store.Ready, Limit: store.MaxLimit + 1},
+	} {
+		if _, err := s.List(ctx, q); err == nil {
+			t.Errorf("List(%+v): no error", q)
+		}
+	}
 }
