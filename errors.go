@@ -87,7 +87,19 @@ var (
 	ErrExpired        = NewError(http.StatusForbidden, "url_expired", "the signed URL has expired")
 	ErrMethod         = NewError(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
 	ErrInternal       = NewError(http.StatusInternalServerError, "internal", "internal error; try again later")
+	ErrUnavailable    = NewError(http.StatusServiceUnavailable, "unavailable", "storage is temporarily unavailable; try again")
+	ErrInterrupted    = NewError(http.StatusServiceUnavailable, "interrupted", "the upload was interrupted before it was stored; send it again")
 )
+
+// unavailable reports a failing backend (storage or store) as ErrUnavailable:
+// the request may succeed if retried. Client errors pass through.
+func unavailable(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return ErrUnavailable.wrap(err)
+}
 
 // sentinelsByCode finds a sentinel, and so its status, from a stored code.
 var sentinelsByCode = func() map[string]*Error {
@@ -96,6 +108,7 @@ var sentinelsByCode = func() map[string]*Error {
 		ErrBadRequest, ErrUnauthorized, ErrForbidden, ErrNotFound, ErrUnknownRoute, ErrConflict,
 		ErrTooLarge, ErrTypeNotAllowed, ErrTypeMismatch, ErrExecutable, ErrPolyglot, ErrInvalidInput,
 		ErrTooManyFiles, ErrTooFewFiles, ErrRange, ErrSignature, ErrExpired, ErrMethod, ErrInternal,
+		ErrUnavailable, ErrInterrupted,
 	} {
 		m[e.Code] = e
 	}
@@ -158,6 +171,9 @@ func (r *Router) writeError(w http.ResponseWriter, req *http.Request, err error)
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
+	if e.Status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1")
+	}
 	w.WriteHeader(e.Status)
 	if req.Method != http.MethodHead {
 		w.Write(errorJSONBytes(e, id))

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"net/textproto"
@@ -74,7 +75,7 @@ func (r *Router) serveFile(w http.ResponseWriter, req *http.Request) {
 	rec, err := r.store.GetByKey(req.Context(), key)
 	if err != nil || rec.State != store.Ready {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			r.writeError(w, req, err)
+			r.writeError(w, req, unavailable(err))
 			return
 		}
 		r.writeError(w, req, ErrNotFound)
@@ -100,7 +101,7 @@ func (r *Router) serveFile(w http.ResponseWriter, req *http.Request) {
 			r.writeError(w, req, ErrNotFound)
 			return
 		}
-		r.writeError(w, req, err)
+		r.writeError(w, req, unavailable(err))
 		return
 	}
 	defer obj.Close()
@@ -132,7 +133,28 @@ func (r *Router) serveFile(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	http.ServeContent(w, req, "", rec.UpdatedAt, obj)
+	src := &failReader{Reader: obj}
+	http.ServeContent(w, req, "", rec.UpdatedAt, src)
+	if src.err != nil {
+		// The status and length are sent: cut the connection, so that the
+		// client sees a broken response rather than a short file.
+		r.log.ErrorContext(req.Context(), "reading a stored file", "upload", rec.ID, "err", src.err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// failReader remembers the first read error other than EOF.
+type failReader struct {
+	storage.Reader
+	err error
+}
+
+func (f *failReader) Read(p []byte) (int, error) {
+	n, err := f.Reader.Read(p)
+	if err != nil && err != io.EOF && f.err == nil {
+		f.err = err
+	}
+	return n, err
 }
 
 // disposition says how a browser should treat a served file: inline only for

@@ -151,29 +151,33 @@ func cmpOr(a, b error) error {
 // The file's record ends processing, or rejected with its bytes removed.
 func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, clientName, claimed, owner string, input, meta []byte) (pendingFile, error) {
 	cfg := h.config()
-	rec := &store.Upload{
-		ID: newID(), Route: cfg.name, Owner: owner, Via: "multipart",
-		Name: safename.Clean(clientName), ClaimedType: truncate(claimed, 255), Size: -1,
-		State: store.Uploading, Input: input, Metadata: meta,
-	}
-	if err := r.store.Create(ctx, rec); err != nil {
-		return pendingFile{}, err
-	}
-	refuse := func(err error) (pendingFile, error) {
-		return pendingFile{}, r.fail(ctx, h, rec.ID, err)
-	}
 	lr := &limitedReader{r: body, left: cfg.maxFileSize}
 	head := make([]byte, filetype.SniffLen)
 	n, err := io.ReadFull(lr, head)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-		return refuse(readError(lr, err))
+		return pendingFile{}, readError(lr, err)
 	}
 	head = head[:n]
+	// The record names its storage key before any byte is stored, so that
+	// the bytes of a request that dies with its process can be found and
+	// removed.
+	id := newID()
+	key := storageKey(cfg.name, id, filetype.Detect(head))
+	rec := &store.Upload{
+		ID: id, Route: cfg.name, Owner: owner, Via: "multipart",
+		Name: safename.Clean(clientName), ClaimedType: truncate(claimed, 255), Size: -1,
+		Key: key, State: store.Uploading, Input: input, Metadata: meta,
+	}
+	if err := r.store.Create(ctx, rec); err != nil {
+		return pendingFile{}, unavailable(err)
+	}
+	refuse := func(err error) (pendingFile, error) {
+		return pendingFile{}, r.fail(ctx, h, rec.ID, err)
+	}
 	c := &candidate{route: cfg, name: rec.Name, head: head}
 	if err := r.runEarly(ctx, c); err != nil {
 		return refuse(err)
 	}
-	key := storageKey(cfg.name, rec.ID, c.typ)
 	hw := &hashCounter{h: sha256.New()}
 	hw.Write(head)
 	src := io.MultiReader(bytes.NewReader(head), io.TeeReader(lr, hw))
@@ -181,7 +185,7 @@ func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, cl
 		if lr.exceeded || lr.err != nil {
 			return refuse(readError(lr, err))
 		}
-		return refuse(fmt.Errorf("storing: %w", err))
+		return refuse(unavailable(err))
 	}
 	c.size = hw.n
 	c.sha256 = hex.EncodeToString(hw.h.Sum(nil))

@@ -109,9 +109,16 @@ func (r *Router) processCtx(ctx context.Context) (context.Context, context.Cance
 	return context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ProcessTimeout)
 }
 
-// settle finishes a verified file whose bytes are stored at c's key: it
-// records the facts, runs OnComplete and marks the upload ready. On failure
-// the stored object is removed and the upload ends rejected or failed.
+// settle finishes a verified file whose bytes are stored at key: it
+// records the facts, runs OnComplete and marks the upload ready. When
+// OnComplete refuses the file, the stored object is removed and the upload
+// ends rejected or failed. When the store fails, the upload stays processing
+// with its bytes in place, and ErrUnavailable is returned: finishing it again
+// resumes here.
+//
+// OnComplete runs at least once for every ready upload, and more than once
+// only if the process stops (or the store fails) between OnComplete's return
+// and the ready record being written.
 func (r *Router) settle(ctx context.Context, h routeHandler, id string, c *candidate, key string) (*store.Upload, error) {
 	rec, err := r.store.Update(ctx, id, func(u *store.Upload) error {
 		u.State = store.Processing
@@ -119,8 +126,7 @@ func (r *Router) settle(ctx context.Context, h routeHandler, id string, c *candi
 		return nil
 	})
 	if err != nil {
-		r.storage.Delete(ctx, key)
-		return nil, r.fail(ctx, h, id, err)
+		return nil, unavailable(err)
 	}
 	result, err := h.complete(ctx, rec.Metadata, r.fileOf(rec))
 	if err != nil {
@@ -135,7 +141,7 @@ func (r *Router) settle(ctx context.Context, h routeHandler, id string, c *candi
 		return nil
 	})
 	if err != nil {
-		return nil, r.fail(ctx, h, id, err)
+		return nil, unavailable(err)
 	}
 	r.log.InfoContext(ctx, "upload ready", "upload", id, "route", rec.Route, "size", rec.Size, "type", rec.Type)
 	return rec, nil

@@ -110,6 +110,13 @@ type Router struct {
 
 	mux     *http.ServeMux
 	closers []func() error
+
+	started   time.Time
+	finMu     sync.Mutex
+	finishing map[string]*finishCall
+	bgOnce    sync.Once
+	bgCancel  context.CancelFunc
+	bgDone    chan struct{}
 }
 
 // New returns a Router for cfg. It opens the embedded defaults for any
@@ -130,6 +137,9 @@ func New(cfg Config) (*Router, error) {
 		validate: newValidator(),
 		key:      cfg.SigningKey,
 		routes:   make(map[string]routeHandler),
+
+		started:   time.Now(),
+		finishing: make(map[string]*finishCall),
 	}
 	r.stages = defaultStages()
 	ok := false
@@ -178,6 +188,8 @@ func New(cfg Config) (*Router, error) {
 // Close releases the backends New opened. Call it after the HTTP server has
 // shut down.
 func (r *Router) Close() error {
+	r.bgOnce.Do(func() {}) // a Router closed before serving never starts the sweep
+	r.stopBackground()
 	var errs []error
 	for i := len(r.closers) - 1; i >= 0; i-- {
 		errs = append(errs, r.closers[i]())
@@ -209,6 +221,7 @@ func (r *Router) route(name string) (routeHandler, bool) {
 // ServeHTTP serves the HTTP contract under Config.BasePath.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.serving.Store(true)
+	r.bgOnce.Do(r.startBackground)
 	base := r.cfg.BasePath
 	p := req.URL.Path
 	if base != "/" {

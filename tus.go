@@ -138,6 +138,17 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 		r.writeError(tw, req, err)
 		return
 	}
+	if req.Method != http.MethodDelete && r.needsFinish(req.Context(), rec) {
+		// The upload has all its bytes but is not settled: the response
+		// that would have said so was lost, or the process stopped.
+		ctx, cancel := r.processCtx(req.Context())
+		rec, err = r.finish(ctx, id)
+		cancel()
+		if err != nil {
+			r.writeError(tw, req, err)
+			return
+		}
+	}
 	if rec.State != store.Uploading {
 		r.tusSettled(tw, req, rec)
 		return
@@ -161,19 +172,41 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 // receiving bytes. A HEAD about a ready upload reports it complete, so a
 // client that lost the last response does not upload again.
 func (r *Router) tusSettled(w http.ResponseWriter, req *http.Request, rec *store.Upload) {
-	switch {
-	case rec.State == store.Ready && req.Method == http.MethodHead:
+	ready := func(status int) {
 		h := w.Header()
 		h.Set("Tus-Resumable", "1.0.0")
 		h.Set("Upload-Offset", strconv.FormatInt(rec.Size, 10))
 		h.Set("Upload-Length", strconv.FormatInt(rec.Size, 10))
+		h.Set("Upload-State", string(store.Ready))
 		h.Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(status)
+	}
+	switch {
+	case rec.State == store.Ready && req.Method == http.MethodHead:
+		ready(http.StatusOK)
+	case rec.State == store.Ready && req.Method == http.MethodPatch &&
+		req.Header.Get("Upload-Offset") == strconv.FormatInt(rec.Size, 10) && req.ContentLength == 0:
+		// A retried last PATCH whose response was lost.
+		ready(http.StatusNoContent)
 	case rec.State == store.Ready, rec.State == store.Processing:
 		r.writeError(w, req, ErrConflict.with("the upload has received all its bytes"))
 	default:
 		r.writeError(w, req, recordError(rec))
 	}
+}
+
+// needsFinish reports whether upload rec has all its bytes staged here but
+// is not settled yet.
+func (r *Router) needsFinish(ctx context.Context, rec *store.Upload) bool {
+	switch {
+	case rec.Via != "tus" || rec.Partial:
+		return false
+	case rec.State == store.Processing:
+		return true
+	case rec.State == store.Uploading:
+		return r.staging.Complete(ctx, rec.ID)
+	}
+	return false
 }
 
 // authorize finds upload id and runs its route's middleware to check that
@@ -264,7 +297,7 @@ func (r *Router) tusFinish(hook tusd.HookEvent) (tusd.HTTPResponse, error) {
 	}
 	ctx, cancel := r.processCtx(hook.Context)
 	defer cancel()
-	rec, err := r.finishTus(ctx, hook.Upload.ID)
+	rec, err := r.finish(ctx, hook.Upload.ID)
 	if err != nil {
 		return tusd.HTTPResponse{}, tusError(clientError(err), reqID)
 	}
@@ -277,12 +310,25 @@ func (r *Router) tusFinish(hook tusd.HookEvent) (tusd.HTTPResponse, error) {
 	return tusd.HTTPResponse{Header: tusd.HTTPHeader{"Upload-State": string(rec.State)}}, nil
 }
 
-// finishTus runs the verification stages on a staged upload, moves it into
-// storage and settles it.
+// testHookFinish, when set (by tests), runs when finishing an upload has
+// marked it processing and is about to verify it.
+var testHookFinish func(id string)
+
+// finishTus verifies a staged upload, moves it into storage and settles it.
+// Use finish, which runs one finishTus per upload at a time.
+//
+// It can resume any partial run of itself: the staged upload (data, .info
+// and hash state) is removed only after the record is settled, and the
+// record names the storage key before the bytes move. A failure of storage
+// or of the store leaves the upload processing with its bytes staged, and
+// is reported as ErrUnavailable so that the client retries.
 func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error) {
 	rec, err := r.store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
 	if err != nil {
-		return nil, err
+		return nil, unavailable(err)
 	}
 	h, ok := r.route(rec.Route)
 	if !ok {
@@ -294,40 +340,110 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 	case store.Rejected, store.Failed, store.Quarantined:
 		return nil, recordError(rec)
 	}
-	if _, err := r.store.Update(ctx, id, func(u *store.Upload) error {
-		u.State = store.Processing
-		return nil
-	}); err != nil {
-		return nil, err
+	if !r.staging.Has(id) {
+		// Staged in another process's DataDir: that process finishes it.
+		return nil, ErrConflict.with("the upload is being processed; try again")
+	}
+	if rec.State == store.Uploading {
+		if !r.staging.Complete(ctx, id) {
+			return nil, ErrConflict.with("the upload has not received all its bytes")
+		}
+		if rec, err = r.store.Update(ctx, id, func(u *store.Upload) error {
+			u.State = store.Processing
+			return nil
+		}); err != nil {
+			return nil, unavailable(err)
+		}
+	}
+	if testHookFinish != nil {
+		testHookFinish(id)
 	}
 	refuse := func(err error) (*store.Upload, error) {
 		r.staging.Remove(id)
 		return nil, r.fail(ctx, h, id, err)
 	}
+	var c *candidate
+	if _, err := os.Stat(r.staging.Path(id)); err == nil {
+		c, err = r.verifyStaged(ctx, h, id, rec.Name)
+		var e *Error
+		if errors.As(err, &e) && e.Status < 500 {
+			return refuse(err)
+		}
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		key := storageKey(rec.Route, id, c.typ)
+		if rec, err = r.store.Update(ctx, id, func(u *store.Upload) error {
+			u.Key, u.Type, u.Size, u.SHA256 = key, c.typ.MIME, c.size, c.sha256
+			return nil
+		}); err != nil {
+			return nil, unavailable(err)
+		}
+		if err := r.commitStaged(ctx, id, key, c); err != nil {
+			return nil, unavailable(err)
+		}
+	} else {
+		// An earlier run moved the bytes into storage and stopped before
+		// the upload settled: settle from the record.
+		if c, err = r.storedCandidate(ctx, h, rec); err != nil {
+			if errors.Is(err, ErrUnavailable) {
+				return nil, err
+			}
+			return refuse(err)
+		}
+	}
+	rec, err = r.settle(ctx, h, id, c, rec.Key)
+	if err == nil {
+		r.staging.Remove(id)
+	}
+	return rec, err
+}
+
+// verifyStaged runs the verification stages on a staged upload.
+func (r *Router) verifyStaged(ctx context.Context, h routeHandler, id, name string) (*candidate, error) {
 	sum, size, err := r.staging.Digest(ctx, id)
 	if err != nil {
-		return refuse(err)
+		return nil, err
 	}
 	head, err := r.staging.Head(id, filetype.SniffLen)
 	if err != nil {
-		return refuse(err)
+		return nil, err
 	}
 	c := &candidate{
-		route: h.config(), name: rec.Name,
+		route: h.config(), name: name,
 		head: head, size: size, sha256: fmt.Sprintf("%x", sum),
 	}
 	if err := r.runEarly(ctx, c); err != nil {
-		return refuse(err)
+		return nil, err
 	}
 	if err := r.runFinal(ctx, c); err != nil {
-		return refuse(err)
+		return nil, err
 	}
-	key := storageKey(rec.Route, id, c.typ)
-	if err := r.commitStaged(ctx, id, key, c); err != nil {
-		return refuse(err)
+	return c, nil
+}
+
+// storedCandidate rebuilds the verified facts of an upload whose bytes an
+// earlier run moved into storage, checking that they are all there.
+func (r *Router) storedCandidate(ctx context.Context, h routeHandler, rec *store.Upload) (*candidate, error) {
+	if rec.Key == "" || rec.SHA256 == "" {
+		return nil, fmt.Errorf("upload %s: staged bytes gone before verification", rec.ID)
 	}
-	r.staging.Remove(id)
-	return r.settle(ctx, h, id, c, key)
+	obj, err := r.storage.Open(ctx, rec.Key)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("upload %s: bytes in neither staging nor storage", rec.ID)
+		}
+		return nil, unavailable(err)
+	}
+	size := obj.Size()
+	obj.Close()
+	if size != rec.Size {
+		return nil, fmt.Errorf("upload %s: stored %d bytes, verified %d", rec.ID, size, rec.Size)
+	}
+	return &candidate{
+		route: h.config(), name: rec.Name, typ: filetype.Type{MIME: rec.Type},
+		size: rec.Size, sha256: rec.SHA256,
+	}, nil
 }
 
 // commitStaged moves a staged file into storage: by renaming when the
@@ -348,16 +464,20 @@ func (r *Router) commitStaged(ctx context.Context, id, key string, c *candidate)
 
 // tusError makes e a tusd error whose response is Carcosa's JSON.
 func tusError(e *Error, reqID string) error {
+	h := tusd.HTTPHeader{
+		"Content-Type":           "application/json; charset=utf-8",
+		"X-Content-Type-Options": "nosniff",
+	}
+	if e.Status == http.StatusServiceUnavailable {
+		h["Retry-After"] = "1"
+	}
 	return tusd.Error{
 		ErrorCode: e.Code,
 		Message:   e.Message,
 		HTTPResponse: tusd.HTTPResponse{
 			StatusCode: e.Status,
 			Body:       string(errorJSONBytes(e, reqID)),
-			Header: tusd.HTTPHeader{
-				"Content-Type":           "application/json; charset=utf-8",
-				"X-Content-Type-Options": "nosniff",
-			},
+			Header:     h,
 		},
 	}
 }

@@ -231,6 +231,28 @@ func (s *Store) AsLengthDeclarableUpload(u handler.Upload) handler.LengthDeclara
 	return u.(*upload)
 }
 
+// Has reports whether upload id is staged here: its .info file exists,
+// whether or not its data file still does.
+func (s *Store) Has(id string) bool {
+	if !validID(id) {
+		return false
+	}
+	_, err := os.Stat(s.infoPath(id))
+	return err == nil
+}
+
+// Complete reports whether upload id is staged here with all its bytes: its
+// length is known, its data file holds exactly that many, and it is not a
+// partial upload waiting for concatenation.
+func (s *Store) Complete(ctx context.Context, id string) bool {
+	u, err := s.GetUpload(ctx, id)
+	if err != nil {
+		return false
+	}
+	info, err := u.GetInfo(ctx)
+	return err == nil && !info.SizeIsDeferred && !info.IsPartial && info.Offset == info.Size
+}
+
 // Digest returns the SHA-256 and size of a finished upload. The saved hash
 // state is used when it covers exactly the file; otherwise the file is hashed
 // once and the rebuilt state saved for next time.
