@@ -17,6 +17,7 @@ import (
 	xslog "golang.org/x/exp/slog"
 
 	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/internal/tusstage"
 	"github.com/carcosa-dev/carcosa/safename"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
@@ -160,8 +161,10 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 		if err := r.store.Delete(context.WithoutCancel(req.Context()), id); err != nil && !errors.Is(err, store.ErrNotFound) {
 			r.log.ErrorContext(req.Context(), "deleting a terminated upload's record", "upload", id, "err", err)
 		}
-	case req.Method == http.MethodPatch && tw.status == http.StatusRequestEntityTooLarge:
-		// A deferred-length upload grew past its route's limit.
+	case req.Method == http.MethodPatch && tw.tusdCode() == tusstage.ErrTooLarge.ErrorCode:
+		// A deferred-length upload grew past its route's limit. (A chunk
+		// longer than a declared length is refused by itself, and the
+		// upload goes on.)
 		ctx := context.WithoutCancel(req.Context())
 		r.staging.Remove(id)
 		r.fail(ctx, h, id, ErrTooLarge)
@@ -522,6 +525,15 @@ func (w *tusWriter) Write(p []byte) (int, error) {
 // deadlines through it).
 func (w *tusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// tusdCode is the code of the tusd error being rewritten, if any.
+func (w *tusWriter) tusdCode() string {
+	if !w.capture {
+		return ""
+	}
+	code, _, _ := strings.Cut(strings.TrimSpace(w.body.String()), ": ")
+	return code
+}
+
 func (w *tusWriter) finish() {
 	if !w.capture {
 		return
@@ -549,6 +561,8 @@ func tusdError(status int, code, msg string) *Error {
 		return ErrInternal
 	case code == "ERR_UPLOAD_NOT_FOUND" || status == http.StatusNotFound:
 		return ErrNotFound.with("no such upload")
+	case code == "ERR_UPLOAD_SIZE_EXCEEDED":
+		return ErrTooLarge.with("the request sends more bytes than the upload's length")
 	case status == http.StatusRequestEntityTooLarge:
 		return ErrTooLarge
 	}
