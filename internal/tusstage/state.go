@@ -28,10 +28,17 @@ const (
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// bufPool recycles the copy buffers so memory stays constant no matter how
-// large an upload or chunk is.
+// Copy buffers. A write keeps up to copyBufs of them: one being filled from
+// the client while the others wait to be hashed, so that hashing runs on
+// another core alongside the reads and writes. The pool keeps memory
+// constant however large an upload or chunk is.
+const (
+	copyBufSize = 256 << 10
+	copyBufs    = 4
+)
+
 var bufPool = sync.Pool{New: func() any {
-	b := make([]byte, 1<<20)
+	b := make([]byte, copyBufSize)
 	return &b
 }}
 
@@ -205,36 +212,43 @@ var errInvalidWrite = errors.New("tusstage: invalid write result")
 // copyHashed copies src to dst and feeds h exactly the bytes dst accepted, so
 // the hash never covers data that did not reach the file. max is the number of
 // bytes still allowed (negative: unlimited); once src offers more than that,
-// the allowed part is written and ErrTooLarge returned.
+// the allowed part is written and ErrTooLarge returned. h has been fed every
+// written byte when copyHashed returns.
 func copyHashed(dst io.Writer, h hash.Hash, src io.Reader, max int64) (int64, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	p := newHashPipe(h)
+	defer p.close()
 	var written int64
 	for {
-		nr, rerr := src.Read(buf)
-		if nr > 0 {
+		bp := p.get()
+		buf := *bp
+		// Fill the buffer where the client keeps up, so that each write to
+		// the file is large.
+		nr, rerr := io.ReadAtLeast(src, buf, len(buf))
+		if rerr == io.ErrUnexpectedEOF {
+			rerr = io.EOF
+		}
+		if nr == 0 {
+			p.put(bp)
+		} else {
 			chunk := buf[:nr]
 			over := max >= 0 && int64(nr) > max-written
 			if over {
 				chunk = chunk[:max-written]
 			}
-			if len(chunk) > 0 {
-				nw, werr := dst.Write(chunk)
-				if nw < 0 || nw > len(chunk) {
-					nw = 0
-					if werr == nil {
-						werr = errInvalidWrite
-					}
+			nw, werr := dst.Write(chunk)
+			if nw < 0 || nw > len(chunk) {
+				nw = 0
+				if werr == nil {
+					werr = errInvalidWrite
 				}
-				h.Write(chunk[:nw])
-				written += int64(nw)
-				if werr != nil {
-					return written, werr
-				}
-				if nw != len(chunk) {
-					return written, io.ErrShortWrite
-				}
+			}
+			p.hash(bp, nw)
+			written += int64(nw)
+			if werr != nil {
+				return written, werr
+			}
+			if nw != len(chunk) {
+				return written, io.ErrShortWrite
 			}
 			if over {
 				return written, ErrTooLarge
@@ -246,5 +260,68 @@ func copyHashed(dst io.Writer, h hash.Hash, src io.Reader, max int64) (int64, er
 			}
 			return written, rerr
 		}
+	}
+}
+
+// hashPipe hashes buffers in order on its own goroutine.
+type hashPipe struct {
+	h         hash.Hash
+	work      chan hashJob
+	free      chan *[]byte
+	done      chan struct{}
+	allocated int
+}
+
+type hashJob struct {
+	buf *[]byte
+	n   int
+}
+
+func newHashPipe(h hash.Hash) *hashPipe {
+	p := &hashPipe{
+		h:    h,
+		work: make(chan hashJob, copyBufs),
+		free: make(chan *[]byte, copyBufs),
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(p.done)
+		for j := range p.work {
+			p.h.Write((*j.buf)[:j.n])
+			p.free <- j.buf
+		}
+	}()
+	return p
+}
+
+// get returns an empty buffer: a free one, a new one while fewer than
+// copyBufs are in use, or else the next one the hasher is done with.
+func (p *hashPipe) get() *[]byte {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+	}
+	if p.allocated < copyBufs {
+		p.allocated++
+		return bufPool.Get().(*[]byte)
+	}
+	return <-p.free
+}
+
+// put returns an unused buffer.
+func (p *hashPipe) put(b *[]byte) { p.free <- b }
+
+// hash queues the first n bytes of b to be hashed; b returns to the free
+// list afterwards.
+func (p *hashPipe) hash(b *[]byte, n int) { p.work <- hashJob{b, n} }
+
+// close waits until everything queued is hashed and returns the buffers to
+// the pool.
+func (p *hashPipe) close() {
+	close(p.work)
+	<-p.done
+	for range p.allocated {
+		bufPool.Put(<-p.free)
 	}
 }
