@@ -25,7 +25,7 @@ const multipartOverhead = 1 << 20
 // pendingFile is a file of a multipart request that passed verification and
 // waits for the request to end before it settles.
 type pendingFile struct {
-	id  string
+	rec *store.Upload
 	key string
 	c   *candidate
 }
@@ -64,7 +64,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 	abort := func(err error) {
 		for _, p := range pending {
 			r.storage.Delete(ctx, p.key)
-			r.fail(ctx, h, p.id, err)
+			r.fail(ctx, h, p.rec.ID, err)
 		}
 		r.writeError(w, req, err)
 	}
@@ -123,10 +123,10 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 	out := make([]Upload, 0, len(pending))
 	var firstErr error
 	for _, p := range pending {
-		rec, err := r.settle(ctx, h, p.id, p.c, p.key)
+		rec, err := r.settle(ctx, h, p.rec, p.c, p.key)
 		if err != nil {
 			firstErr = cmpOr(firstErr, err)
-			if rec, err = r.store.Get(ctx, p.id); err != nil {
+			if rec, err = r.store.Get(ctx, p.rec.ID); err != nil {
 				continue
 			}
 		}
@@ -193,15 +193,16 @@ func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, cl
 		r.storage.Delete(ctx, key)
 		return refuse(err)
 	}
-	if _, err := r.store.Update(ctx, rec.ID, func(u *store.Upload) error {
+	rec, err = r.store.Update(ctx, rec.ID, func(u *store.Upload) error {
 		u.State = store.Processing
-		u.Size = c.size
+		u.Type, u.Size, u.SHA256 = c.typ.MIME, c.size, c.sha256
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		r.storage.Delete(ctx, key)
-		return refuse(err)
+		return refuse(unavailable(err))
 	}
-	return pendingFile{id: rec.ID, key: key, c: c}, nil
+	return pendingFile{rec: rec, key: key, c: c}, nil
 }
 
 // limitedReader fails once more than left bytes are read, so a file over its

@@ -110,23 +110,26 @@ func (r *Router) processCtx(ctx context.Context) (context.Context, context.Cance
 }
 
 // settle finishes a verified file whose bytes are stored at key: it
-// records the facts, runs OnComplete and marks the upload ready. When
-// OnComplete refuses the file, the stored object is removed and the upload
-// ends rejected or failed. When the store fails, the upload stays processing
-// with its bytes in place, and ErrUnavailable is returned: finishing it again
-// resumes here.
+// records the facts (unless rec, the upload's record, already holds them),
+// runs OnComplete and marks the upload ready. When OnComplete refuses the
+// file, the stored object is removed and the upload ends rejected or failed.
+// When the store fails, the upload stays processing with its bytes in place,
+// and ErrUnavailable is returned: finishing it again resumes here.
 //
 // OnComplete runs at least once for every ready upload, and more than once
 // only if the process stops (or the store fails) between OnComplete's return
 // and the ready record being written.
-func (r *Router) settle(ctx context.Context, h routeHandler, id string, c *candidate, key string) (*store.Upload, error) {
-	rec, err := r.store.Update(ctx, id, func(u *store.Upload) error {
-		u.State = store.Processing
-		u.Key, u.Type, u.Size, u.SHA256 = key, c.typ.MIME, c.size, c.sha256
-		return nil
-	})
-	if err != nil {
-		return nil, unavailable(err)
+func (r *Router) settle(ctx context.Context, h routeHandler, rec *store.Upload, c *candidate, key string) (*store.Upload, error) {
+	id := rec.ID
+	if rec.State != store.Processing || rec.Key != key || rec.Type != c.typ.MIME || rec.Size != c.size || rec.SHA256 != c.sha256 {
+		var err error
+		if rec, err = r.store.Update(ctx, id, func(u *store.Upload) error {
+			u.State = store.Processing
+			u.Key, u.Type, u.Size, u.SHA256 = key, c.typ.MIME, c.size, c.sha256
+			return nil
+		}); err != nil {
+			return nil, unavailable(err)
+		}
 	}
 	result, err := h.complete(ctx, rec.Metadata, r.fileOf(rec))
 	if err != nil {

@@ -313,8 +313,9 @@ func (r *Router) tusFinish(hook tusd.HookEvent) (tusd.HTTPResponse, error) {
 	return tusd.HTTPResponse{Header: tusd.HTTPHeader{"Upload-State": string(rec.State)}}, nil
 }
 
-// testHookFinish, when set (by tests), runs when finishing an upload has
-// marked it processing and is about to verify it.
+// testHookFinish, when set (by tests), runs when finishing an upload is
+// about to verify it.
+
 var testHookFinish func(id string)
 
 // finishTus verifies a staged upload, moves it into storage and settles it.
@@ -347,16 +348,8 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 		// Staged in another process's DataDir: that process finishes it.
 		return nil, ErrConflict.with("the upload is being processed; try again")
 	}
-	if rec.State == store.Uploading {
-		if !r.staging.Complete(ctx, id) {
-			return nil, ErrConflict.with("the upload has not received all its bytes")
-		}
-		if rec, err = r.store.Update(ctx, id, func(u *store.Upload) error {
-			u.State = store.Processing
-			return nil
-		}); err != nil {
-			return nil, unavailable(err)
-		}
+	if rec.State == store.Uploading && !r.staging.Complete(ctx, id) {
+		return nil, ErrConflict.with("the upload has not received all its bytes")
 	}
 	if testHookFinish != nil {
 		testHookFinish(id)
@@ -375,8 +368,11 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 		if err != nil {
 			return nil, unavailable(err)
 		}
+		// The record names the key before the bytes move, so that a run
+		// that stops after the move can settle from it.
 		key := storageKey(rec.Route, id, c.typ)
 		if rec, err = r.store.Update(ctx, id, func(u *store.Upload) error {
+			u.State = store.Processing
 			u.Key, u.Type, u.Size, u.SHA256 = key, c.typ.MIME, c.size, c.sha256
 			return nil
 		}); err != nil {
@@ -395,7 +391,7 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 			return refuse(err)
 		}
 	}
-	rec, err = r.settle(ctx, h, id, c, rec.Key)
+	rec, err = r.settle(ctx, h, rec, c, rec.Key)
 	if err == nil {
 		r.staging.Remove(id)
 	}
