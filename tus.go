@@ -315,7 +315,6 @@ func (r *Router) tusFinish(hook tusd.HookEvent) (tusd.HTTPResponse, error) {
 
 // testHookFinish, when set (by tests), runs when finishing an upload is
 // about to verify it.
-
 var testHookFinish func(id string)
 
 // finishTus verifies a staged upload, moves it into storage and settles it.
