@@ -21,7 +21,10 @@ import (
 
 // Route declares one upload route. I is the type of the client's JSON input
 // (use struct{} for none); it is validated with go-playground/validator
-// `validate` tags. M is the metadata the middleware hands to the callbacks;
+// `validate` tags. With a pointer type (*T), an empty or null input gives a
+// nil input and no validation, so required fields are only enforced when the
+// client sends an input; use T itself to make the input mandatory. M is the
+// metadata the middleware hands to the callbacks;
 // it is kept with the upload as JSON, so it must round-trip through
 // encoding/json.
 type Route[I, M any] struct {
@@ -155,6 +158,9 @@ func handle[I, M any](r *Router, name string, rt Route[I, M]) error {
 	if it.Kind() != reflect.Struct {
 		return fmt.Errorf("route %q: input type %s is not a struct", name, it)
 	}
+	if err := checkTags(r.validate, it); err != nil {
+		return fmt.Errorf("route %q: input type %s: validate tags: %v", name, it, err)
+	}
 	e := &typedRoute[I, M]{
 		route: rt,
 		r:     r,
@@ -279,10 +285,11 @@ func decodeMeta[M any](b []byte) (M, error) {
 // input decodes as the zero I, which validation may then refuse.
 func decodeInput[I any](v *validator.Validate, b []byte) (I, error) {
 	var in I
-	b = bytes.TrimSpace(b)
+	// The limit is on what was sent, whitespace included.
 	if len(b) > maxInputSize {
 		return in, ErrInvalidInput.with("the input is larger than 64 KiB")
 	}
+	b = bytes.TrimSpace(b)
 	if len(b) > 0 && !bytes.Equal(b, []byte("null")) {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
@@ -317,6 +324,20 @@ func inputDecodeError(err error) *Error {
 		return e
 	}
 	return ErrBadRequest.with("the input is not valid JSON")
+}
+
+// checkTags validates a zero value of struct type t, so that a malformed
+// validate tag (an unknown rule, a parameter that is not a number) fails at
+// registration rather than on a client's request. Rules skipped for zero
+// values (omitempty) are not reached.
+func checkTags(v *validator.Validate, t reflect.Type) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	v.Struct(reflect.New(t).Elem().Interface())
+	return nil
 }
 
 func validateStruct(v *validator.Validate, in any) error {

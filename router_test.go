@@ -2,6 +2,8 @@ package carcosa_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -150,4 +152,49 @@ func TestInputValidation(t *testing.T) {
 			t.Errorf("input %s: fields %+v, want %q", c.input, e.Error.Fields, c.field)
 		}
 	}
+}
+
+func TestHandleRefusesBadValidateTags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		reg  func(r *carcosa.Router)
+	}{
+		{"unknown rule", func(r *carcosa.Router) {
+			type in struct {
+				A string `json:"a" validate:"nosuchrule"`
+			}
+			carcosa.Handle(r, "x", carcosa.Route[in, struct{}]{Accept: []string{"any"}})
+		}},
+		{"parameter not a number", func(r *carcosa.Router) {
+			type in struct {
+				A string `json:"a" validate:"max=abc"`
+			}
+			carcosa.Handle(r, "x", carcosa.Route[in, struct{}]{Accept: []string{"any"}})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := carcosa.New(carcosa.Config{DataDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			defer func() {
+				p := recover()
+				if p == nil || !strings.Contains(fmt.Sprint(p), "validate tags") {
+					t.Fatalf("Handle did not panic about the validate tag: %v", p)
+				}
+			}()
+			tc.reg(r)
+		})
+	}
+}
+
+func TestMultipartInputOver64KiB(t *testing.T) {
+	tb := setup(t)
+	input := `{"album":"summer"}` + strings.Repeat(" ", 70000) + `{"album":"evil"}`
+	body, ctype := multipartBody(t,
+		part{field: "input", data: []byte(input)},
+		part{field: "file", name: "a.png", data: pngBytes(t, 8)})
+	resp, b := tb.do(t, "POST", tb.url("/routes/images"), "alice", body, map[string]string{"Content-Type": ctype})
+	wantError(t, resp, b, http.StatusUnprocessableEntity, "invalid_input")
 }
