@@ -139,7 +139,7 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 		r.writeError(tw, req, err)
 		return
 	}
-	if req.Method != http.MethodDelete && r.needsFinish(req.Context(), rec) {
+	if req.Method != http.MethodDelete && r.needsFinish(req, rec) {
 		// The upload has all its bytes but is not settled: the response
 		// that would have said so was lost, or the process stopped.
 		ctx, cancel := r.processCtx(req.Context())
@@ -200,16 +200,23 @@ func (r *Router) tusSettled(w http.ResponseWriter, req *http.Request, rec *store
 
 // needsFinish reports whether upload rec has all its bytes staged here but
 // is not settled yet.
-func (r *Router) needsFinish(ctx context.Context, rec *store.Upload) bool {
+//
+// A PATCH can only find its upload complete if it starts at the upload's
+// length, so other PATCHes (every chunk but a retried last one) are spared
+// the look into staging.
+func (r *Router) needsFinish(req *http.Request, rec *store.Upload) bool {
 	switch {
 	case rec.Via != "tus" || rec.Partial:
 		return false
 	case rec.State == store.Processing:
 		return true
-	case rec.State == store.Uploading:
-		return r.staging.Complete(ctx, rec.ID)
+	case rec.State != store.Uploading:
+		return false
+	case req.Method == http.MethodPatch && rec.Size >= 0 &&
+		req.Header.Get("Upload-Offset") != strconv.FormatInt(rec.Size, 10):
+		return false
 	}
-	return false
+	return r.staging.Complete(req.Context(), rec.ID)
 }
 
 // authorize finds upload id and runs its route's middleware to check that

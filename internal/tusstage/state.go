@@ -28,13 +28,15 @@ const (
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// Copy buffers. A write keeps up to copyBufs of them: one being filled from
-// the client while the others wait to be hashed, so that hashing runs on
-// another core alongside the reads and writes. The pool keeps memory
-// constant however large an upload or chunk is.
+// Copy buffers. A chunk streams through three goroutines at once: the
+// request's, reading from the client; a writer, appending to the file; and
+// a hasher, hashing what was written. Each hands buffers on in order, so the
+// client's bytes keep being read while earlier ones are written and hashed,
+// on as many cores as there are. One chunk holds at most copyBufs buffers;
+// the pool keeps memory constant however large an upload or chunk is.
 const (
-	copyBufSize = 256 << 10
-	copyBufs    = 4
+	copyBufSize = 64 << 10
+	copyBufs    = 16
 )
 
 var bufPool = sync.Pool{New: func() any {
@@ -212,92 +214,126 @@ var errInvalidWrite = errors.New("tusstage: invalid write result")
 // copyHashed copies src to dst and feeds h exactly the bytes dst accepted, so
 // the hash never covers data that did not reach the file. max is the number of
 // bytes still allowed (negative: unlimited); once src offers more than that,
-// the allowed part is written and ErrTooLarge returned. h has been fed every
-// written byte when copyHashed returns.
+// the allowed part is written and ErrTooLarge returned. When copyHashed
+// returns, every written byte has been hashed. A write error comes before a
+// read error.
 func copyHashed(dst io.Writer, h hash.Hash, src io.Reader, max int64) (int64, error) {
-	p := newHashPipe(h)
-	defer p.close()
-	var written int64
+	p := newPipe(dst, h)
+	var read int64
+	var rerr error
 	for {
-		bp := p.get()
-		buf := *bp
-		// Fill the buffer where the client keeps up, so that each write to
-		// the file is large.
-		nr, rerr := io.ReadAtLeast(src, buf, len(buf))
-		if rerr == io.ErrUnexpectedEOF {
-			rerr = io.EOF
+		b := p.buffer()
+		if b == nil {
+			break // the writer failed
 		}
-		if nr == 0 {
-			p.put(bp)
+		n, err := src.Read(*b)
+		over := max >= 0 && int64(n) > max-read
+		if over {
+			n = int(max - read)
+		}
+		if n > 0 {
+			p.write(b, n)
+			read += int64(n)
 		} else {
-			chunk := buf[:nr]
-			over := max >= 0 && int64(nr) > max-written
-			if over {
-				chunk = chunk[:max-written]
-			}
-			nw, werr := dst.Write(chunk)
-			if nw < 0 || nw > len(chunk) {
-				nw = 0
-				if werr == nil {
-					werr = errInvalidWrite
-				}
-			}
-			p.hash(bp, nw)
-			written += int64(nw)
-			if werr != nil {
-				return written, werr
-			}
-			if nw != len(chunk) {
-				return written, io.ErrShortWrite
-			}
-			if over {
-				return written, ErrTooLarge
-			}
+			p.release(b)
 		}
-		if rerr != nil {
-			if rerr == io.EOF {
-				return written, nil
+		if over {
+			rerr = ErrTooLarge
+			break
+		}
+		if err != nil {
+			if err != io.EOF {
+				rerr = err
 			}
-			return written, rerr
+			break
 		}
 	}
+	written, werr := p.close()
+	if werr != nil {
+		return written, werr
+	}
+	return written, rerr
 }
 
-// hashPipe hashes buffers in order on its own goroutine.
-type hashPipe struct {
-	h         hash.Hash
-	work      chan hashJob
-	free      chan *[]byte
-	done      chan struct{}
-	allocated int
+// pipe runs the writer and hasher stages of copyHashed.
+type pipe struct {
+	dst  io.Writer
+	h    hash.Hash
+	wq   chan chunk    // read, to write
+	hq   chan chunk    // written, to hash
+	free chan *[]byte  // done with
+	stop chan struct{} // closed when a write fails
+	done chan struct{} // closed when everything is hashed
+
+	allocated int   // buffers taken from the pool; only the reader touches it
+	written   int64 // set by the writer, read after done
+	werr      error
 }
 
-type hashJob struct {
+type chunk struct {
 	buf *[]byte
 	n   int
 }
 
-func newHashPipe(h hash.Hash) *hashPipe {
-	p := &hashPipe{
-		h:    h,
-		work: make(chan hashJob, copyBufs),
+func newPipe(dst io.Writer, h hash.Hash) *pipe {
+	p := &pipe{
+		dst: dst, h: h,
+		wq:   make(chan chunk, copyBufs),
+		hq:   make(chan chunk, copyBufs),
 		free: make(chan *[]byte, copyBufs),
+		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	go func() {
-		defer close(p.done)
-		for j := range p.work {
-			p.h.Write((*j.buf)[:j.n])
-			p.free <- j.buf
-		}
-	}()
+	go p.writer()
+	go p.hasher()
 	return p
 }
 
-// get returns an empty buffer: a free one, a new one while fewer than
-// copyBufs are in use, or else the next one the hasher is done with.
-func (p *hashPipe) get() *[]byte {
+func (p *pipe) writer() {
+	defer close(p.hq)
+	for c := range p.wq {
+		if p.werr != nil {
+			p.release(c.buf)
+			continue
+		}
+		n, err := p.dst.Write((*c.buf)[:c.n])
+		if n < 0 || n > c.n {
+			n = 0
+			if err == nil {
+				err = errInvalidWrite
+			}
+		}
+		if err == nil && n != c.n {
+			err = io.ErrShortWrite
+		}
+		p.written += int64(n)
+		if n > 0 {
+			p.hq <- chunk{c.buf, n}
+		} else {
+			p.release(c.buf)
+		}
+		if err != nil {
+			p.werr = err
+			close(p.stop)
+		}
+	}
+}
+
+func (p *pipe) hasher() {
+	defer close(p.done)
+	for c := range p.hq {
+		p.h.Write((*c.buf)[:c.n])
+		p.release(c.buf)
+	}
+}
+
+// buffer returns an empty buffer: a free one, a new one while fewer than
+// copyBufs are out, or else the next one the pipe is done with. It returns
+// nil once a write has failed.
+func (p *pipe) buffer() *[]byte {
 	select {
+	case <-p.stop:
+		return nil
 	case b := <-p.free:
 		return b
 	default:
@@ -306,22 +342,28 @@ func (p *hashPipe) get() *[]byte {
 		p.allocated++
 		return bufPool.Get().(*[]byte)
 	}
-	return <-p.free
+	select {
+	case <-p.stop:
+		return nil
+	case b := <-p.free:
+		return b
+	}
 }
 
-// put returns an unused buffer.
-func (p *hashPipe) put(b *[]byte) { p.free <- b }
+// write queues the first n bytes of b to be written, then hashed.
+func (p *pipe) write(b *[]byte, n int) { p.wq <- chunk{b, n} }
 
-// hash queues the first n bytes of b to be hashed; b returns to the free
-// list afterwards.
-func (p *hashPipe) hash(b *[]byte, n int) { p.work <- hashJob{b, n} }
+// release returns a buffer to the free list; it never blocks, since the
+// list has room for every buffer.
+func (p *pipe) release(b *[]byte) { p.free <- b }
 
-// close waits until everything queued is hashed and returns the buffers to
-// the pool.
-func (p *hashPipe) close() {
-	close(p.work)
+// close waits until everything queued is written and hashed, returns the
+// buffers to the pool and reports how many bytes reached dst.
+func (p *pipe) close() (int64, error) {
+	close(p.wq)
 	<-p.done
 	for range p.allocated {
 		bufPool.Put(<-p.free)
 	}
+	return p.written, p.werr
 }
