@@ -190,6 +190,9 @@ func New(cfg Config) (*Router, error) {
 func (r *Router) Close() error {
 	r.bgOnce.Do(func() {}) // a Router closed before serving never starts the sweep
 	r.stopBackground()
+	if r.staging != nil {
+		r.staging.Flush()
+	}
 	var errs []error
 	for i := len(r.closers) - 1; i >= 0; i-- {
 		errs = append(errs, r.closers[i]())

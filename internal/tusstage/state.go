@@ -218,6 +218,14 @@ var errInvalidWrite = errors.New("tusstage: invalid write result")
 // returns, every written byte has been hashed. A write error comes before a
 // read error.
 func copyHashed(dst io.Writer, h hash.Hash, src io.Reader, max int64) (int64, error) {
+	n, hashed, err := copyWritten(dst, h, src, max)
+	hashed()
+	return n, err
+}
+
+// copyWritten is copyHashed that returns as soon as the bytes are written;
+// h is fed the last of them until hashed, which waits for that, returns.
+func copyWritten(dst io.Writer, h hash.Hash, src io.Reader, max int64) (int64, func(), error) {
 	p := newPipe(dst, h)
 	var read int64
 	var rerr error
@@ -248,22 +256,23 @@ func copyHashed(dst io.Writer, h hash.Hash, src io.Reader, max int64) (int64, er
 			break
 		}
 	}
-	written, werr := p.close()
+	written, werr := p.closeWrites()
 	if werr != nil {
-		return written, werr
+		return written, p.hashed, werr
 	}
-	return written, rerr
+	return written, p.hashed, rerr
 }
 
 // pipe runs the writer and hasher stages of copyHashed.
 type pipe struct {
-	dst  io.Writer
-	h    hash.Hash
-	wq   chan chunk    // read, to write
-	hq   chan chunk    // written, to hash
-	free chan *[]byte  // done with
-	stop chan struct{} // closed when a write fails
-	done chan struct{} // closed when everything is hashed
+	dst   io.Writer
+	h     hash.Hash
+	wq    chan chunk    // read, to write
+	hq    chan chunk    // written, to hash
+	free  chan *[]byte  // done with
+	stop  chan struct{} // closed when a write fails
+	wdone chan struct{} // closed when everything is written
+	done  chan struct{} // closed when everything is hashed
 
 	allocated int   // buffers taken from the pool; only the reader touches it
 	written   int64 // set by the writer, read after done
@@ -278,11 +287,12 @@ type chunk struct {
 func newPipe(dst io.Writer, h hash.Hash) *pipe {
 	p := &pipe{
 		dst: dst, h: h,
-		wq:   make(chan chunk, copyBufs),
-		hq:   make(chan chunk, copyBufs),
-		free: make(chan *[]byte, copyBufs),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		wq:    make(chan chunk, copyBufs),
+		hq:    make(chan chunk, copyBufs),
+		free:  make(chan *[]byte, copyBufs),
+		stop:  make(chan struct{}),
+		wdone: make(chan struct{}),
+		done:  make(chan struct{}),
 	}
 	go p.writer()
 	go p.hasher()
@@ -290,6 +300,7 @@ func newPipe(dst io.Writer, h hash.Hash) *pipe {
 }
 
 func (p *pipe) writer() {
+	defer close(p.wdone)
 	defer close(p.hq)
 	for c := range p.wq {
 		if p.werr != nil {
@@ -357,13 +368,19 @@ func (p *pipe) write(b *[]byte, n int) { p.wq <- chunk{b, n} }
 // list has room for every buffer.
 func (p *pipe) release(b *[]byte) { p.free <- b }
 
-// close waits until everything queued is written and hashed, returns the
-// buffers to the pool and reports how many bytes reached dst.
-func (p *pipe) close() (int64, error) {
+// closeWrites waits until everything queued is written and reports how
+// many bytes reached dst.
+func (p *pipe) closeWrites() (int64, error) {
 	close(p.wq)
+	<-p.wdone
+	return p.written, p.werr
+}
+
+// hashed waits until everything written is hashed and returns the buffers
+// to the pool. Call it once, after closeWrites.
+func (p *pipe) hashed() {
 	<-p.done
 	for range p.allocated {
 		bufPool.Put(<-p.free)
 	}
-	return p.written, p.werr
 }

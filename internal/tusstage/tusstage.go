@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -74,6 +75,54 @@ type Store struct {
 	dir   string
 	fs    filestore.FileStore
 	limit func(handler.FileInfo) int64
+
+	// A chunk's response does not wait for its last bytes to be hashed and
+	// its hash state saved; whatever reads or continues that state next
+	// waits here first.
+	mu      sync.Mutex
+	hashing map[string]chan struct{}
+}
+
+// settle waits until the hash state of upload id covers every byte written
+// and is saved.
+func (s *Store) settle(id string) {
+	s.mu.Lock()
+	ch := s.hashing[id]
+	s.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+// Flush waits until every upload's hash state is complete and saved. Call it
+// before the process exits or the staging directory is removed.
+func (s *Store) Flush() {
+	s.mu.Lock()
+	chs := make([]chan struct{}, 0, len(s.hashing))
+	for _, ch := range s.hashing {
+		chs = append(chs, ch)
+	}
+	s.mu.Unlock()
+	for _, ch := range chs {
+		<-ch
+	}
+}
+
+// finishing records that upload id's hash state is being completed; the
+// returned func marks it done.
+func (s *Store) finishing(id string) func() {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.hashing[id] = ch
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		if s.hashing[id] == ch {
+			delete(s.hashing, id)
+		}
+		s.mu.Unlock()
+		close(ch)
+	}
 }
 
 // New returns a Store rooted at dir, creating dir if it is missing.
@@ -94,7 +143,7 @@ func New(dir string, opts *Options) (*Store, error) {
 	fs := filestore.New(abs)
 	fs.DirModePerm = dirPerm
 	fs.FileModePerm = filePerm
-	s := &Store{dir: abs, fs: fs}
+	s := &Store{dir: abs, fs: fs, hashing: make(map[string]chan struct{})}
 	if opts != nil {
 		s.limit = opts.Limit
 	}
@@ -271,6 +320,7 @@ func (s *Store) Digest(ctx context.Context, id string) (sum [32]byte, size int64
 	if info.SizeIsDeferred || info.Offset != info.Size {
 		return sum, 0, ErrNotFinished
 	}
+	s.settle(id)
 	st, recovered, err := s.stateAt(ctx, id, info.Size, func() int64 { return s.limitFor(info) })
 	if err != nil {
 		return sum, 0, err
@@ -318,6 +368,7 @@ func (s *Store) Remove(id string) error {
 	if !validID(id) {
 		return ErrInvalidID
 	}
+	s.settle(id) // else a late save would bring the hash state back
 	var errs []error
 	for _, p := range []string{filepath.Join(s.dir, id), s.infoPath(id), s.hashPath(id)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -43,6 +43,7 @@ func newStore(t *testing.T, limit func(handler.FileInfo) int64) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.Flush)
 	return s
 }
 
@@ -222,10 +223,12 @@ func TestCrashRecovery(t *testing.T) {
 		damage func(t *testing.T, s *Store, id string) int
 	}{
 		{"sidecar deleted", func(t *testing.T, s *Store, id string) int {
+			s.Flush()
 			must(t, os.Remove(s.hashPath(id)))
 			return cut1
 		}},
 		{"sidecar bit flip", func(t *testing.T, s *Store, id string) int {
+			s.Flush()
 			b, err := os.ReadFile(s.hashPath(id))
 			must(t, err)
 			b[len(b)/2] ^= 0x40
@@ -233,6 +236,7 @@ func TestCrashRecovery(t *testing.T) {
 			return cut1
 		}},
 		{"sidecar truncated", func(t *testing.T, s *Store, id string) int {
+			s.Flush()
 			must(t, os.Truncate(s.hashPath(id), 7))
 			return cut1
 		}},
@@ -247,6 +251,7 @@ func TestCrashRecovery(t *testing.T) {
 			return cut2
 		}},
 		{"old sidecar restored", func(t *testing.T, s *Store, id string) int {
+			s.Flush()
 			old, err := os.ReadFile(s.hashPath(id))
 			must(t, err)
 			if n, err := writeAt(t, s, id, int64(cut1), bytes.NewReader(data[cut1:cut2])); err != nil || n != int64(cut2-cut1) {
@@ -277,6 +282,7 @@ func TestCrashRecovery(t *testing.T) {
 		id := create(t, s, handler.FileInfo{Size: int64(len(data))})
 		writeChunks(t, s, id, data, []int{cut1})
 		finish(t, s, id)
+		s.Flush()
 		must(t, os.Remove(s.hashPath(id)))
 		assertDigest(t, s, id, data)
 		if _, err := os.Stat(s.hashPath(id)); err != nil {
@@ -295,6 +301,7 @@ func TestCrashRecovery(t *testing.T) {
 		must(t, err)
 		must(t, f.Close())
 		finish(t, s, id)
+		s.Flush()
 		st, err := s.loadState(id)
 		if err != nil || st == nil || st.offset != int64(len(data)) {
 			t.Fatalf("state after finish: %+v, %v", st, err)
@@ -521,6 +528,7 @@ func TestLimit(t *testing.T) {
 		id := create(t, s, handler.FileInfo{SizeIsDeferred: true})
 		data := payload(8, 2000)
 		writeChunks(t, s, id, data[:500], nil)
+		s.Flush()
 		must(t, os.Remove(s.hashPath(id)))
 		if n, err := writeAt(t, s, id, 500, bytes.NewReader(data[500:])); n != 500 || !errors.Is(err, ErrTooLarge) {
 			t.Fatalf("n=%d err=%v", n, err)
@@ -586,6 +594,7 @@ func TestTerminateAndRemove(t *testing.T) {
 			other := create(t, s, handler.FileInfo{Size: 1})
 
 			must(t, tc.remove(s, id))
+			s.Flush()
 			for _, p := range []string{s.Path(id), s.infoPath(id), s.hashPath(id), filepath.Join(s.dir, id+".hash.tmp42")} {
 				if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 					t.Errorf("%s still exists (%v)", filepath.Base(p), err)
@@ -594,6 +603,7 @@ func TestTerminateAndRemove(t *testing.T) {
 			if _, err := s.GetUpload(ctx, id); !errors.Is(err, handler.ErrNotFound) {
 				t.Errorf("GetUpload after removal: %v", err)
 			}
+			s.Flush()
 			if _, err := os.Stat(s.hashPath(other)); err != nil {
 				t.Errorf("other upload's state touched: %v", err)
 			}
@@ -808,6 +818,7 @@ func TestHTTPEndToEnd(t *testing.T) {
 		if res.StatusCode != http.StatusNoContent {
 			t.Fatalf("DELETE: %s", res.Status)
 		}
+		s.Flush()
 		if _, err := os.Stat(s.hashPath(id)); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("hash state left after DELETE: %v", err)
 		}

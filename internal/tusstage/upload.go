@@ -84,7 +84,13 @@ func remaining(limit, offset int64) int64 {
 // WriteChunk appends src at offset, hashing exactly the bytes that reached the
 // file and stopping with ErrTooLarge at the upload's limit. The sidecar is
 // saved even when the copy fails, covering the bytes that were written.
+//
+// It returns once the bytes are in the file: the last of them are hashed and
+// the state saved in the background, which the next use of the state waits
+// for (Store.settle). A failed save is self-healing: the next write notices
+// the offset mismatch and rebuilds the state from the file.
 func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (int64, error) {
+	u.store.settle(u.id)
 	f, err := u.openAppend(offset)
 	if err != nil {
 		return 0, err
@@ -95,31 +101,30 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		return 0, err
 	}
 
-	n, werr := copyHashed(f, st.h, src, remaining(st.limit, offset))
+	n, hashed, werr := copyWritten(f, st.h, src, remaining(st.limit, offset))
 	cerr := f.Close()
 	u.offset = offset + n
 	st.offset = u.offset
-
-	var serr error
-	if n > 0 || recovered {
-		serr = u.store.saveState(u.id, st)
-	}
+	done := u.store.finishing(u.id)
+	go func() {
+		defer done()
+		hashed()
+		if n > 0 || recovered {
+			_ = u.store.saveState(u.id, st)
+		}
+	}()
 	// The copy error goes first: it is what tusd must report (ErrTooLarge ->
-	// 413). A failed sidecar save is self-healing, the next write notices the
-	// offset mismatch and rebuilds the state.
-	switch {
-	case werr != nil:
+	// 413).
+	if werr != nil {
 		return n, werr
-	case cerr != nil:
-		return n, cerr
-	default:
-		return n, serr
 	}
+	return n, cerr
 }
 
 // FinishUpload makes sure the saved hash state covers the whole file, which is
 // what Digest then reads.
 func (u *upload) FinishUpload(ctx context.Context) error {
+	u.store.settle(u.id)
 	info, err := u.inner.GetInfo(ctx)
 	if err != nil {
 		return err
@@ -148,6 +153,7 @@ func (u *upload) FinishUpload(ctx context.Context) error {
 // hashing as it goes. tusd does not call FinishUpload on a final upload, so
 // the state saved here is already the final digest.
 func (u *upload) ConcatUploads(ctx context.Context, partials []handler.Upload) (err error) {
+	u.store.settle(u.id)
 	info, err := u.inner.GetInfo(ctx)
 	if err != nil {
 		return err
@@ -214,6 +220,7 @@ func (u *upload) appendPartial(f *os.File, st *state, p handler.Upload, room int
 // Terminate removes the upload's data and .info (via filestore) and its hash
 // state.
 func (u *upload) Terminate(ctx context.Context) error {
+	u.store.settle(u.id)
 	t, ok := u.inner.(handler.TerminatableUpload)
 	if !ok {
 		return errors.New("tusstage: wrapped upload cannot be terminated")
@@ -230,6 +237,7 @@ func (u *upload) Terminate(ctx context.Context) error {
 
 // DeclareLength fixes a deferred length, refusing one above the upload's limit.
 func (u *upload) DeclareLength(ctx context.Context, length int64) error {
+	u.store.settle(u.id)
 	st, err := u.store.loadState(u.id)
 	if err != nil {
 		return err
