@@ -45,6 +45,7 @@ type testBundle struct {
 	storage   storage.Storage
 	completed chan carcosa.File
 	failed    chan error
+	dataDir   string
 }
 
 func owner(req *http.Request) (string, error) {
@@ -65,16 +66,17 @@ func setup(t *testing.T) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dataDir := t.TempDir()
 	r, err := carcosa.New(carcosa.Config{
 		BasePath: base,
-		DataDir:  t.TempDir(),
+		DataDir:  dataDir,
 		Store:    st,
 		Storage:  bk,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb := &testBundle{router: r, store: st, storage: bk,
+	tb := &testBundle{router: r, store: st, storage: bk, dataDir: dataDir,
 		completed: make(chan carcosa.File, 100), failed: make(chan error, 100)}
 	carcosa.Handle(r, "images", carcosa.Route[albumInput, userMeta]{
 		Accept:      []string{"image"},
