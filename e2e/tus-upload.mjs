@@ -148,7 +148,13 @@ async function main() {
     log(`finished: ${result.uploadUrl}, resumed from ${result.resumedFrom}`);
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    // The URL storage may still be finishing a write of its own; cleaning
+    // up a temporary directory must not fail the upload.
+    try {
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+    } catch (err) {
+      log(`could not remove ${dir}: ${err.message}`);
+    }
   }
 }
 
