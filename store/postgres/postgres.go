@@ -1,0 +1,548 @@
+// Package postgres is a store.Store kept in a PostgreSQL table, for
+// deployments where many Carcosa instances share one database.
+//
+// Open takes a connection string in any form pgx accepts, a URL such as
+//
+//	postgres://carcosa:secret@db.internal:5432/app?sslmode=verify-full
+//
+// or key=value pairs, including pgxpool's settings such as pool_max_conns.
+// New uses a pool the caller already has and leaves it open on Close.
+//
+// Records live in one table, "carcosa_uploads" unless Options.Table names
+// another, in Options.Schema or, when that is empty, the first schema of
+// the connection's search_path. Several tables, for example one per
+// application, may share a database and a schema.
+//
+// Any number of Stores, in one process or many, may use the same table at
+// once: Update reads the record with SELECT … FOR UPDATE inside a
+// transaction, so concurrent Updates of one record are serialized by
+// PostgreSQL's row lock, and uniqueness of IDs and storage keys is enforced
+// by unique indexes.
+//
+// Open and New bring the table's schema up to date. The version of each
+// table's schema is kept in the carcosa_schema_migrations table of the same
+// schema, and migrations run in one transaction holding a transaction-level
+// advisory lock derived from the table's name, so instances starting
+// together neither run a migration twice nor see a half-migrated table.
+// When the schema is already current, Open only reads its version, so the
+// role used at run time needs no CREATE privilege once a first Open has
+// migrated. A table whose schema is newer than this package knows is
+// refused.
+//
+// Times are stored as timestamptz, which keeps microseconds: the store
+// truncates the times it is given to the microsecond. The Input, Metadata
+// and Result JSON are kept as bytea, byte for byte, NULL when nil.
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/carcosa-dev/carcosa/store"
+)
+
+// DefaultTable is the table used when Options.Table is empty.
+const DefaultTable = "carcosa_uploads"
+
+// versionTable holds the schema version of every Carcosa table in its
+// schema, one row per table.
+const versionTable = "carcosa_schema_migrations"
+
+// Options configures a Store. The zero value, like a nil *Options, uses the
+// table "carcosa_uploads" in the connection's current schema.
+type Options struct {
+	// Table is the table's name: lowercase letters, digits and
+	// underscores, not starting with a digit, at most 63 characters.
+	Table string
+
+	// Schema, when not empty, is the schema holding the table; it must
+	// exist and follows the same rules as Table. When empty, the names are
+	// left unqualified and resolved through the search_path.
+	Schema string
+}
+
+var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// Store is a store.Store backed by a PostgreSQL table.
+type Store struct {
+	pool   *pgxpool.Pool
+	owned  bool   // Close closes pool
+	table  string // the quoted, possibly schema-qualified table name
+	name   string // the table's bare name, its key in versionTable
+	schema string // Options.Schema
+	// lockKey is the advisory lock taken while migrating this table.
+	lockKey int64
+
+	closeOnce sync.Once
+}
+
+var _ store.Store = (*Store)(nil)
+
+// migrations[i] takes a table from version i to version i+1; %[1]s stands
+// for the quoted table name. Released migrations must never change; add new
+// ones at the end. Indexes are left for PostgreSQL to name, since index
+// names share the schema's namespace and a name derived from a long table
+// name would not fit.
+var migrations = [][]string{
+	{
+		`CREATE TABLE %[1]s (
+			id            text        COLLATE "C" NOT NULL PRIMARY KEY,
+			route         text        NOT NULL,
+			owner         text        NOT NULL,
+			via           text        NOT NULL,
+			name          text        NOT NULL,
+			claimed_type  text        NOT NULL,
+			type          text        NOT NULL,
+			size          bigint      NOT NULL,
+			sha256        text        NOT NULL,
+			key           text        NOT NULL,
+			state         text        NOT NULL CHECK (state IN ('uploading', 'processing', 'ready', 'rejected', 'quarantined', 'failed')),
+			error_code    text        NOT NULL,
+			error_message text        NOT NULL,
+			input         bytea,
+			metadata      bytea,
+			result        bytea,
+			partial       boolean     NOT NULL,
+			created_at    timestamptz NOT NULL,
+			updated_at    timestamptz NOT NULL
+		)`,
+		// An empty key means "not stored yet" and may repeat.
+		`CREATE UNIQUE INDEX ON %[1]s (key) WHERE key <> ''`,
+		// List: records of one state, oldest update first.
+		`CREATE INDEX ON %[1]s (state, updated_at, id)`,
+	},
+}
+
+// Open connects to the database dsn names, with a pool of its own, and
+// brings the table's schema up to date. It fails if the table's schema is
+// newer than this package knows.
+func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
+	s, err := newStore(opts)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	s.pool, s.owned = pool, true
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// New uses pool, which stays the caller's: Close leaves it open. It brings
+// the table's schema up to date like Open.
+func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error) {
+	if pool == nil {
+		return nil, errors.New("postgres: open: nil pool")
+	}
+	s, err := newStore(opts)
+	if err != nil {
+		return nil, err
+	}
+	s.pool = pool
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func newStore(opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Table == "" {
+		o.Table = DefaultTable
+	}
+	if !identifier.MatchString(o.Table) || o.Table == versionTable {
+		return nil, fmt.Errorf("postgres: open: invalid table name %q", o.Table)
+	}
+	if o.Schema != "" && !identifier.MatchString(o.Schema) {
+		return nil, fmt.Errorf("postgres: open: invalid schema name %q", o.Schema)
+	}
+	return &Store{
+		table:   qualify(o.Schema, o.Table),
+		name:    o.Table,
+		schema:  o.Schema,
+		lockKey: lockKey("table", o.Schema, o.Table),
+	}, nil
+}
+
+// qualify quotes name, prefixed by schema when that is not empty.
+func qualify(schema, name string) string {
+	if schema == "" {
+		return pgx.Identifier{name}.Sanitize()
+	}
+	return pgx.Identifier{schema, name}.Sanitize()
+}
+
+// lockKey derives an advisory lock key from names, so that every instance
+// computes the same key for the same table.
+func lockKey(names ...string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("github.com/carcosa-dev/carcosa/store/postgres"))
+	for _, n := range names {
+		h.Write([]byte{0})
+		h.Write([]byte(n))
+	}
+	return int64(h.Sum64())
+}
+
+// querier is what pgxpool.Pool and pgx.Tx have in common.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// version reads the table's schema version: 0 when the version table or
+// the table's row in it does not exist yet.
+func (s *Store) version(ctx context.Context, q querier) (int, error) {
+	vt := qualify(s.schema, versionTable)
+	var exists bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, vt).Scan(&exists); err != nil {
+		return 0, err
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v int
+	err := q.QueryRow(ctx, `SELECT version FROM `+vt+` WHERE table_name = $1`, s.name).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// migrate applies the migrations the table lacks, in one transaction under
+// the table's advisory lock, so that concurrent Opens wait for each other
+// and a crash leaves no half-migrated schema.
+func (s *Store) migrate(ctx context.Context) error {
+	want := len(migrations)
+	v, err := s.version(ctx, s.pool)
+	if err != nil {
+		return fmt.Errorf("postgres: open: read schema version: %w", err)
+	}
+	if v > want {
+		return fmt.Errorf("postgres: open: schema version %d is newer than supported version %d", v, want)
+	}
+	if v == want {
+		return nil
+	}
+	if err := s.createVersionTable(ctx); err != nil {
+		return err
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: open: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey); err != nil {
+		return fmt.Errorf("postgres: open: lock: %w", err)
+	}
+	// Read again under the lock: another instance may have migrated in the
+	// meantime.
+	if v, err = s.version(ctx, tx); err != nil {
+		return fmt.Errorf("postgres: open: read schema version: %w", err)
+	}
+	if v > want {
+		return fmt.Errorf("postgres: open: schema version %d is newer than supported version %d", v, want)
+	}
+	if v == want {
+		return nil
+	}
+	for i := v; i < want; i++ {
+		for _, stmt := range migrations[i] {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(stmt, s.table)); err != nil {
+				return fmt.Errorf("postgres: open: migration %d: %w", i+1, err)
+			}
+		}
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO `+qualify(s.schema, versionTable)+` (table_name, version, migrated_at)
+		VALUES ($1, $2, now())
+		ON CONFLICT (table_name) DO UPDATE SET version = EXCLUDED.version, migrated_at = EXCLUDED.migrated_at`,
+		s.name, want)
+	if err != nil {
+		return fmt.Errorf("postgres: open: set schema version: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres: open: commit: %w", err)
+	}
+	return nil
+}
+
+// createVersionTable creates the version table if it is missing. CREATE
+// TABLE IF NOT EXISTS is not safe against a concurrent creation of the same
+// table, so it runs under an advisory lock of its own, shared by every
+// table of the schema.
+func (s *Store) createVersionTable(ctx context.Context) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("versions", s.schema)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+qualify(s.schema, versionTable)+` (
+			table_name  text        NOT NULL PRIMARY KEY,
+			version     integer     NOT NULL,
+			migrated_at timestamptz NOT NULL
+		)`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: open: create version table: %w", err)
+	}
+	return nil
+}
+
+const columns = `id, route, owner, via, name, claimed_type, type, size, sha256, key,
+	state, error_code, error_message, input, metadata, result, partial, created_at, updated_at`
+
+func args(u *store.Upload) []any {
+	return []any{
+		u.ID, u.Route, u.Owner, u.Via, u.Name, u.ClaimedType, u.Type, u.Size, u.SHA256, u.Key,
+		string(u.State), u.ErrorCode, u.ErrorMessage, raw(u.Input), raw(u.Metadata), raw(u.Result),
+		u.Partial, u.CreatedAt, u.UpdatedAt,
+	}
+}
+
+// raw keeps nil distinct from empty: nil is stored as NULL.
+func raw(r json.RawMessage) any {
+	if r == nil {
+		return nil
+	}
+	return []byte(r)
+}
+
+func scan(row pgx.Row) (*store.Upload, error) {
+	var (
+		u                       store.Upload
+		state                   string
+		input, metadata, result []byte
+	)
+	err := row.Scan(&u.ID, &u.Route, &u.Owner, &u.Via, &u.Name, &u.ClaimedType, &u.Type, &u.Size, &u.SHA256, &u.Key,
+		&state, &u.ErrorCode, &u.ErrorMessage, &input, &metadata, &result, &u.Partial, &u.CreatedAt, &u.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	u.State = store.State(state)
+	// Scan copies bytea into fresh slices and leaves NULL as nil.
+	u.Input, u.Metadata, u.Result = input, metadata, result
+	u.CreatedAt = u.CreatedAt.UTC()
+	u.UpdatedAt = u.UpdatedAt.UTC()
+	return &u, nil
+}
+
+// isUnique reports whether err is a PRIMARY KEY or UNIQUE violation.
+func isUnique(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == "23505"
+}
+
+// micro truncates t to the microsecond, the precision of timestamptz, so
+// that the records the store returns equal what it stored.
+func micro(t time.Time) time.Time { return t.Truncate(time.Microsecond) }
+
+// Create implements store.Store. A non-empty Key already held by another
+// record is reported as store.ErrExists, like a duplicate ID.
+func (s *Store) Create(ctx context.Context, u *store.Upload) error {
+	if u.ID == "" {
+		return errors.New("postgres: create: empty ID")
+	}
+	if !u.State.Valid() {
+		return errors.New("postgres: create: invalid state")
+	}
+	c := *u // the times are filled in on a copy; the caller's record is left alone
+	now := time.Now()
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = now
+	}
+	if c.UpdatedAt.IsZero() {
+		c.UpdatedAt = now
+	}
+	c.CreatedAt, c.UpdatedAt = micro(c.CreatedAt), micro(c.UpdatedAt)
+	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.table+` (`+columns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`, args(&c)...)
+	if isUnique(err) {
+		return fmt.Errorf("postgres: create: %w", store.ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: create: %w", err)
+	}
+	return nil
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, id string) (*store.Upload, error) {
+	u, err := scan(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("postgres: get: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get: %w", err)
+	}
+	return u, nil
+}
+
+// GetByKey implements store.Store. The empty key never matches.
+func (s *Store) GetByKey(ctx context.Context, key string) (*store.Upload, error) {
+	if key == "" {
+		return nil, fmt.Errorf("postgres: get by key: %w", store.ErrNotFound)
+	}
+	// The key <> '' term lets PostgreSQL use the partial unique index.
+	u, err := scan(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE key = $1 AND key <> ''`, key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("postgres: get by key: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get by key: %w", err)
+	}
+	return u, nil
+}
+
+// Update implements store.Store. The record is read with SELECT … FOR
+// UPDATE, so fn runs while the row is locked against Updates and Deletes
+// from every instance; it should be quick, and must not write the same
+// record through this or another Store, which would wait for the lock fn's
+// transaction holds.
+func (s *Store) Update(ctx context.Context, id string, fn func(u *store.Upload) error) (*store.Upload, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: update: begin: %w", err)
+	}
+	// Rolling back after a commit does nothing. The rollback runs even when
+	// ctx has ended; if it fails, pgx closes the connection, which ends the
+	// transaction on the server.
+	defer tx.Rollback(context.WithoutCancel(ctx))
+
+	old, err := scan(tx.QueryRow(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("postgres: update: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: update: read: %w", err)
+	}
+	work := old.Clone()
+	if err := fn(work); err != nil {
+		return nil, err
+	}
+	// Copy so that a pointer fn kept cannot change what is returned.
+	c := work.Clone()
+	c.ID = old.ID
+	c.CreatedAt = old.CreatedAt
+	if !store.CanTransition(old.State, c.State) {
+		return nil, fmt.Errorf("postgres: update: %q to %q: %w", old.State, c.State, store.ErrTransition)
+	}
+	c.UpdatedAt = micro(time.Now().UTC())
+	_, err = tx.Exec(ctx, `UPDATE `+s.table+` SET
+		route = $1, owner = $2, via = $3, name = $4, claimed_type = $5, type = $6, size = $7, sha256 = $8, key = $9,
+		state = $10, error_code = $11, error_message = $12, input = $13, metadata = $14, result = $15, partial = $16,
+		updated_at = $17
+		WHERE id = $18`,
+		c.Route, c.Owner, c.Via, c.Name, c.ClaimedType, c.Type, c.Size, c.SHA256, c.Key,
+		string(c.State), c.ErrorCode, c.ErrorMessage, raw(c.Input), raw(c.Metadata), raw(c.Result), c.Partial,
+		c.UpdatedAt,
+		c.ID)
+	if isUnique(err) {
+		return nil, fmt.Errorf("postgres: update: key: %w", store.ErrExists)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: update: write: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("postgres: update: commit: %w", err)
+	}
+	return c, nil
+}
+
+// Delete implements store.Store.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM `+s.table+` WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("postgres: delete: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: delete: %w", store.ErrNotFound)
+	}
+	return nil
+}
+
+// List implements store.Store.
+func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error) {
+	q, err := q.Check()
+	if err != nil {
+		return nil, err
+	}
+	where := []string{"state = $1"}
+	args := []any{string(q.State)}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if !q.UpdatedBefore.IsZero() {
+		// Stored times are whole microseconds, so "before t" is "before t
+		// rounded up to the microsecond".
+		before := micro(q.UpdatedBefore)
+		if before.Before(q.UpdatedBefore) {
+			before = before.Add(time.Microsecond)
+		}
+		where = append(where, "updated_at < "+arg(before))
+	}
+	if !q.After.IsZero() {
+		after := micro(q.After.UpdatedAt)
+		if after.Equal(q.After.UpdatedAt) {
+			where = append(where, "(updated_at, id) > ("+arg(after)+", "+arg(q.After.ID)+")")
+		} else {
+			// No stored time equals a cursor time with a fraction of a
+			// microsecond, so the ID does not matter.
+			where = append(where, "updated_at > "+arg(after))
+		}
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY updated_at, id LIMIT `+arg(q.Limit), args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Upload
+	for rows.Next() {
+		u, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: list: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: list: %w", err)
+	}
+	return out, nil
+}
+
+// Close closes the pool Open made, waiting for connections in use to be
+// returned; a pool given to New is left open. It may be called more than
+// once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if s.owned {
+			s.pool.Close()
+		}
+	})
+	return nil
+}
