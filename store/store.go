@@ -200,8 +200,10 @@ type Store interface {
 	// and an error matching ErrTransition is returned; a Key taken by
 	// another record gives ErrExists. Changes to ID and CreatedAt are
 	// ignored; UpdatedAt is set by the store. fn runs while the record is
-	// locked: it must be quick and must not call the Store. It returns the
-	// record as written, or an error matching ErrNotFound.
+	// locked: it must be quick and must not call the Store. A Store that
+	// retries a failed transaction calls fn again on a fresh copy, so fn
+	// must change nothing but its argument. It returns the record as
+	// written, or an error matching ErrNotFound.
 	Update(ctx context.Context, id string, fn func(u *Upload) error) (*Upload, error)
 
 	// Delete removes the record. It returns an error matching ErrNotFound

@@ -40,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math/rand/v2"
 	"regexp"
 	"strings"
 	"sync"
@@ -70,7 +71,20 @@ type Options struct {
 	// exist and follows the same rules as Table. When empty, the names are
 	// left unqualified and resolved through the search_path.
 	Schema string
+
+	// Timeout bounds each operation (and Open's connection and migration),
+	// retries included, on top of the caller's context. Defaults to 10
+	// seconds.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is Options.Timeout's default.
+const DefaultTimeout = 10 * time.Second
+
+// Transactions that fail with a serialization failure or a deadlock, or
+// whose connection broke before anything was sent, are retried up to
+// maxAttempts times in all, with a short backoff.
+const maxAttempts = 4
 
 var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
@@ -83,6 +97,7 @@ type Store struct {
 	schema string // Options.Schema
 	// lockKey is the advisory lock taken while migrating this table.
 	lockKey int64
+	timeout time.Duration
 
 	closeOnce sync.Once
 }
@@ -134,8 +149,11 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: open: %w", err)
+		// pgx's parse errors can quote the connection string.
+		return nil, errors.New("postgres: open: the connection string is malformed")
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
@@ -159,6 +177,8 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error)
 		return nil, err
 	}
 	s.pool = pool
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -179,11 +199,18 @@ func newStore(opts *Options) (*Store, error) {
 	if o.Schema != "" && !identifier.MatchString(o.Schema) {
 		return nil, fmt.Errorf("postgres: open: invalid schema name %q", o.Schema)
 	}
+	if o.Timeout < 0 {
+		return nil, errors.New("postgres: open: negative timeout")
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
 	return &Store{
 		table:   qualify(o.Schema, o.Table),
 		name:    o.Table,
 		schema:  o.Schema,
 		lockKey: lockKey("table", o.Schema, o.Table),
+		timeout: o.Timeout,
 	}, nil
 }
 
@@ -351,6 +378,40 @@ func scan(row pgx.Row) (*store.Upload, error) {
 }
 
 // isUnique reports whether err is a PRIMARY KEY or UNIQUE violation.
+// op bounds one operation by the store's timeout.
+func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// retryable reports whether a failed transaction may simply be run again.
+func retryable(err error) bool {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return e.Code == "40001" || e.Code == "40P01" // serialization_failure, deadlock_detected
+	}
+	return pgconn.SafeToRetry(err)
+}
+
+// retry runs f until it succeeds, fails for a reason retrying cannot help,
+// has been tried maxAttempts times, or ctx ends.
+func retry(ctx context.Context, f func() error) error {
+	var err error
+	for attempt := range maxAttempts {
+		if attempt > 0 {
+			wait := time.Duration(rand.Int64N(int64(10*time.Millisecond<<attempt))) + time.Millisecond
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(wait):
+			}
+		}
+		if err = f(); err == nil || !retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
 func isUnique(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"
@@ -378,8 +439,13 @@ func (s *Store) Create(ctx context.Context, u *store.Upload) error {
 		c.UpdatedAt = now
 	}
 	c.CreatedAt, c.UpdatedAt = micro(c.CreatedAt), micro(c.UpdatedAt)
-	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.table+` (`+columns+`)
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	err := retry(ctx, func() error {
+		_, err := s.pool.Exec(ctx, `INSERT INTO `+s.table+` (`+columns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`, args(&c)...)
+		return err
+	})
 	if isUnique(err) {
 		return fmt.Errorf("postgres: create: %w", store.ErrExists)
 	}
@@ -391,7 +457,13 @@ func (s *Store) Create(ctx context.Context, u *store.Upload) error {
 
 // Get implements store.Store.
 func (s *Store) Get(ctx context.Context, id string) (*store.Upload, error) {
-	u, err := scan(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE id = $1`, id))
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var u *store.Upload
+	err := retry(ctx, func() (err error) {
+		u, err = scan(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE id = $1`, id))
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("postgres: get: %w", store.ErrNotFound)
 	}
@@ -406,8 +478,14 @@ func (s *Store) GetByKey(ctx context.Context, key string) (*store.Upload, error)
 	if key == "" {
 		return nil, fmt.Errorf("postgres: get by key: %w", store.ErrNotFound)
 	}
-	// The key <> '' term lets PostgreSQL use the partial unique index.
-	u, err := scan(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE key = $1 AND key <> ''`, key))
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var u *store.Upload
+	err := retry(ctx, func() (err error) {
+		// The key <> '' term lets PostgreSQL use the partial unique index.
+		u, err = scan(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE key = $1 AND key <> ''`, key))
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("postgres: get by key: %w", store.ErrNotFound)
 	}
@@ -422,7 +500,21 @@ func (s *Store) GetByKey(ctx context.Context, key string) (*store.Upload, error)
 // from every instance; it should be quick, and must not write the same
 // record through this or another Store, which would wait for the lock fn's
 // transaction holds.
+//
+// A transaction that fails with a serialization failure or a deadlock is run
+// again, calling fn again on a fresh copy: fn must change only its argument.
 func (s *Store) Update(ctx context.Context, id string, fn func(u *store.Upload) error) (*store.Upload, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var out *store.Upload
+	err := retry(ctx, func() (err error) {
+		out, err = s.update(ctx, id, fn)
+		return err
+	})
+	return out, err
+}
+
+func (s *Store) update(ctx context.Context, id string, fn func(u *store.Upload) error) (*store.Upload, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: update: begin: %w", err)
@@ -474,7 +566,13 @@ func (s *Store) Update(ctx context.Context, id string, fn func(u *store.Upload) 
 
 // Delete implements store.Store.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM `+s.table+` WHERE id = $1`, id)
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var tag pgconn.CommandTag
+	err := retry(ctx, func() (err error) {
+		tag, err = s.pool.Exec(ctx, `DELETE FROM `+s.table+` WHERE id = $1`, id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("postgres: delete: %w", err)
 	}
@@ -515,6 +613,8 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 			where = append(where, "updated_at > "+arg(after))
 		}
 	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY updated_at, id LIMIT `+arg(q.Limit), args...)
 	if err != nil {

@@ -5,12 +5,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/carcosa-dev/carcosa/store"
@@ -467,5 +470,78 @@ func TestUpdateCanceledMidTransaction(t *testing.T) {
 	}
 	if _, err := s.Get(ctx, "u1"); err != nil {
 		t.Fatalf("record gone after a canceled Delete: %v", err)
+	}
+}
+
+// An Update that waits for a row another transaction holds gives up after
+// Options.Timeout, and succeeds once the row is free.
+func TestTimeout(t *testing.T) {
+	pool := newPool(t, 4)
+	s, err := New(ctx, pool, &Options{Table: tempTable(t, pool), Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Create(ctx, storetest.Sample("u1")); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT id FROM `+s.table+` WHERE id = 'u1' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = s.Update(ctx, "u1", func(u *store.Upload) error { u.Size = 1; return nil })
+	if err == nil {
+		t.Fatal("Update of a locked row succeeded")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Update gave up after %v, want about 300ms", d)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Update(ctx, "u1", func(u *store.Upload) error { u.Size = 2; return nil })
+	if err != nil || got.Size != 2 {
+		t.Fatalf("Update after the lock is released: %v, size %d", err, got.Size)
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&pgconn.PgError{Code: "40001"}, true},
+		{&pgconn.PgError{Code: "40P01"}, true},
+		{fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: "40001"}), true},
+		{&pgconn.PgError{Code: "23505"}, false},
+		{pgx.ErrNoRows, false},
+		{context.DeadlineExceeded, false},
+	} {
+		if got := retryable(tc.err); got != tc.want {
+			t.Errorf("retryable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+	// retry stops at the first error it should not retry, and after
+	// maxAttempts of those it should.
+	calls := 0
+	err := retry(ctx, func() error { calls++; return &pgconn.PgError{Code: "40P01"} })
+	if err == nil || calls != maxAttempts {
+		t.Errorf("deadlocks: %d calls, error %v; want %d calls and the error", calls, err, maxAttempts)
+	}
+	calls = 0
+	retry(ctx, func() error { calls++; return pgx.ErrNoRows })
+	if calls != 1 {
+		t.Errorf("not found: %d calls, want 1", calls)
+	}
+}
+
+func TestMalformedDSNIsNotEchoed(t *testing.T) {
+	_, err := Open(ctx, "postgres://user:s3cret@host:notaport/db", nil)
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("Open with a malformed DSN: %v", err)
 	}
 }
