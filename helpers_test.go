@@ -61,7 +61,12 @@ func owner(req *http.Request) (string, error) {
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	st := memstore.New()
+	return setupWith(t, memstore.New())
+}
+
+// setupWith is setup with the given Store.
+func setupWith(t *testing.T, st store.Store) *testBundle {
+	t.Helper()
 	bk, err := storage.Open(context.Background(), "mem://")
 	if err != nil {
 		t.Fatal(err)

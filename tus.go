@@ -230,7 +230,7 @@ func (r *Router) authorize(req *http.Request, id string) (*store.Upload, routeHa
 		return nil, nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, unavailable(err)
 	}
 	h, ok := r.route(rec.Route)
 	if !ok {
@@ -289,7 +289,7 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 		Input: md.input, Metadata: meta, Partial: info.IsPartial,
 	}
 	if err := r.store.Create(hook.Context, rec); err != nil {
-		return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
+		return tusd.HTTPResponse{}, none, tusError(clientError(unavailable(err)), reqID)
 	}
 	return tusd.HTTPResponse{}, tusd.FileInfoChanges{ID: rec.ID}, nil
 }

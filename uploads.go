@@ -38,12 +38,12 @@ func (r *Router) deleteUpload(w http.ResponseWriter, req *http.Request) {
 	}
 	if rec.Key != "" {
 		if err := r.storage.Delete(ctx, rec.Key); err != nil {
-			r.writeError(w, req, err)
+			r.writeError(w, req, unavailable(err))
 			return
 		}
 	}
 	if err := r.store.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-		r.writeError(w, req, err)
+		r.writeError(w, req, unavailable(err))
 		return
 	}
 	r.log.InfoContext(ctx, "upload deleted", "upload", id, "route", rec.Route)
