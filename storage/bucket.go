@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"mime"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,16 +17,18 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
 	// Drivers register their URL schemes with blob.OpenBucket on import.
+	_ "gocloud.dev/blob/azureblob"
 	_ "gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/gcsblob"
 	_ "gocloud.dev/blob/memblob"
-	// The cloud drivers are imported here too when they are added:
-	// gocloud.dev/blob/s3blob, gocloud.dev/blob/gcsblob and
-	// gocloud.dev/blob/azureblob.
+	_ "gocloud.dev/blob/s3blob"
 )
 
 const (
@@ -59,6 +62,14 @@ type Bucket struct {
 	// rename moves a file on the local file system; tests replace it to
 	// simulate a move across devices.
 	rename func(oldpath, newpath string) error
+
+	azure bool // whether b is a container of the Azure driver; see Put
+}
+
+// isAzure reports whether b is a bucket of gocloud's Azure driver.
+func isAzure(b *blob.Bucket) bool {
+	var c *container.Client
+	return b.As(&c)
 }
 
 // fileDir is where a file:// bucket keeps its objects, as fileblob lays
@@ -71,7 +82,14 @@ type fileDir struct {
 }
 
 // Open opens the bucket at urlstr with blob.OpenBucket: file:///var/data,
-// mem://, and the schemes of any other driver registered.
+// mem://, s3://, gs://, azblob://, and the schemes of any other driver
+// registered.
+//
+// A bucket of any other scheme is then listed for at most one object, so
+// that a bucket that does not exist, credentials that are refused (they need
+// the right to list the bucket) or an endpoint that does not answer within
+// 30 seconds fail here, with an error saying which, rather than at the
+// first upload.
 //
 // For a file:// URL, the directory is created if missing and the returned
 // Bucket imports files by renaming them into it. Each Put is written to a
@@ -118,14 +136,61 @@ func Open(ctx context.Context, urlstr string) (*Bucket, error) {
 		// not wrapped, so that no chain leads back to that text.
 		return nil, fmt.Errorf("storage: open bucket %s: %s", safe, scrub(err.Error(), secrets, safe))
 	}
+	// fileblob has found or made the directory already; listing it would
+	// read a whole directory of a large bucket. memblob cannot fail.
+	if u.Scheme != "file" && u.Scheme != "mem" {
+		if err := checkAccess(ctx, bb); err != nil {
+			_ = bb.Close()
+			return nil, fmt.Errorf("storage: open bucket %s: %s", safe, scrub(err.Error(), secrets, safe))
+		}
+	}
 	b.b = bb
+	b.azure = isAzure(bb)
 	return b, nil
+}
+
+// httpStatus is the status of the HTTP response err reports, or 0. The S3
+// driver reports refused credentials (InvalidAccessKeyId,
+// SignatureDoesNotMatch) as errors of unknown kind, with status 403.
+func httpStatus(err error) int {
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+// checkTimeout bounds the access check of Open when ctx has no sooner
+// deadline, so that an endpoint that never answers fails start-up rather
+// than hanging it.
+const checkTimeout = 30 * time.Second
+
+// checkAccess lists at most one object of b, so that a bucket that does not
+// exist, refused credentials or an unreachable endpoint show when the bucket
+// is opened rather than at the first upload. The drivers open their buckets
+// without a request; this is the first.
+func checkAccess(ctx context.Context, b *blob.Bucket) error {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	ok, err := b.IsAccessible(ctx)
+	switch {
+	case err == nil && ok:
+		return nil
+	case err == nil:
+		return errors.New("the bucket does not exist (check its name, and the endpoint and region if set)")
+	case gcerrors.Code(err) == gcerrors.PermissionDenied || httpStatus(err) == http.StatusUnauthorized || httpStatus(err) == http.StatusForbidden:
+		return fmt.Errorf("access to the bucket denied (check the credentials, and that they may list the bucket): %v", err)
+	case ctx.Err() != nil:
+		return fmt.Errorf("the bucket did not answer: %v", err)
+	default:
+		return fmt.Errorf("cannot list the bucket: %v", err)
+	}
 }
 
 // NewBucket wraps an already-open bucket. It takes over b: Close closes it.
 // Its ImportFile copies, as it cannot know where b keeps its files.
 func NewBucket(b *blob.Bucket) *Bucket {
-	return &Bucket{b: b, rename: os.Rename}
+	return &Bucket{b: b, rename: os.Rename, azure: isAzure(b)}
 }
 
 // Blob returns the underlying bucket, for driver-specific access through As.
@@ -153,11 +218,22 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts *PutOpti
 	// the write gets its own context to cancel on failure.
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := b.b.NewWriter(wctx, key, &blob.WriterOptions{
+	wopts := &blob.WriterOptions{
 		ContentType:                 o.ContentType,
 		DisableContentTypeDetection: true,
 		BufferSize:                  bufferSize(o.Size),
-	})
+	}
+	if b.azure {
+		// The Azure driver of gocloud.dev v0.47.0 panics in Close when an
+		// upload fed through Write fails (writer.Close reads the pipe it
+		// has set to nil). Upload hands it the reader instead; a failed
+		// read then fails the upload before its blocks are committed.
+		if err := b.b.Upload(wctx, key, ctxReader{ctx: ctx, r: r}, wopts); err != nil {
+			return fmt.Errorf("storage: put %q: %w", key, err)
+		}
+		return nil
+	}
+	w, err := b.b.NewWriter(wctx, key, wopts)
 	if err != nil {
 		return fmt.Errorf("storage: put %q: %w", key, err)
 	}
@@ -420,21 +496,27 @@ func redactURL(u *url.URL) string {
 	return r.String()
 }
 
+// plainParams are URL parameters that hold no secret and help to read an
+// error: where the requests went. The user information of an endpoint
+// remains a secret.
+var plainParams = map[string]bool{"endpoint": true, "region": true}
+
 // urlSecrets lists the parts of a URL that may appear in a driver's error
 // and must not reach ours: the URL itself in the forms drivers print it,
-// its user information and its query.
+// its user information and its query, but for the values of plainParams.
 func urlSecrets(raw string, u *url.URL) []string {
 	s := []string{raw, strconv.Quote(raw), u.String(), strconv.Quote(u.String()), u.Redacted()}
-	if u.User != nil {
-		s = append(s, u.User.String(), u.User.Username())
-		if p, ok := u.User.Password(); ok {
-			s = append(s, p, url.PathEscape(p), url.QueryEscape(p))
-		}
-	}
+	s = append(s, userSecrets(u.User)...)
 	if u.RawQuery != "" {
 		s = append(s, u.RawQuery)
-		for _, vs := range u.Query() {
+		for name, vs := range u.Query() {
 			for _, v := range vs {
+				if plainParams[name] {
+					if pu, err := url.Parse(v); err == nil {
+						s = append(s, userSecrets(pu.User)...)
+						continue
+					}
+				}
 				// Very short values ("1", "on") are switches, not secrets;
 				// replacing them would garble the message.
 				if len(v) >= 4 {
@@ -445,6 +527,23 @@ func urlSecrets(raw string, u *url.URL) []string {
 	}
 	if u.Fragment != "" {
 		s = append(s, u.Fragment)
+	}
+	return s
+}
+
+// userSecrets lists the forms of user information that may be printed.
+func userSecrets(user *url.Userinfo) []string {
+	if user == nil {
+		return nil
+	}
+	s := []string{user.String()}
+	// A very short user name would garble the message where it replaces
+	// the same letters elsewhere.
+	if len(user.Username()) >= 4 {
+		s = append(s, user.Username())
+	}
+	if p, ok := user.Password(); ok {
+		s = append(s, p, url.PathEscape(p), url.QueryEscape(p))
 	}
 	return s
 }

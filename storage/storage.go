@@ -3,9 +3,27 @@
 //
 // Storage is a small interface so that routing across buckets, failover and
 // fault injection can wrap it. Bucket, the implementation over
-// gocloud.dev/blob, is opened from a URL (file:///var/data, mem://, and with
-// the later drivers s3://, gs://, azblob://). Every implementation runs the
-// conformance suite in storage/storagetest.
+// gocloud.dev/blob, is opened from a URL: file:///var/data, mem://,
+// s3://bucket, gs://bucket or azblob://container. Every implementation runs
+// the conformance suite in storage/storagetest.
+//
+// The cloud drivers take their credentials from their SDKs' usual sources:
+// for S3, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a shared profile or
+// an instance role; for GCS, Application Default Credentials; for Azure,
+// AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or a default credential.
+// Query parameters set the rest (https://gocloud.dev/howto/blob/).
+//
+// S3-compatible services take the endpoint and path-style addressing from
+// the URL. MinIO:
+//
+//	s3://uploads?endpoint=http://127.0.0.1:9000&use_path_style=true&region=us-east-1
+//
+// Cloudflare R2, whose region is "auto":
+//
+//	s3://uploads?endpoint=https://ACCOUNT_ID.r2.cloudflarestorage.com&use_path_style=true&region=auto
+//
+// A prefix parameter (prefix=carcosa/) keeps every key under a folder of a
+// shared bucket.
 package storage
 
 import (

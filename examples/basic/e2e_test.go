@@ -51,17 +51,25 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// startServer runs the example in-process on a free port and returns its
-// base URL, such as http://127.0.0.1:34567. It stops when the test ends.
+// startServer runs the example in-process on its defaults, with a data
+// directory of its own, on a free port and returns its base URL, such as
+// http://127.0.0.1:34567. It stops when the test ends.
 func startServer(t *testing.T) string {
 	t.Helper()
-	data := t.TempDir()
+	return startServerWith(t, options{Data: t.TempDir()})
+}
+
+// startServerWith is startServer with the given options; Addr is set to a
+// free port on 127.0.0.1.
+func startServerWith(t *testing.T, o options) string {
+	t.Helper()
+	o.Addr = "127.0.0.1:0"
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, log, "127.0.0.1:0", data, ready) }()
+	go func() { errc <- run(ctx, log, o, ready) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -80,6 +88,7 @@ func startServer(t *testing.T) string {
 	case addr := <-ready:
 		return "http://" + addr
 	case err := <-errc:
+		errc <- nil // for the cleanup, which waits for the server to stop
 		t.Fatalf("the server did not start: %v\nserver log:\n%s", err, logs.String())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the server did not start within 30s\nserver log:\n%s", logs.String())

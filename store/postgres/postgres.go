@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -156,14 +157,35 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: open: %w", err)
+		return nil, hidePassword(fmt.Errorf("postgres: open: %w", err), cfg.ConnConfig.Password)
 	}
 	s.pool, s.owned = pool, true
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
-		return nil, err
+		return nil, hidePassword(err, cfg.ConnConfig.Password)
 	}
 	return s, nil
+}
+
+// passwordSetting matches a password setting of a key=value connection
+// string or a URL's query, which a driver error may quote when the string
+// was quoted wrongly.
+var passwordSetting = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|[^\s&]+)`)
+
+// hidePassword returns err's text without the password, in any of its
+// forms, as a new error: no chain leads back to the configuration.
+func hidePassword(err error, password string) error {
+	msg := err.Error()
+	if password != "" {
+		for _, p := range []string{password, url.PathEscape(password), url.QueryEscape(password)} {
+			msg = strings.ReplaceAll(msg, p, "REDACTED")
+		}
+	}
+	msg = passwordSetting.ReplaceAllString(msg, "${1}REDACTED")
+	if msg == err.Error() {
+		return err
+	}
+	return errors.New(msg)
 }
 
 // New uses pool, which stays the caller's: Close leaves it open. It brings

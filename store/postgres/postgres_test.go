@@ -545,3 +545,19 @@ func TestMalformedDSNIsNotEchoed(t *testing.T) {
 		t.Fatalf("Open with a malformed DSN: %v", err)
 	}
 }
+
+func TestOpenErrorsHidePassword(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://u:s3cret@127.0.0.1:1/x?connect_timeout=2",
+		"host=127.0.0.1 port=1 user=u password=s3cret dbname=x connect_timeout=2",
+		"host='127.0.0.1 password=s3cret' port=1 user=u dbname=x connect_timeout=2",
+	} {
+		_, err := Open(ctx, dsn, &Options{Timeout: 5 * time.Second})
+		if err == nil {
+			t.Fatalf("Open(%q) succeeded", dsn)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open error shows the password: %v", err)
+		}
+	}
+}

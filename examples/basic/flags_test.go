@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"gocloud.dev/blob"
+
+	"github.com/carcosa-dev/carcosa/store"
+	"github.com/carcosa-dev/carcosa/store/postgres"
+)
+
+// envPostgres names the environment variable holding the test database's
+// connection string, as in store/postgres.
+const envPostgres = "CARCOSA_TEST_POSTGRES"
+
+// postgresDSN returns the test database's connection string, skipping the
+// test when there is none, or failing it under CI=true.
+func postgresDSN(t *testing.T) string {
+	t.Helper()
+	d := os.Getenv(envPostgres)
+	if d == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not set; CI must provide a PostgreSQL database", envPostgres)
+		}
+		t.Skipf("set %s to a PostgreSQL connection string to run this test, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable", envPostgres)
+	}
+	return d
+}
+
+// tempTable returns a table name of the test's own, and drops the table and
+// its schema-version row when the test ends.
+func tempTable(t *testing.T, dsn string) string {
+	t.Helper()
+	b := make([]byte, 8)
+	rand.Read(b)
+	name := "carcosa_example_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		pool, err := pgxpool.New(ctx, dsn)
+		if err != nil {
+			t.Errorf("dropping %s: %v", name, err)
+			return
+		}
+		defer pool.Close()
+		if _, err := pool.Exec(ctx, `DROP TABLE IF EXISTS `+pgx.Identifier{name}.Sanitize()); err != nil {
+			t.Errorf("dropping %s: %v", name, err)
+		}
+		if _, err := pool.Exec(ctx, `DELETE FROM carcosa_schema_migrations WHERE table_name = $1`, name); err != nil {
+			t.Errorf("forgetting %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+// TestBucketAndPostgres runs the example with -storage on a directory of
+// its own and -postgres on the test database, uploads a file through
+// multipart and one through tus, and finds their bytes in the bucket and
+// their records in PostgreSQL, with nothing of either under -data.
+func TestBucketAndPostgres(t *testing.T) {
+	dsn := postgresDSN(t)
+	table := tempTable(t, dsn)
+	data, files := t.TempDir(), t.TempDir()
+	base := startServerWith(t, options{
+		Data:          data,
+		Storage:       "file://" + filepath.ToSlash(files),
+		Postgres:      dsn,
+		PostgresTable: table,
+	})
+	client := &http.Client{Timeout: 30 * time.Second}
+
+	// Multipart, into the private "documents" route.
+	text := []byte("Carcosa keeps this note in the bucket and its record in PostgreSQL.\n")
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, err := mw.CreateFormFile("file", "note.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(text)
+	mw.Close()
+	resp, err := client.Post(base+"/api/uploads/routes/documents", mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("multipart upload: %s\n%s", resp.Status, truncate(rb))
+	}
+	var created struct {
+		Uploads []record `json:"uploads"`
+	}
+	if err := json.Unmarshal(rb, &created); err != nil || len(created.Uploads) != 1 {
+		t.Fatalf("multipart upload: %v\n%s", err, truncate(rb))
+	}
+	multipartID := created.Uploads[0].ID
+
+	// tus, creation with upload, into the "files" route.
+	bin := make([]byte, 300<<10)
+	rand.Read(bin)
+	req, err := http.NewRequest(http.MethodPost, base+"/api/uploads/tus/", bytes.NewReader(bin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Length", strconv.Itoa(len(bin)))
+	req.Header.Set("Upload-Metadata", "route "+b64("files")+",filename "+b64("random.bin"))
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Upload-State") != "ready" {
+		t.Fatalf("tus upload: %s, Upload-State %q\n%s", resp.Status, resp.Header.Get("Upload-State"), truncate(rb))
+	}
+	tusID := path.Base(resp.Header.Get("Location"))
+
+	db, err := postgres.Open(context.Background(), dsn, &postgres.Options{Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, c := range []struct {
+		id   string
+		data []byte
+	}{{multipartID, text}, {tusID, bin}} {
+		rec := getRecord(t, base, c.id)
+		if rec.State != "ready" {
+			t.Fatalf("upload %s: state %q, want ready (error: %+v)", c.id, rec.State, rec.Error)
+		}
+		want := sum(c.data)
+		if rec.SHA256 != want {
+			t.Errorf("upload %s: sha256 %s, want %s", c.id, rec.SHA256, want)
+		}
+		stored, err := os.ReadFile(filepath.Join(files, filepath.FromSlash(rec.Key)))
+		if err != nil {
+			t.Errorf("upload %s: not in the -storage bucket: %v", c.id, err)
+		} else if sum(stored) != want {
+			t.Errorf("upload %s: the bucket holds %d bytes with sha256 %s; want %d bytes with %s", c.id, len(stored), sum(stored), len(c.data), want)
+		}
+		served, _ := get(t, resolve(t, base, rec.URL), http.StatusOK)
+		if sum(served) != want {
+			t.Errorf("upload %s: %s serves %d bytes, not the file", c.id, rec.URL, len(served))
+		}
+		u, err := db.Get(context.Background(), c.id)
+		if err != nil {
+			t.Errorf("upload %s: not in PostgreSQL table %s: %v", c.id, table, err)
+			continue
+		}
+		if u.State != store.Ready || u.Key != rec.Key || u.SHA256 != want {
+			t.Errorf("upload %s: PostgreSQL holds state %q, key %q, sha256 %s; want ready, %q, %s", c.id, u.State, u.Key, u.SHA256, rec.Key, want)
+		}
+	}
+
+	for _, name := range []string{"files", "carcosa.db"} {
+		if _, err := os.Stat(filepath.Join(data, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("-data holds %s although -storage and -postgres are set (stat: %v)", name, err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(data, "tus")); err != nil || !fi.IsDir() {
+		t.Errorf("-data holds no tus staging area: %v", err)
+	}
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestStartupFailures checks that a backend that cannot be opened stops run
+// before it listens, soon, with an error that names the flag and quotes no
+// secret of its URL or DSN.
+func TestStartupFailures(t *testing.T) {
+	const secret = "s3cret"
+	// fakeS3 answers every request as S3 does for a missing bucket, or
+	// for an unknown access key when the bucket is named "denied".
+	fakeS3 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		if strings.HasPrefix(r.URL.Path, "/denied") {
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidAccessKeyId</Code><Message>The Access Key Id you provided does not exist in our records.</Message></Error>`)
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>`)
+	}))
+	defer fakeS3.Close()
+	awsEnv := func(t *testing.T) {
+		t.Setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+		t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	}
+	cases := []struct {
+		name     string
+		o        options
+		flag     string
+		needs    string // a bucket scheme that must be registered
+		setupEnv func(t *testing.T)
+		want     string // in the error, when not empty
+	}{
+		{name: "unknown scheme", o: options{Storage: "nosuch://x"}, flag: "-storage"},
+		{name: "unknown scheme with credentials", o: options{Storage: "nosuch://key:" + secret + "@x/?token=" + secret}, flag: "-storage"},
+		{name: "malformed storage URL", o: options{Storage: "file://%zz" + secret}, flag: "-storage"},
+		{name: "unreachable S3 endpoint", flag: "-storage", needs: "s3",
+			o:        options{Storage: "s3://carcosa-missing?endpoint=http://127.0.0.1:1&use_path_style=true&region=us-east-1"},
+			setupEnv: awsEnv},
+		{name: "missing S3 bucket", flag: "-storage", needs: "s3",
+			o:        options{Storage: "s3://carcosa-missing?endpoint=" + fakeS3.URL + "&use_path_style=true&region=us-east-1"},
+			setupEnv: awsEnv, want: "does not exist"},
+		{name: "refused S3 credentials", flag: "-storage", needs: "s3",
+			o:        options{Storage: "s3://denied?endpoint=" + fakeS3.URL + "&use_path_style=true&region=us-east-1"},
+			setupEnv: awsEnv, want: "InvalidAccessKeyId"},
+		{name: "unreachable database", o: options{Postgres: "postgres://u:" + secret + "@127.0.0.1:1/x?connect_timeout=2"}, flag: "-postgres"},
+		{name: "unreachable database, key=value", o: options{Postgres: "host=127.0.0.1 port=1 user=u password=" + secret + " dbname=x connect_timeout=2"}, flag: "-postgres"},
+		{name: "password glued to the host", o: options{Postgres: "host=127.0.0.1port=1password=" + secret}, flag: "-postgres"},
+		{name: "malformed DSN", o: options{Postgres: "postgres://u:" + secret + "@127.0.0.1:notaport/x"}, flag: "-postgres"},
+		{name: "good bucket, unreachable database", flag: "-postgres",
+			o: options{Storage: "mem://", Postgres: "postgres://u:" + secret + "@127.0.0.1:1/x?connect_timeout=2"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.needs != "" && !blob.DefaultURLMux().ValidBucketScheme(c.needs) {
+				t.Skipf("no %s:// driver is registered in storage.Open", c.needs)
+			}
+			if c.setupEnv != nil {
+				c.setupEnv(t)
+			}
+			o := c.o
+			o.Addr = "127.0.0.1:0"
+			o.Data = t.TempDir()
+			o.PostgresTable = postgres.DefaultTable
+			var logs syncBuffer
+			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ready := make(chan string, 1)
+			errc := make(chan error, 1)
+			start := time.Now()
+			go func() { errc <- run(ctx, log, o, ready) }()
+			var err error
+			select {
+			case err = <-errc:
+			case <-time.After(20 * time.Second):
+				cancel()
+				<-errc
+				t.Fatalf("run did not fail within 20s\nlog:\n%s", logs.String())
+			}
+			elapsed := time.Since(start)
+			if err == nil {
+				t.Fatal("run returned nil, want an error")
+			}
+			t.Logf("after %v: %v", elapsed.Round(time.Millisecond), err)
+			select {
+			case addr := <-ready:
+				t.Errorf("the server listened on %s before failing", addr)
+			default:
+			}
+			if !strings.HasPrefix(err.Error(), c.flag+":") {
+				t.Errorf("the error does not start with %q: %v", c.flag+":", err)
+			}
+			if c.want != "" && !strings.Contains(err.Error(), c.want) {
+				t.Errorf("the error does not say %q: %v", c.want, err)
+			}
+			if strings.Contains(err.Error(), secret) || strings.Contains(logs.String(), secret) {
+				t.Errorf("the error or the log holds the secret %q:\nerror: %v\nlog:\n%s", secret, err, logs.String())
+			}
+		})
+	}
+}
