@@ -87,6 +87,10 @@ var (
 	ErrExpired        = NewError(http.StatusForbidden, "url_expired", "the signed URL has expired")
 	ErrMethod         = NewError(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
 	ErrInternal       = NewError(http.StatusInternalServerError, "internal", "internal error; try again later")
+	ErrSizeMismatch   = NewError(http.StatusUnprocessableEntity, "size_mismatch", "the uploaded file's size differs from the size declared")
+	ErrNotUploaded    = NewError(http.StatusConflict, "not_uploaded", "the file has not been uploaded to its URL yet")
+	ErrUploadExpired  = NewError(http.StatusGone, "upload_expired", "the upload was not completed in time")
+	ErrNoPresign      = NewError(http.StatusNotImplemented, "presign_unsupported", "this storage cannot sign upload URLs")
 	ErrUnavailable    = NewError(http.StatusServiceUnavailable, "unavailable", "storage is temporarily unavailable; try again")
 	ErrInterrupted    = NewError(http.StatusServiceUnavailable, "interrupted", "the upload was interrupted before it was stored; send it again")
 )
@@ -108,7 +112,7 @@ var sentinelsByCode = func() map[string]*Error {
 		ErrBadRequest, ErrUnauthorized, ErrForbidden, ErrNotFound, ErrUnknownRoute, ErrConflict,
 		ErrTooLarge, ErrTypeNotAllowed, ErrTypeMismatch, ErrExecutable, ErrPolyglot, ErrInvalidInput,
 		ErrTooManyFiles, ErrTooFewFiles, ErrRange, ErrSignature, ErrExpired, ErrMethod, ErrInternal,
-		ErrUnavailable, ErrInterrupted,
+		ErrUnavailable, ErrInterrupted, ErrSizeMismatch, ErrNotUploaded, ErrUploadExpired, ErrNoPresign,
 	} {
 		m[e.Code] = e
 	}

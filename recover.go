@@ -26,6 +26,12 @@ type finishCall struct {
 // finish finishes tus upload id once, or waits for the finish already under
 // way in this process.
 func (r *Router) finish(ctx context.Context, id string) (*store.Upload, error) {
+	return r.finishWith(ctx, id, r.finishTus)
+}
+
+// finishWith runs fn for upload id once, or waits for the run already under
+// way in this process.
+func (r *Router) finishWith(ctx context.Context, id string, fn func(context.Context, string) (*store.Upload, error)) (*store.Upload, error) {
 	r.finMu.Lock()
 	if c, ok := r.finishing[id]; ok {
 		r.finMu.Unlock()
@@ -45,7 +51,7 @@ func (r *Router) finish(ctx context.Context, id string) (*store.Upload, error) {
 		r.finMu.Unlock()
 		close(c.done)
 	}()
-	c.rec, c.err = r.finishTus(ctx, id)
+	c.rec, c.err = fn(ctx, id)
 	return c.rec, c.err
 }
 
@@ -148,6 +154,8 @@ func (r *Router) sweep(ctx context.Context, before time.Time) error {
 					if rec.UpdatedAt.Before(deadRequests) {
 						r.abandonMultipart(ctx, rec)
 					}
+				case "presign":
+					r.sweepPresigned(ctx, rec, before)
 				}
 			}
 			if len(page) < q.Limit {

@@ -53,6 +53,11 @@ type Config struct {
 	// SignedURLTTL is how long a signed URL stays valid. Defaults to 1 hour.
 	SignedURLTTL time.Duration
 
+	// PresignTTL is how long a presigned upload URL stays valid; an upload
+	// not completed within it (and a minute's grace) is removed. Defaults
+	// to 1 hour.
+	PresignTTL time.Duration
+
 	// ProcessTimeout bounds the verification, storage and callbacks of one
 	// finished file, which continue even if the client disconnects.
 	// Defaults to 10 minutes.
@@ -70,6 +75,12 @@ func (c Config) withDefaults() (Config, error) {
 	c.BasePath = "/" + strings.Trim(c.BasePath, "/")
 	if c.SignedURLTTL == 0 {
 		c.SignedURLTTL = time.Hour
+	}
+	if c.PresignTTL == 0 {
+		c.PresignTTL = time.Hour
+	}
+	if c.PresignTTL < 0 {
+		return c, errors.New("carcosa: Config.PresignTTL must not be negative")
 	}
 	if c.SignedURLTTL < 0 {
 		return c, errors.New("carcosa: Config.SignedURLTTL must not be negative")
@@ -253,6 +264,8 @@ func (r *Router) newMux() *http.ServeMux {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /routes", r.serveRoutes)
 	m.HandleFunc("POST /routes/{route}", r.serveMultipart)
+	m.HandleFunc("POST /routes/{route}/presign", r.servePresign)
+	m.HandleFunc("POST /uploads/{id}/complete", r.serveComplete)
 	m.HandleFunc("GET /uploads/{id}", r.serveUpload)
 	m.HandleFunc("DELETE /uploads/{id}", r.deleteUpload)
 	m.HandleFunc("GET /files/{key...}", r.serveFile)

@@ -174,3 +174,18 @@ func chainContains(m, target string) bool {
 	}
 	return false
 }
+
+// ForMIME returns the Type for a declared media type, such as a client's
+// claim: its normalized MIME and canonical extension (".bin" when the type is
+// unknown). Nothing is detected; compare it with Detect's result.
+func ForMIME(mime string) Type {
+	m := normMIME(mime)
+	t := Type{MIME: m, Extension: ".bin"}
+	if mt := mimetype.Lookup(m); mt != nil && mt.Extension() != "" {
+		t.Extension = strings.ToLower(mt.Extension())
+	}
+	if e := fallbackExtension[m]; e != "" {
+		t.Extension = e
+	}
+	return t
+}

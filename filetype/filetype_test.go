@@ -502,3 +502,19 @@ func BenchmarkDetectAndCheck(b *testing.B) {
 		_ = IsExecutable(t)
 	}
 }
+
+func TestForMIME(t *testing.T) {
+	for in, want := range map[string]Type{
+		"image/png":                 {MIME: "image/png", Extension: ".png"},
+		" Image/PNG; charset=x ":    {MIME: "image/png", Extension: ".png"},
+		"application/pdf":           {MIME: "application/pdf", Extension: ".pdf"},
+		"text/plain":                {MIME: "text/plain", Extension: ".txt"},
+		"application/x-nonexistent": {MIME: "application/x-nonexistent", Extension: ".bin"},
+		"application/x-elf":         {MIME: "application/x-elf", Extension: ".elf"},
+		"":                          {MIME: "", Extension: ".bin"},
+	} {
+		if got := ForMIME(in); got != want {
+			t.Errorf("ForMIME(%q) = %+v, want %+v", in, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -129,5 +130,19 @@ func TestOpenErrorShowsEndpointWithoutUser(t *testing.T) {
 	}
 	if !strings.Contains(msg, "127.0.0.1:1") {
 		t.Errorf("error does not say where the requests went: %s", msg)
+	}
+}
+
+func TestSignPutUnsupported(t *testing.T) {
+	for _, u := range []string{"mem://", fileURL(t.TempDir(), "")} {
+		b, err := storage.Open(t.Context(), u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = b.SignPut(t.Context(), "a/b.png", "image/png", time.Minute)
+		if !errors.Is(err, storage.ErrUnsupported) {
+			t.Errorf("%s: SignPut error = %v, want ErrUnsupported", u, err)
+		}
+		b.Close()
 	}
 }

@@ -1,0 +1,261 @@
+package carcosa
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/safename"
+	"github.com/carcosa-dev/carcosa/storage"
+	"github.com/carcosa-dev/carcosa/store"
+)
+
+// Presigned uploads go from the client straight into the bucket:
+//
+//  1. POST B/routes/{route}/presign with the input and the files (name,
+//     size, type): the route's middleware, counts, sizes and declared types
+//     are checked, and each file gets an upload ID and a signed PUT URL.
+//  2. The client PUTs each file to its URL, with the declared Content-Type.
+//  3. POST B/uploads/{id}/complete: the server finds the object, checks its
+//     size, reads it once (first bytes for the type, all of it for the
+//     SHA-256), runs the verification stages and settles the upload. A file
+//     that differs from its declaration ends rejected and its object is
+//     removed.
+//
+// Uploads never completed are removed once their URL has expired.
+
+type presignRequest struct {
+	Input json.RawMessage `json:"input"`
+	Files []presignFile   `json:"files"`
+}
+
+type presignFile struct {
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+	Type string `json:"type"`
+}
+
+type presignedUpload struct {
+	ID        string            `json:"id"`
+	URL       string            `json:"url"`
+	Method    string            `json:"method"`
+	Headers   map[string]string `json:"headers"`
+	ExpiresAt time.Time         `json:"expiresAt"`
+}
+
+func (r *Router) servePresign(w http.ResponseWriter, req *http.Request) {
+	h, ok := r.route(req.PathValue("route"))
+	if !ok {
+		r.writeError(w, req, ErrUnknownRoute)
+		return
+	}
+	signer, ok := r.storage.(storage.Signer)
+	if !ok {
+		r.writeError(w, req, ErrNoPresign)
+		return
+	}
+	cfg := h.config()
+	var pr presignRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, 2*maxInputSize))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&pr); err != nil {
+		r.writeError(w, req, ErrBadRequest.with(`the body must be JSON: {"input": …, "files": [{"name", "size", "type"}]}`))
+		return
+	}
+	switch {
+	case len(pr.Files) < cfg.minFiles:
+		r.writeError(w, req, ErrTooFewFiles.with(fmt.Sprintf("this route takes at least %d files per request", cfg.minFiles)))
+		return
+	case len(pr.Files) > cfg.maxFiles:
+		r.writeError(w, req, ErrTooManyFiles.with(fmt.Sprintf("this route takes at most %d files per request", cfg.maxFiles)))
+		return
+	}
+	infos := make([]FileInfo, len(pr.Files))
+	types := make([]filetype.Type, len(pr.Files))
+	for i, f := range pr.Files {
+		t := filetype.ForMIME(f.Type)
+		switch {
+		case f.Size <= 0:
+			r.writeError(w, req, ErrBadRequest.with("every file needs its size in bytes"))
+			return
+		case f.Size > cfg.maxFileSize:
+			r.writeError(w, req, ErrTooLarge.with(fmt.Sprintf("the file is larger than this route's limit of %d bytes", cfg.maxFileSize)))
+			return
+		case t.MIME == "":
+			r.writeError(w, req, ErrBadRequest.with("every file needs its type"))
+			return
+		case !cfg.acceptsAny && filetype.IsExecutable(t):
+			r.writeError(w, req, ErrExecutable)
+			return
+		case !filetype.Accepts(cfg.accept, t):
+			r.writeError(w, req, ErrTypeNotAllowed.with(fmt.Sprintf("files of type %s are not allowed here", t.MIME)))
+			return
+		}
+		types[i] = t
+		infos[i] = FileInfo{Name: safename.Clean(f.Name), Size: f.Size, Type: t.MIME}
+	}
+	var input []byte
+	if len(pr.Input) > 0 {
+		input = pr.Input
+	}
+	owner, meta, err := h.admit(req.Context(), req, input, "", infos)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	ttl := r.cfg.PresignTTL
+	out := make([]presignedUpload, 0, len(infos))
+	for i, info := range infos {
+		id := newID()
+		key := storageKey(cfg.name, id, types[i])
+		rec := &store.Upload{
+			ID: id, Route: cfg.name, Owner: owner, Via: "presign",
+			Name: info.Name, ClaimedType: types[i].MIME, Size: info.Size, Key: key,
+			State: store.Uploading, Input: input, Metadata: meta,
+		}
+		if err := r.store.Create(req.Context(), rec); err != nil {
+			r.writeError(w, req, unavailable(err))
+			return
+		}
+		u, err := signer.SignPut(req.Context(), key, types[i].MIME, ttl)
+		if errors.Is(err, storage.ErrUnsupported) {
+			r.store.Delete(req.Context(), id)
+			r.writeError(w, req, ErrNoPresign)
+			return
+		}
+		if err != nil {
+			r.store.Delete(req.Context(), id)
+			r.writeError(w, req, unavailable(err))
+			return
+		}
+		out = append(out, presignedUpload{
+			ID: id, URL: u, Method: http.MethodPut,
+			Headers:   map[string]string{"Content-Type": types[i].MIME},
+			ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second),
+		})
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"uploads": out})
+}
+
+// serveComplete answers POST B/uploads/{id}/complete for a presigned upload:
+// its record once the file is verified, or why it was refused.
+func (r *Router) serveComplete(w http.ResponseWriter, req *http.Request) {
+	id := req.PathValue("id")
+	rec, _, err := r.authorize(req, id)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	if rec.Via != "presign" {
+		r.writeError(w, req, ErrConflict.with("only presigned uploads are completed this way"))
+		return
+	}
+	ctx, cancel := r.processCtx(req.Context())
+	defer cancel()
+	rec, err = r.finishWith(ctx, id, r.finishPresigned)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, r.uploadJSON(rec))
+}
+
+// finishPresigned verifies a file a client PUT to its presigned URL and
+// settles its upload.
+func (r *Router) finishPresigned(ctx context.Context, id string) (*store.Upload, error) {
+	rec, err := r.store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	h, ok := r.route(rec.Route)
+	if !ok {
+		return nil, ErrUnknownRoute
+	}
+	switch rec.State {
+	case store.Ready:
+		return rec, nil
+	case store.Rejected, store.Failed, store.Quarantined:
+		return nil, recordError(rec)
+	}
+	refuse := func(err error) (*store.Upload, error) {
+		if derr := r.storage.Delete(ctx, rec.Key); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
+			r.log.ErrorContext(ctx, "removing a refused file", "upload", id, "err", derr)
+		}
+		return nil, r.fail(ctx, h, id, err)
+	}
+	obj, err := r.storage.Open(ctx, rec.Key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, ErrNotUploaded
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	defer obj.Close()
+	if obj.Size() != rec.Size {
+		return refuse(ErrSizeMismatch.with(fmt.Sprintf("the uploaded file has %d bytes, %d were declared", obj.Size(), rec.Size)))
+	}
+	if rec, err = r.store.Update(ctx, id, func(u *store.Upload) error {
+		u.State = store.Processing
+		return nil
+	}); err != nil {
+		return nil, unavailable(err)
+	}
+	// One read: the first bytes for the type, every byte for the hash.
+	sum := sha256.New()
+	head := make([]byte, filetype.SniffLen)
+	n, err := io.ReadFull(obj, head)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return nil, unavailable(err)
+	}
+	head = head[:n]
+	sum.Write(head)
+	size, err := io.Copy(sum, obj)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	size += int64(n)
+	if size != rec.Size {
+		return refuse(ErrSizeMismatch)
+	}
+	c := &candidate{route: h.config(), name: rec.Name, head: head, size: size, sha256: hex.EncodeToString(sum.Sum(nil))}
+	if err := r.runEarly(ctx, c); err != nil {
+		return refuse(err)
+	}
+	if c.typ.MIME != rec.ClaimedType {
+		return refuse(ErrTypeMismatch.with(fmt.Sprintf("the file's content (%s) does not match its declared type", c.typ.MIME)))
+	}
+	if err := r.runFinal(ctx, c); err != nil {
+		return refuse(err)
+	}
+	return r.settle(ctx, h, rec, c, rec.Key)
+}
+
+// sweepPresigned removes a presigned upload never completed once its URL has
+// expired, and finishes one whose completion a crash interrupted.
+func (r *Router) sweepPresigned(ctx context.Context, rec *store.Upload, before time.Time) {
+	if rec.State == store.Processing {
+		pctx, cancel := r.processCtx(ctx)
+		defer cancel()
+		r.finishWith(pctx, rec.ID, r.finishPresigned)
+		return
+	}
+	if !rec.UpdatedAt.Before(before.Add(-r.cfg.PresignTTL - time.Minute)) {
+		return
+	}
+	if err := r.storage.Delete(ctx, rec.Key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		r.log.WarnContext(ctx, "removing an expired presigned upload", "upload", rec.ID, "err", err)
+		return
+	}
+	h, _ := r.route(rec.Route)
+	r.fail(ctx, h, rec.ID, ErrUploadExpired)
+}
