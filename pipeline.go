@@ -123,12 +123,8 @@ func (r *Router) settle(ctx context.Context, h routeHandler, rec *store.Upload, 
 	id := rec.ID
 	if rec.State != store.Processing || rec.Key != key || rec.Type != c.typ.MIME || rec.Size != c.size || rec.SHA256 != c.sha256 {
 		var err error
-		if rec, err = r.store.Update(ctx, id, func(u *store.Upload) error {
-			u.State = store.Processing
-			u.Key, u.Type, u.Size, u.SHA256 = key, c.typ.MIME, c.size, c.sha256
-			return nil
-		}); err != nil {
-			return nil, unavailable(err)
+		if rec, err = r.recordFacts(ctx, id, c, key); err != nil {
+			return nil, err
 		}
 	}
 	result, err := h.complete(ctx, rec.Metadata, r.fileOf(rec))
@@ -148,6 +144,43 @@ func (r *Router) settle(ctx context.Context, h routeHandler, rec *store.Upload, 
 	}
 	r.log.InfoContext(ctx, "upload ready", "upload", id, "route", rec.Route, "size", rec.Size, "type", rec.Type)
 	return rec, nil
+}
+
+// recordFacts marks upload id processing with what verification found and
+// where its bytes are kept.
+func (r *Router) recordFacts(ctx context.Context, id string, c *candidate, key string) (*store.Upload, error) {
+	rec, err := r.store.Update(ctx, id, func(u *store.Upload) error {
+		u.State = store.Processing
+		u.Key, u.Type, u.Size, u.SHA256 = key, c.typ.MIME, c.size, c.sha256
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return rec, nil
+}
+
+// unsettled reads upload id for finishing, with its route. A ready upload
+// comes back with done set; one that ended otherwise, as its error.
+func (r *Router) unsettled(ctx context.Context, id string) (rec *store.Upload, h routeHandler, done bool, err error) {
+	rec, err = r.store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, false, ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, false, unavailable(err)
+	}
+	h, ok := r.route(rec.Route)
+	if !ok {
+		return nil, nil, false, ErrUnknownRoute
+	}
+	switch rec.State {
+	case store.Ready:
+		return rec, h, true, nil
+	case store.Rejected, store.Failed, store.Quarantined:
+		return nil, nil, false, recordError(rec)
+	}
+	return rec, h, false, nil
 }
 
 // fail ends upload id as rejected (for a client *Error) or failed (for

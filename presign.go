@@ -170,22 +170,9 @@ func (r *Router) serveComplete(w http.ResponseWriter, req *http.Request) {
 // finishPresigned verifies a file a client PUT to its presigned URL and
 // settles its upload.
 func (r *Router) finishPresigned(ctx context.Context, id string) (*store.Upload, error) {
-	rec, err := r.store.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	h, ok := r.route(rec.Route)
-	if !ok {
-		return nil, ErrUnknownRoute
-	}
-	switch rec.State {
-	case store.Ready:
-		return rec, nil
-	case store.Rejected, store.Failed, store.Quarantined:
-		return nil, recordError(rec)
+	rec, h, done, err := r.unsettled(ctx, id)
+	if err != nil || done {
+		return rec, err
 	}
 	refuse := func(err error) (*store.Upload, error) {
 		if derr := r.storage.Delete(ctx, rec.Key); derr != nil && !errors.Is(derr, storage.ErrNotFound) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,62 +11,23 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"gocloud.dev/blob"
-
 	"github.com/carcosa-dev/carcosa"
+	"github.com/carcosa-dev/carcosa/internal/testenv"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/store/memstore"
 )
 
-// s3Bucket creates a bucket on the S3 endpoint of CARCOSA_TEST_S3_ENDPOINT
-// and returns its URL; the bucket is emptied and removed when the test
-// ends. Without the variable the test skips, except under CI=true.
+// s3Bucket returns the URL of a new bucket on the test S3 endpoint,
+// removed when the test ends.
 func s3Bucket(t *testing.T) string {
 	t.Helper()
-	endpoint := os.Getenv("CARCOSA_TEST_S3_ENDPOINT")
-	if endpoint == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CARCOSA_TEST_S3_ENDPOINT is not set; CI must provide an S3 endpoint (.ci/run starts MinIO)")
-		}
-		t.Skip("set CARCOSA_TEST_S3_ENDPOINT (with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) to run against S3")
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	name := "carcosa-presign-" + hex.EncodeToString(b)
-	u := "s3://" + name + "?endpoint=" + url.QueryEscape(endpoint) + "&use_path_style=true&region=us-east-1"
-	bb, err := blob.OpenBucket(t.Context(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var client *s3.Client
-	if !bb.As(&client) {
-		t.Fatal("no *s3.Client")
-	}
-	if _, err := client.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: &name}); err != nil {
-		t.Fatalf("creating bucket %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		defer bb.Close()
-		ctx := context.Background()
-		it := bb.List(nil)
-		for {
-			obj, err := it.Next(ctx)
-			if err != nil {
-				break
-			}
-			bb.Delete(ctx, obj.Key)
-		}
-		client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &name})
-	})
-	return u
+	endpoint := testenv.S3Endpoint(t)
+	return testenv.S3URL(endpoint, testenv.TempS3Bucket(t, endpoint), "")
 }
 
 type presignBundle struct {

@@ -333,22 +333,9 @@ var testHookFinish func(id string)
 // or of the store leaves the upload processing with its bytes staged, and
 // is reported as ErrUnavailable so that the client retries.
 func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error) {
-	rec, err := r.store.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	h, ok := r.route(rec.Route)
-	if !ok {
-		return nil, ErrUnknownRoute
-	}
-	switch rec.State {
-	case store.Ready:
-		return rec, nil
-	case store.Rejected, store.Failed, store.Quarantined:
-		return nil, recordError(rec)
+	rec, h, done, err := r.unsettled(ctx, id)
+	if err != nil || done {
+		return rec, err
 	}
 	if !r.staging.Has(id) {
 		// Staged in another process's DataDir: that process finishes it.
@@ -377,12 +364,8 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 		// The record names the key before the bytes move, so that a run
 		// that stops after the move can settle from it.
 		key := storageKey(rec.Route, id, c.typ)
-		if rec, err = r.store.Update(ctx, id, func(u *store.Upload) error {
-			u.State = store.Processing
-			u.Key, u.Type, u.Size, u.SHA256 = key, c.typ.MIME, c.size, c.sha256
-			return nil
-		}); err != nil {
-			return nil, unavailable(err)
+		if rec, err = r.recordFacts(ctx, id, c, key); err != nil {
+			return nil, err
 		}
 		if err := r.commitStaged(ctx, id, key, c); err != nil {
 			return nil, unavailable(err)

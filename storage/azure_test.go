@@ -7,22 +7,16 @@ import (
 	"errors"
 	"io"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"gocloud.dev/blob"
 
+	"github.com/carcosa-dev/carcosa/internal/testenv"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/storage/storagetest"
 )
-
-// envAzurite names the environment variable holding the host:port of an
-// Azurite blob service for the azblob:// tests, such as 127.0.0.1:10000.
-// The tests use Azurite's well-known development account. Every test makes
-// containers of its own, with random names, and removes them when it ends.
-const envAzurite = "CARCOSA_TEST_AZURITE"
 
 // Azurite's development account, the same in every installation.
 const (
@@ -36,13 +30,7 @@ const (
 // parallel.
 func azurite(t *testing.T) string {
 	t.Helper()
-	h := os.Getenv(envAzurite)
-	if h == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set; CI must provide Azurite (.ci/run starts azurite-blob)", envAzurite)
-		}
-		t.Skipf("set %s to the host:port of an Azurite blob service, e.g. 127.0.0.1:10000, to run this test", envAzurite)
-	}
+	h := testenv.Require(t, testenv.Azurite, "the host:port of an Azurite blob service, e.g. 127.0.0.1:10000")
 	t.Setenv("AZURE_STORAGE_ACCOUNT", azuriteAccount)
 	t.Setenv("AZURE_STORAGE_KEY", azuriteKey)
 	return h
@@ -61,7 +49,7 @@ func azureURL(host, name string) string {
 // and removes it, with its blobs, when the test ends.
 func tempAzureContainer(t *testing.T, host string) string {
 	t.Helper()
-	name := randomBucketName()
+	name := testenv.BucketName()
 	bb, err := blob.OpenBucket(t.Context(), azureURL(host, name))
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +97,7 @@ func TestAzureContentType(t *testing.T) {
 
 func TestAzureOpenMissingContainer(t *testing.T) {
 	host := azurite(t)
-	name := randomBucketName()
+	name := testenv.BucketName()
 	b, err := storage.Open(t.Context(), azureURL(host, name))
 	if err == nil {
 		b.Close()

@@ -7,36 +7,23 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"gocloud.dev/blob"
 
+	"github.com/carcosa-dev/carcosa/internal/testenv"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/storage/storagetest"
 )
-
-// envGCS names the environment variable holding the host:port of a GCS
-// emulator for the gs:// tests, such as a fake-gcs-server at
-// 127.0.0.1:4443 serving plain HTTP. The tests point the GCS client at it
-// through STORAGE_EMULATOR_HOST. Every test makes buckets of its own, with
-// random names, and removes them when it ends.
-const envGCS = "CARCOSA_TEST_GCS_EMULATOR"
 
 // gcsEmulator returns the emulator's host and sets STORAGE_EMULATOR_HOST to
 // it, skipping the test when there is none, or failing it on CI, where the
 // emulator must be set up. Tests that call it do not run in parallel.
 func gcsEmulator(t *testing.T) string {
 	t.Helper()
-	h := os.Getenv(envGCS)
-	if h == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set; CI must provide a GCS emulator (.ci/run starts fake-gcs-server)", envGCS)
-		}
-		t.Skipf("set %s to the host:port of a GCS emulator serving HTTP, e.g. 127.0.0.1:4443 (fake-gcs-server -scheme http), to run this test", envGCS)
-	}
+	h := testenv.Require(t, testenv.GCS, "the host:port of a GCS emulator serving HTTP, e.g. 127.0.0.1:4443 (fake-gcs-server -scheme http)")
 	t.Setenv("STORAGE_EMULATOR_HOST", h)
 	return h
 }
@@ -80,7 +67,7 @@ func gcsAPI(t *testing.T, method, u string, body any, ok ...int) {
 // and empties and removes it when the test ends.
 func tempGCSBucket(t *testing.T, host string) string {
 	t.Helper()
-	name := randomBucketName()
+	name := testenv.BucketName()
 	gcsAPI(t, http.MethodPost, "http://"+host+"/storage/v1/b?project=test",
 		map[string]string{"name": name}, http.StatusOK, http.StatusCreated)
 	t.Cleanup(func() {
@@ -136,7 +123,7 @@ func TestGCSContentType(t *testing.T) {
 
 func TestGCSOpenMissingBucket(t *testing.T) {
 	gcsEmulator(t)
-	name := randomBucketName()
+	name := testenv.BucketName()
 	b, err := storage.Open(t.Context(), "gs://"+name)
 	if err == nil {
 		b.Close()

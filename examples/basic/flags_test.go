@@ -25,26 +25,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"gocloud.dev/blob"
 
+	"github.com/carcosa-dev/carcosa/internal/testenv"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/store/postgres"
 )
 
-// envPostgres names the environment variable holding the test database's
-// connection string, as in store/postgres.
-const envPostgres = "CARCOSA_TEST_POSTGRES"
-
-// postgresDSN returns the test database's connection string, skipping the
-// test when there is none, or failing it under CI=true.
+// postgresDSN returns the test database's connection string (testenv.Postgres).
 func postgresDSN(t *testing.T) string {
 	t.Helper()
-	d := os.Getenv(envPostgres)
-	if d == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set; CI must provide a PostgreSQL database", envPostgres)
-		}
-		t.Skipf("set %s to a PostgreSQL connection string to run this test, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable", envPostgres)
-	}
-	return d
+	return testenv.Require(t, testenv.Postgres, "a PostgreSQL connection string, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 }
 
 // tempTable returns a table name of the test's own, and drops the table and

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,30 +15,19 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/carcosa-dev/carcosa/internal/testenv"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/store/storetest"
 )
 
-// envDSN names the environment variable holding the test database's
-// connection string. Every test uses tables of its own, with random names,
-// and drops them when it ends.
-const envDSN = "CARCOSA_TEST_POSTGRES"
-
 var ctx = context.Background()
 
-// dsn returns the test database's connection string, skipping the test
-// when there is none, or failing it on CI, where the database must be set
-// up.
+// dsn returns the test database's connection string (testenv.Postgres).
+// Every test uses tables of its own, with random names, and drops them when
+// it ends.
 func dsn(t *testing.T) string {
 	t.Helper()
-	d := os.Getenv(envDSN)
-	if d == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set; CI must provide a PostgreSQL database", envDSN)
-		}
-		t.Skipf("set %s to a PostgreSQL connection string to run this test, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable", envDSN)
-	}
-	return d
+	return testenv.Require(t, testenv.Postgres, "a PostgreSQL connection string, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 }
 
 // newPool returns a pool on the test database, closed when the test ends.
