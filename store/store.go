@@ -80,6 +80,7 @@ type Upload struct {
 	Size        int64  // bytes; -1 while the length is deferred
 	SHA256      string // lowercase hex digest, set once all bytes arrived
 	Key         string // storage key; generated, never from the client's name
+	Bucket      string // name of the bucket holding Key; "" is the default bucket
 
 	State        State
 	ErrorCode    string // set with rejected, quarantined and failed
@@ -215,6 +216,33 @@ type Store interface {
 	// and clean-up page through it with q.After.
 	List(ctx context.Context, q Query) ([]*Upload, error)
 
+	// Stats counts the ready files and their bytes, by bucket and route,
+	// ordered by bucket then route.
+	Stats(ctx context.Context) ([]Stat, error)
+
 	// Close releases the store's resources.
 	Close() error
+}
+
+// Stat is the count of ready files and their bytes in one bucket, for one
+// route.
+type Stat struct {
+	Bucket string
+	Route  string
+	Files  int64
+	Bytes  int64
+}
+
+// Locker is implemented by Stores that can lock across processes (such as
+// store/postgres). The Router then uses it so that any of many instances
+// can serve any upload; without it, uploads are locked within one process.
+type Locker interface {
+	// Lock takes the exclusive lock named key, waiting until it is free or
+	// ctx is done (then it returns ctx's error). While the lock is held,
+	// release is called (at most once, from another goroutine) when
+	// another caller, in this process or another, waits for it; the holder
+	// should then finish and unlock soon. A lock whose holder's process
+	// dies is freed. unlock releases it; calling it more than once is
+	// harmless.
+	Lock(ctx context.Context, key string, release func()) (unlock func() error, err error)
 }
