@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -203,6 +204,41 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 	if len(out) > q.Limit {
 		out = out[:q.Limit]
 	}
+	return out, nil
+}
+
+// Stats implements store.Store.
+func (s *Store) Stats(ctx context.Context) ([]store.Stat, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	type group struct{ bucket, route string }
+	s.mu.RLock()
+	byGroup := make(map[group]*store.Stat)
+	for _, u := range s.byID {
+		if u.State != store.Ready {
+			continue
+		}
+		g := group{u.Bucket, u.Route}
+		st := byGroup[g]
+		if st == nil {
+			st = &store.Stat{Bucket: u.Bucket, Route: u.Route}
+			byGroup[g] = st
+		}
+		st.Files++
+		st.Bytes += u.Size
+	}
+	s.mu.RUnlock()
+	out := make([]store.Stat, 0, len(byGroup))
+	for _, st := range byGroup {
+		out = append(out, *st)
+	}
+	slices.SortFunc(out, func(a, b store.Stat) int {
+		if c := strings.Compare(a.Bucket, b.Bucket); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Route, b.Route)
+	})
 	return out, nil
 }
 

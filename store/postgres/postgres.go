@@ -138,6 +138,12 @@ var migrations = [][]string{
 		// List: records of one state, oldest update first.
 		`CREATE INDEX ON %[1]s (state, updated_at, id)`,
 	},
+	{
+		// The bucket holding the record's key; '' is the default bucket,
+		// which is where the records written before this column live.
+		// A constant default adds the column without rewriting the table.
+		`ALTER TABLE %[1]s ADD COLUMN bucket text NOT NULL DEFAULT ''`,
+	},
 }
 
 // Open connects to the database dsn names, with a pool of its own, and
@@ -361,12 +367,12 @@ func (s *Store) createVersionTable(ctx context.Context) error {
 	return nil
 }
 
-const columns = `id, route, owner, via, name, claimed_type, type, size, sha256, key,
+const columns = `id, route, owner, via, name, claimed_type, type, size, sha256, key, bucket,
 	state, error_code, error_message, input, metadata, result, partial, created_at, updated_at`
 
 func args(u *store.Upload) []any {
 	return []any{
-		u.ID, u.Route, u.Owner, u.Via, u.Name, u.ClaimedType, u.Type, u.Size, u.SHA256, u.Key,
+		u.ID, u.Route, u.Owner, u.Via, u.Name, u.ClaimedType, u.Type, u.Size, u.SHA256, u.Key, u.Bucket,
 		string(u.State), u.ErrorCode, u.ErrorMessage, raw(u.Input), raw(u.Metadata), raw(u.Result),
 		u.Partial, u.CreatedAt, u.UpdatedAt,
 	}
@@ -386,7 +392,7 @@ func scan(row pgx.Row) (*store.Upload, error) {
 		state                   string
 		input, metadata, result []byte
 	)
-	err := row.Scan(&u.ID, &u.Route, &u.Owner, &u.Via, &u.Name, &u.ClaimedType, &u.Type, &u.Size, &u.SHA256, &u.Key,
+	err := row.Scan(&u.ID, &u.Route, &u.Owner, &u.Via, &u.Name, &u.ClaimedType, &u.Type, &u.Size, &u.SHA256, &u.Key, &u.Bucket,
 		&state, &u.ErrorCode, &u.ErrorMessage, &input, &metadata, &result, &u.Partial, &u.CreatedAt, &u.UpdatedAt)
 	if err != nil {
 		return nil, err
@@ -399,7 +405,6 @@ func scan(row pgx.Row) (*store.Upload, error) {
 	return &u, nil
 }
 
-// isUnique reports whether err is a PRIMARY KEY or UNIQUE violation.
 // op bounds one operation by the store's timeout.
 func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.timeout)
@@ -434,6 +439,7 @@ func retry(ctx context.Context, f func() error) error {
 	return err
 }
 
+// isUnique reports whether err is a PRIMARY KEY or UNIQUE violation.
 func isUnique(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"
@@ -465,7 +471,7 @@ func (s *Store) Create(ctx context.Context, u *store.Upload) error {
 	defer cancel()
 	err := retry(ctx, func() error {
 		_, err := s.pool.Exec(ctx, `INSERT INTO `+s.table+` (`+columns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`, args(&c)...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`, args(&c)...)
 		return err
 	})
 	if isUnique(err) {
@@ -567,12 +573,13 @@ func (s *Store) update(ctx context.Context, id string, fn func(u *store.Upload) 
 	c.UpdatedAt = micro(time.Now().UTC())
 	_, err = tx.Exec(ctx, `UPDATE `+s.table+` SET
 		route = $1, owner = $2, via = $3, name = $4, claimed_type = $5, type = $6, size = $7, sha256 = $8, key = $9,
-		state = $10, error_code = $11, error_message = $12, input = $13, metadata = $14, result = $15, partial = $16,
-		updated_at = $17
-		WHERE id = $18`,
+		bucket = $10, state = $11, error_code = $12, error_message = $13, input = $14, metadata = $15, result = $16,
+		partial = $17, updated_at = $18
+		WHERE id = $19`,
 		c.Route, c.Owner, c.Via, c.Name, c.ClaimedType, c.Type, c.Size, c.SHA256, c.Key,
-		string(c.State), c.ErrorCode, c.ErrorMessage, raw(c.Input), raw(c.Metadata), raw(c.Result), c.Partial,
-		c.UpdatedAt,
+		c.Bucket,
+		string(c.State), c.ErrorCode, c.ErrorMessage, raw(c.Input), raw(c.Metadata), raw(c.Result),
+		c.Partial, c.UpdatedAt,
 		c.ID)
 	if isUnique(err) {
 		return nil, fmt.Errorf("postgres: update: key: %w", store.ErrExists)
@@ -653,6 +660,33 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: list: %w", err)
+	}
+	return out, nil
+}
+
+// Stats implements store.Store. Buckets and routes are ordered by their
+// bytes, as Go compares strings, whatever the columns' collation.
+func (s *Store) Stats(ctx context.Context) ([]store.Stat, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	var out []store.Stat
+	err := retry(ctx, func() error {
+		// sum of bigint is numeric; a total beyond bigint fails the cast
+		// instead of losing precision.
+		rows, err := s.pool.Query(ctx, `SELECT bucket, route, count(*), coalesce(sum(size), 0)::bigint
+			FROM `+s.table+` WHERE state = 'ready'
+			GROUP BY bucket, route ORDER BY bucket COLLATE "C", route COLLATE "C"`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (st store.Stat, err error) {
+			err = row.Scan(&st.Bucket, &st.Route, &st.Files, &st.Bytes)
+			return st, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: stats: %w", err)
 	}
 	return out, nil
 }

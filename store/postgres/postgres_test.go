@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -546,6 +547,129 @@ func TestOpenErrorsHidePassword(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("Open error shows the password: %v", err)
+		}
+	}
+}
+
+// TestUpgradeAddsBucket opens a table left at schema version 1, the last
+// one without buckets, holding records: the upgrade keeps them, puts them
+// in the default bucket "", and the new column then works like the others.
+func TestUpgradeAddsBucket(t *testing.T) {
+	const before = 1
+	admin := newPool(t, 2)
+	table := tempTable(t, admin)
+	old, err := newStore(&Options{Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.pool = admin
+	if err := old.createVersionTable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migrations[:before] {
+		for _, stmt := range m {
+			if _, err := admin.Exec(ctx, fmt.Sprintf(stmt, old.table)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := admin.Exec(ctx, `INSERT INTO `+versionTable+` (table_name, version, migrated_at) VALUES ($1, $2, now())`, table, before); err != nil {
+		t.Fatal(err)
+	}
+	// Rows as version 1 wrote them, with its column list.
+	recs := []*store.Upload{storetest.Sample("ready1"), storetest.Sample("ready2"), storetest.Sample("up")}
+	recs[0].State, recs[1].State = store.Ready, store.Ready
+	recs[1].Size = 1000
+	for _, u := range recs {
+		u.Bucket = ""
+		_, err := admin.Exec(ctx, `INSERT INTO `+old.table+` (id, route, owner, via, name, claimed_type, type,
+			size, sha256, key, state, error_code, error_message, input, metadata, result, partial,
+			created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+			u.ID, u.Route, u.Owner, u.Via, u.Name, u.ClaimedType, u.Type,
+			u.Size, u.SHA256, u.Key, string(u.State), u.ErrorCode, u.ErrorMessage, raw(u.Input), raw(u.Metadata), raw(u.Result), u.Partial,
+			u.CreatedAt, u.UpdatedAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s := open(t, &Options{Table: table})
+	if v, err := s.version(ctx, admin); err != nil || v != len(migrations) {
+		t.Fatalf("schema version after upgrade: %d, %v; want %d", v, err, len(migrations))
+	}
+	for _, want := range recs {
+		got, err := s.Get(ctx, want.ID)
+		if err != nil {
+			t.Fatalf("Get(%s) after upgrade: %v", want.ID, err)
+		}
+		storetest.RequireEqual(t, "record written before the upgrade", want, got)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := storetest.Sample("x").Route
+	if want := []store.Stat{{Bucket: "", Route: r, Files: 2, Bytes: recs[0].Size + 1000}}; !slices.Equal(st, want) {
+		t.Fatalf("Stats after upgrade = %+v, want %+v", st, want)
+	}
+	if _, err := s.Update(ctx, "ready1", func(u *store.Upload) error { u.Bucket = "cold"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetByKey(ctx, recs[0].Key); err != nil || got.Bucket != "cold" {
+		t.Fatalf("GetByKey after moving an old record: %v, %v", got, err)
+	}
+	u := storetest.Sample("new")
+	if err := s.Create(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, "new"); err != nil || got.Bucket != u.Bucket {
+		t.Fatalf("record created after the upgrade: %v, %v", got, err)
+	}
+}
+
+// TestStatsByteOrder gives the route and bucket columns a linguistic
+// collation, as a database's default collation may be: Stats still orders
+// them by bytes.
+func TestStatsByteOrder(t *testing.T) {
+	admin := newPool(t, 2)
+	table := tempTable(t, admin)
+	s := open(t, &Options{Table: table})
+	var icu string
+	err := admin.QueryRow(ctx, `SELECT collname FROM pg_collation WHERE collname IN ('en-US-x-icu', 'en_US.utf8', 'en_US.UTF-8') ORDER BY collname LIMIT 1`).Scan(&icu)
+	if errors.Is(err, pgx.ErrNoRows) {
+		t.Skip("no English collation in this server")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	coll := pgx.Identifier{icu}.Sanitize()
+	for _, col := range []string{"route", "bucket"} {
+		if _, err := admin.Exec(ctx, `ALTER TABLE `+s.table+` ALTER COLUMN `+col+` TYPE text COLLATE `+coll); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := []string{"b", "_x", "B", "a", "Z"}
+	for i, b := range names {
+		for j, r := range names {
+			u := storetest.Sample(fmt.Sprintf("u%d-%d", i, j))
+			u.Bucket, u.Route, u.State = b, r, store.Ready
+			if err := s.Create(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != len(names)*len(names) {
+		t.Fatalf("%d Stats, want %d", len(st), len(names)*len(names))
+	}
+	less := func(a, b store.Stat) bool { return a.Bucket < b.Bucket || a.Bucket == b.Bucket && a.Route < b.Route }
+	for i := 1; i < len(st); i++ {
+		if !less(st[i-1], st[i]) {
+			t.Errorf("Stats order: %q/%q before %q/%q", st[i-1].Bucket, st[i-1].Route, st[i].Bucket, st[i].Route)
 		}
 	}
 }

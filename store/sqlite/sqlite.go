@@ -79,6 +79,11 @@ var migrations = [][]string{
 		// List: records of one state, oldest update first.
 		`CREATE INDEX uploads_state_updated ON uploads (state, updated_at, id)`,
 	},
+	{
+		// The bucket holding the record's key; '' is the default bucket,
+		// which is where the records written before this column live.
+		`ALTER TABLE uploads ADD COLUMN bucket TEXT NOT NULL DEFAULT ''`,
+	},
 }
 
 // Open opens the database at path, creating the file if needed (but not its
@@ -224,12 +229,12 @@ func rollback(conn *sql.Conn) {
 	}
 }
 
-const columns = `id, route, owner, via, name, claimed_type, type, size, sha256, key,
+const columns = `id, route, owner, via, name, claimed_type, type, size, sha256, key, bucket,
 	state, error_code, error_message, input, metadata, result, partial, created_at, updated_at`
 
 func args(u *store.Upload) []any {
 	return []any{
-		u.ID, u.Route, u.Owner, u.Via, u.Name, u.ClaimedType, u.Type, u.Size, u.SHA256, u.Key,
+		u.ID, u.Route, u.Owner, u.Via, u.Name, u.ClaimedType, u.Type, u.Size, u.SHA256, u.Key, u.Bucket,
 		string(u.State), u.ErrorCode, u.ErrorMessage, raw(u.Input), raw(u.Metadata), raw(u.Result),
 		u.Partial, u.CreatedAt.UnixNano(), u.UpdatedAt.UnixNano(),
 	}
@@ -250,7 +255,7 @@ func scan(row interface{ Scan(...any) error }) (*store.Upload, error) {
 		input, metadata, result []byte
 		createdAt, updatedAt    int64
 	)
-	err := row.Scan(&u.ID, &u.Route, &u.Owner, &u.Via, &u.Name, &u.ClaimedType, &u.Type, &u.Size, &u.SHA256, &u.Key,
+	err := row.Scan(&u.ID, &u.Route, &u.Owner, &u.Via, &u.Name, &u.ClaimedType, &u.Type, &u.Size, &u.SHA256, &u.Key, &u.Bucket,
 		&state, &u.ErrorCode, &u.ErrorMessage, &input, &metadata, &result, &u.Partial, &createdAt, &updatedAt)
 	if err != nil {
 		return nil, err
@@ -307,7 +312,7 @@ func (s *Store) Create(ctx context.Context, u *store.Upload) error {
 	}
 	defer unlock()
 	_, err = s.db.ExecContext(ctx, `INSERT INTO uploads (`+columns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args(&c)...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args(&c)...)
 	if isUnique(err) {
 		return fmt.Errorf("sqlite: create: %w", store.ErrExists)
 	}
@@ -371,11 +376,11 @@ func (s *Store) Update(ctx context.Context, id string, fn func(u *store.Upload) 
 		}
 		c.UpdatedAt = time.Now().UTC()
 		_, err = conn.ExecContext(ctx, `UPDATE uploads SET
-			route = ?, owner = ?, via = ?, name = ?, claimed_type = ?, type = ?, size = ?, sha256 = ?, key = ?,
+			route = ?, owner = ?, via = ?, name = ?, claimed_type = ?, type = ?, size = ?, sha256 = ?, key = ?, bucket = ?,
 			state = ?, error_code = ?, error_message = ?, input = ?, metadata = ?, result = ?, partial = ?,
 			updated_at = ?
 			WHERE id = ?`,
-			c.Route, c.Owner, c.Via, c.Name, c.ClaimedType, c.Type, c.Size, c.SHA256, c.Key,
+			c.Route, c.Owner, c.Via, c.Name, c.ClaimedType, c.Type, c.Size, c.SHA256, c.Key, c.Bucket,
 			string(c.State), c.ErrorCode, c.ErrorMessage, raw(c.Input), raw(c.Metadata), raw(c.Result), c.Partial,
 			c.UpdatedAt.UnixNano(),
 			c.ID)
@@ -449,6 +454,30 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: list: %w", err)
+	}
+	return out, nil
+}
+
+// Stats implements store.Store. Buckets and routes are ordered by their
+// bytes, as Go compares strings.
+func (s *Store) Stats(ctx context.Context) ([]store.Stat, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT bucket, route, count(*), coalesce(sum(size), 0)
+		FROM uploads WHERE state = 'ready'
+		GROUP BY bucket, route ORDER BY bucket, route`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: stats: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Stat
+	for rows.Next() {
+		var st store.Stat
+		if err := rows.Scan(&st.Bucket, &st.Route, &st.Files, &st.Bytes); err != nil {
+			return nil, fmt.Errorf("sqlite: stats: %w", err)
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: stats: %w", err)
 	}
 	return out, nil
 }

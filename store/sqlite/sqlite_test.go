@@ -2,9 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -260,5 +262,91 @@ func TestTwoStoresOneFile(t *testing.T) {
 	}
 	if _, err := b.Get(ctx, "u1"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("b after a's delete: error = %v, want ErrNotFound", err)
+	}
+}
+
+// TestUpgradeAddsBucket opens a database left at schema version 2, the last
+// one without buckets, holding records: the upgrade keeps them, puts them
+// in the default bucket "", and the new column then works like the others.
+func TestUpgradeAddsBucket(t *testing.T) {
+	const before = 2
+	path := filepath.Join(t.TempDir(), "carcosa.db")
+	dsn, err := dataSourceName(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migrations[:before] {
+		for _, stmt := range m {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := db.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(before)); err != nil {
+		t.Fatal(err)
+	}
+	// Rows as version 2 wrote them, with its column list.
+	old := []*store.Upload{storetest.Sample("ready1"), storetest.Sample("ready2"), storetest.Sample("up")}
+	old[0].State, old[1].State = store.Ready, store.Ready
+	old[1].Size = 1000
+	for _, u := range old {
+		u.Bucket = ""
+		_, err := db.ExecContext(ctx, `INSERT INTO uploads (id, route, owner, via, name, claimed_type, type,
+			size, sha256, key, state, error_code, error_message, input, metadata, result, partial,
+			created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.Route, u.Owner, u.Via, u.Name, u.ClaimedType, u.Type,
+			u.Size, u.SHA256, u.Key, string(u.State), u.ErrorCode, u.ErrorMessage, raw(u.Input), raw(u.Metadata), raw(u.Result), u.Partial,
+			u.CreatedAt.UnixNano(), u.UpdatedAt.UnixNano())
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := open(t, path)
+	var v int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) {
+		t.Fatalf("schema version after upgrade: %d, %v; want %d", v, err, len(migrations))
+	}
+	for _, want := range old {
+		got, err := s.Get(ctx, want.ID)
+		if err != nil {
+			t.Fatalf("Get(%s) after upgrade: %v", want.ID, err)
+		}
+		storetest.RequireEqual(t, "record written before the upgrade", want, got)
+	}
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := storetest.Sample("x").Route
+	if want := []store.Stat{{Bucket: "", Route: r, Files: 2, Bytes: old[0].Size + 1000}}; !slices.Equal(st, want) {
+		t.Fatalf("Stats after upgrade = %+v, want %+v", st, want)
+	}
+	if _, err := s.Update(ctx, "ready1", func(u *store.Upload) error { u.Bucket = "cold"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetByKey(ctx, old[0].Key); err != nil || got.Bucket != "cold" {
+		t.Fatalf("GetByKey after moving an old record: %v, %v", got, err)
+	}
+	u := storetest.Sample("new")
+	if err := s.Create(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, "new"); err != nil || got.Bucket != u.Bucket {
+		t.Fatalf("record created after the upgrade: %v, %v", got, err)
+	}
+
+	// Opening again finds the schema current and changes nothing.
+	s.Close()
+	s = open(t, path)
+	if got, err := s.Get(ctx, "ready1"); err != nil || got.Bucket != "cold" {
+		t.Fatalf("after reopening: %v, %v", got, err)
 	}
 }

@@ -13,6 +13,9 @@
 //   - A nil json.RawMessage reads back as nil.
 //   - Times are compared to the millisecond, so stores may keep less
 //     precision than time.Time.
+//   - Stats orders buckets, then routes, by their bytes, as Go compares
+//     strings, whatever the backend's collation; a store with no ready
+//     record gives no Stats and no error.
 package storetest
 
 import (
@@ -73,6 +76,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Delete", testDelete},
 		{"List", testList},
 		{"ListInvalid", testListInvalid},
+		{"Bucket", testBucket},
+		{"StatsEmpty", testStatsEmpty},
+		{"Stats", testStats},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,6 +103,7 @@ func Sample(id string) *store.Upload {
 		Size:         123456,
 		SHA256:       strings.Repeat("0f", 32),
 		Key:          "uploads/" + id,
+		Bucket:       "archive",
 		State:        store.Uploading,
 		ErrorCode:    "code",
 		ErrorMessage: "message ünïcode",
@@ -140,6 +147,7 @@ func Diff(want, got *store.Upload) []string {
 	}
 	str("SHA256", want.SHA256, got.SHA256)
 	str("Key", want.Key, got.Key)
+	str("Bucket", want.Bucket, got.Bucket)
 	str("State", string(want.State), string(got.State))
 	str("ErrorCode", want.ErrorCode, got.ErrorCode)
 	str("ErrorMessage", want.ErrorMessage, got.ErrorMessage)
@@ -869,4 +877,140 @@ func testListInvalid(t *testing.T, s store.Store) {
 			t.Errorf("List(%+v): no error", q)
 		}
 	}
+}
+
+// testBucket checks that Bucket, the default bucket's "" included, is kept
+// by every method that writes or returns records.
+func testBucket(t *testing.T, s store.Store) {
+	other, dflt := Sample("other"), Sample("default")
+	other.Bucket = "photos-eu"
+	dflt.Bucket = ""
+	mustCreate(t, s, other)
+	mustCreate(t, s, dflt)
+	for _, want := range []*store.Upload{other, dflt} {
+		RequireEqual(t, "Get", want, mustGet(t, s, want.ID))
+		got, err := s.GetByKey(ctx, want.Key)
+		if err != nil {
+			t.Fatalf("GetByKey(%s): %v", want.Key, err)
+		}
+		RequireEqual(t, "GetByKey", want, got)
+	}
+
+	// Update moves records between buckets, and keeps the bucket of a
+	// record fn leaves alone.
+	moves := map[string]string{"other": "", "default": "cold"}
+	for id, bucket := range moves {
+		got, err := s.Update(ctx, id, func(u *store.Upload) error { u.Bucket = bucket; return nil })
+		if err != nil {
+			t.Fatalf("Update(%s): %v", id, err)
+		}
+		if got.Bucket != bucket {
+			t.Errorf("Update(%s) returned Bucket %q, want %q", id, got.Bucket, bucket)
+		}
+		if got := mustGet(t, s, id); got.Bucket != bucket {
+			t.Errorf("Get(%s) after Update: Bucket %q, want %q", id, got.Bucket, bucket)
+		}
+	}
+	got, err := s.Update(ctx, "default", func(u *store.Upload) error { u.Name = "renamed"; return nil })
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if stored := mustGet(t, s, "default"); got.Bucket != "cold" || stored.Bucket != "cold" {
+		t.Errorf("Update that left Bucket alone: returned %q, stored %q; want \"cold\"", got.Bucket, stored.Bucket)
+	}
+
+	us, err := s.List(ctx, store.Query{State: store.Uploading})
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	listed := map[string]string{}
+	for _, u := range us {
+		listed[u.ID] = u.Bucket
+	}
+	if len(listed) != 2 || listed["other"] != "" || listed["default"] != "cold" {
+		t.Errorf("List: buckets by ID = %q, want other: \"\", default: \"cold\"", listed)
+	}
+}
+
+func testStatsEmpty(t *testing.T, s store.Store) {
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatalf("Stats of an empty store: %v", err)
+	}
+	if len(st) != 0 {
+		t.Fatalf("Stats of an empty store = %+v, want none", st)
+	}
+	// Records that are not ready do not count either.
+	u := Sample("u1")
+	u.State = store.Processing
+	mustCreate(t, s, u)
+	if st, err := s.Stats(ctx); err != nil || len(st) != 0 {
+		t.Fatalf("Stats with no ready record = %+v, %v; want none", st, err)
+	}
+}
+
+func testStats(t *testing.T, s store.Store) {
+	n := 0
+	add := func(bucket, route string, state store.State, size int64) string {
+		t.Helper()
+		n++
+		u := Sample(fmt.Sprintf("s%d", n))
+		u.Bucket, u.Route, u.State, u.Size = bucket, route, state, size
+		mustCreate(t, s, u)
+		return u.ID
+	}
+	// Names that byte order and a linguistic collation sort differently:
+	// upper case before lower case, '_' between them, and the default
+	// bucket "" first.
+	add("", "avatar", store.Ready, 10)
+	add("", "avatar", store.Ready, 20)
+	zeta := add("", "Zeta", store.Ready, 5)
+	add("B", "_docs", store.Ready, 7)
+	add("B", "_docs", store.Ready, 1<<40) // totals beyond 32 bits
+	add("b", "avatar", store.Ready, 0)    // an empty file is still a file
+	moved := add("b", "_docs", store.Ready, 3)
+	// Records in every other state count nowhere, even in a group of
+	// their own.
+	pending := add("", "avatar", store.Processing, 100)
+	add("", "avatar", store.Uploading, -1)
+	add("", "avatar", store.Uploading, 1000)
+	for _, st := range []store.State{store.Rejected, store.Quarantined, store.Failed} {
+		add("", "avatar", st, 1000)
+		add("x", "avatar", st, 1000)
+	}
+
+	check := func(when string, want []store.Stat) {
+		t.Helper()
+		got, err := s.Stats(ctx)
+		if err != nil {
+			t.Fatalf("%s: Stats: %v", when, err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: Stats =\n  %+v\nwant\n  %+v", when, got, want)
+		}
+	}
+	check("at first", []store.Stat{
+		{Bucket: "", Route: "Zeta", Files: 1, Bytes: 5},
+		{Bucket: "", Route: "avatar", Files: 2, Bytes: 30},
+		{Bucket: "B", Route: "_docs", Files: 2, Bytes: 7 + 1<<40},
+		{Bucket: "b", Route: "_docs", Files: 1, Bytes: 3},
+		{Bucket: "b", Route: "avatar", Files: 1, Bytes: 0},
+	})
+
+	// A record entering ready counts; one deleted no longer does; one
+	// moved to another bucket counts there.
+	if _, err := s.Update(ctx, pending, func(u *store.Upload) error { u.State = store.Ready; return nil }); err != nil {
+		t.Fatalf("Update to ready: %v", err)
+	}
+	if err := s.Delete(ctx, zeta); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := s.Update(ctx, moved, func(u *store.Upload) error { u.Bucket = "B"; return nil }); err != nil {
+		t.Fatalf("Update of Bucket: %v", err)
+	}
+	check("after changes", []store.Stat{
+		{Bucket: "", Route: "avatar", Files: 3, Bytes: 130},
+		{Bucket: "B", Route: "_docs", Files: 3, Bytes: 10 + 1<<40},
+		{Bucket: "b", Route: "avatar", Files: 1, Bytes: 0},
+	})
 }
