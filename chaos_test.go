@@ -2,6 +2,7 @@ package carcosa
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -21,7 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
+	"github.com/carcosa-dev/carcosa/store/postgres"
 	"github.com/carcosa-dev/carcosa/store/sqlite"
 )
 
@@ -38,25 +41,47 @@ func TestMain(m *testing.M) {
 }
 
 // chaosServe is the server process of the chaos tests. OnComplete appends
-// the upload's ID to DataDir/oncomplete.log, synchronously, so the test can
-// count its calls across kills. With stall set, finishing an upload writes
-// DataDir/stalled-<id> and then hangs, for the test to kill the process
-// while it verifies.
+// the upload's ID to DataDir/oncomplete.log (or to CARCOSA_CHAOS_LOG),
+// synchronously, so the test can count its calls across kills. With stall
+// set, finishing an upload writes DataDir/stalled-<id> and then hangs, for
+// the test to kill the process while it verifies. CARCOSA_CHAOS_STORAGE (a
+// bucket URL, used for the files and for staging) and
+// CARCOSA_CHAOS_POSTGRES with CARCOSA_CHAOS_TABLE replace the embedded
+// defaults.
 func chaosServe(dir, addr string, stall bool) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fatal := func(err error) {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	if stall {
 		testHookFinish = func(id string) {
 			os.WriteFile(filepath.Join(dir, "stalled-"+id), nil, 0o600)
 			select {}
 		}
 	}
-	r, err := New(Config{DataDir: dir, Logger: log})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	cfg := Config{DataDir: dir, Logger: log}
+	if u := os.Getenv("CARCOSA_CHAOS_STORAGE"); u != "" {
+		b, err := storage.Open(context.Background(), u)
+		if err != nil {
+			fatal(err)
+		}
+		cfg.Storage, cfg.Staging = b, b
 	}
+	if dsn := os.Getenv("CARCOSA_CHAOS_POSTGRES"); dsn != "" {
+		s, err := postgres.Open(context.Background(), dsn, &postgres.Options{Table: os.Getenv("CARCOSA_CHAOS_TABLE")})
+		if err != nil {
+			fatal(err)
+		}
+		cfg.Store = s
+	}
+	r, err := New(cfg)
+	if err != nil {
+		fatal(err)
+	}
+	logPath := cmp.Or(os.Getenv("CARCOSA_CHAOS_LOG"), filepath.Join(dir, "oncomplete.log"))
 	onComplete := func(_ context.Context, _ struct{}, f File) (any, error) {
-		lf, err := os.OpenFile(filepath.Join(dir, "oncomplete.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_SYNC, 0o600)
+		lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_SYNC, 0o600)
 		if err != nil {
 			return nil, err
 		}
@@ -75,8 +100,7 @@ func chaosServe(dir, addr string, stall bool) {
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fatal(err)
 	}
 	fmt.Println("listening")
 	http.Serve(ln, r)
@@ -92,7 +116,9 @@ type chaosServer struct {
 	stall bool
 }
 
-func startChaosServer(t *testing.T, dir, addr string, stall bool) *chaosServer {
+// startChaosServer starts the server process on data directory dir and
+// addr, with the further environment variables env.
+func startChaosServer(t *testing.T, dir, addr string, stall bool, env ...string) *chaosServer {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -103,6 +129,7 @@ func startChaosServer(t *testing.T, dir, addr string, stall bool) *chaosServer {
 	if stall {
 		cmd.Env = append(cmd.Env, "CARCOSA_CHAOS_STALL=1")
 	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

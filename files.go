@@ -94,7 +94,13 @@ func (r *Router) serveFile(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	obj, err := r.storage.Open(req.Context(), key)
+	bk, err := r.storageOf(rec)
+	if err != nil {
+		r.log.ErrorContext(req.Context(), "a ready file's bucket is not configured", "upload", rec.ID, "bucket", rec.Bucket)
+		r.writeError(w, req, ErrInternal)
+		return
+	}
+	obj, err := bk.Open(req.Context(), key)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			r.log.ErrorContext(req.Context(), "a ready file is missing from storage", "upload", rec.ID)

@@ -67,17 +67,27 @@ func setup(t *testing.T) *testBundle {
 // setupWith is setup with the given Store.
 func setupWith(t *testing.T, st store.Store) *testBundle {
 	t.Helper()
+	return setupConfig(t, st, nil)
+}
+
+// setupConfig is setupWith with a Config that configure may change.
+func setupConfig(t *testing.T, st store.Store, configure func(*carcosa.Config)) *testBundle {
+	t.Helper()
 	bk, err := storage.Open(context.Background(), "mem://")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dataDir := t.TempDir()
-	r, err := carcosa.New(carcosa.Config{
+	cfg := carcosa.Config{
 		BasePath: base,
 		DataDir:  dataDir,
 		Store:    st,
 		Storage:  bk,
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	r, err := carcosa.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,13 +57,12 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 	var (
 		input    []byte
 		admitted bool
-		owner    string
-		meta     []byte
+		g        grant
 		pending  []pendingFile
 	)
 	abort := func(err error) {
 		for _, p := range pending {
-			r.storage.Delete(ctx, p.key)
+			r.deleteStored(ctx, p.rec)
 			r.fail(ctx, h, p.rec.ID, err)
 		}
 		r.writeError(w, req, err)
@@ -92,7 +91,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 			}
 		case "file", "files", "files[]":
 			if !admitted {
-				owner, meta, err = h.admit(req.Context(), req, input, "", nil)
+				g, err = h.admit(req.Context(), req, input, "", nil)
 				if err != nil {
 					part.Close()
 					abort(err)
@@ -105,7 +104,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 				abort(ErrTooManyFiles.with(fmt.Sprintf("this route takes at most %d files per request", cfg.maxFiles)))
 				return
 			}
-			p, err := r.receive(ctx, h, part, part.FileName(), part.Header.Get("Content-Type"), owner, input, meta)
+			p, err := r.receive(ctx, h, part, part.FileName(), part.Header.Get("Content-Type"), g, input)
 			part.Close()
 			if err != nil {
 				abort(err)
@@ -149,7 +148,7 @@ func cmpOr(a, b error) error {
 // receive streams one file into storage: the first bytes are checked before
 // the rest is read, the size is limited and the SHA-256 computed on the way.
 // The file's record ends processing, or rejected with its bytes removed.
-func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, clientName, claimed, owner string, input, meta []byte) (pendingFile, error) {
+func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, clientName, claimed string, g grant, input []byte) (pendingFile, error) {
 	cfg := h.config()
 	lr := &limitedReader{r: body, left: cfg.maxFileSize}
 	head := make([]byte, filetype.SniffLen)
@@ -163,10 +162,15 @@ func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, cl
 	// removed.
 	id := newID()
 	key := storageKey(cfg.name, id, filetype.Detect(head))
+	bucket := r.buckets.place(placement{route: cfg.name, tier: g.tier, size: -1})
+	dst, err := r.buckets.get(bucket)
+	if err != nil {
+		return pendingFile{}, err
+	}
 	rec := &store.Upload{
-		ID: id, Route: cfg.name, Owner: owner, Via: "multipart",
+		ID: id, Route: cfg.name, Owner: g.owner, Via: "multipart",
 		Name: safename.Clean(clientName), ClaimedType: truncate(claimed, 255), Size: -1,
-		Key: key, State: store.Uploading, Input: input, Metadata: meta,
+		Key: key, Bucket: bucket, State: store.Uploading, Input: input, Metadata: g.meta,
 	}
 	if err := r.store.Create(ctx, rec); err != nil {
 		return pendingFile{}, unavailable(err)
@@ -181,16 +185,17 @@ func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, cl
 	hw := &hashCounter{h: sha256.New()}
 	hw.Write(head)
 	src := io.MultiReader(bytes.NewReader(head), io.TeeReader(lr, hw))
-	if err := r.storage.Put(ctx, key, src, &storage.PutOptions{ContentType: c.typ.MIME}); err != nil {
+	if err := dst.Put(ctx, key, src, &storage.PutOptions{ContentType: c.typ.MIME}); err != nil {
 		if lr.exceeded || lr.err != nil {
 			return refuse(readError(lr, err))
 		}
+		r.buckets.failed(bucket)
 		return refuse(unavailable(err))
 	}
 	c.size = hw.n
 	c.sha256 = hex.EncodeToString(hw.h.Sum(nil))
 	if err := r.runFinal(ctx, c); err != nil {
-		r.storage.Delete(ctx, key)
+		r.deleteStored(ctx, rec)
 		return refuse(err)
 	}
 	rec, err = r.store.Update(ctx, rec.ID, func(u *store.Upload) error {
@@ -199,7 +204,7 @@ func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, cl
 		return nil
 	})
 	if err != nil {
-		r.storage.Delete(ctx, key)
+		r.deleteStored(ctx, &store.Upload{ID: id, Key: key, Bucket: bucket})
 		return refuse(unavailable(err))
 	}
 	return pendingFile{rec: rec, key: key, c: c}, nil

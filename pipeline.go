@@ -123,13 +123,13 @@ func (r *Router) settle(ctx context.Context, h routeHandler, rec *store.Upload, 
 	id := rec.ID
 	if rec.State != store.Processing || rec.Key != key || rec.Type != c.typ.MIME || rec.Size != c.size || rec.SHA256 != c.sha256 {
 		var err error
-		if rec, err = r.recordFacts(ctx, id, c, key); err != nil {
+		if rec, err = r.recordFacts(ctx, id, c, rec.Bucket, key); err != nil {
 			return nil, err
 		}
 	}
 	result, err := h.complete(ctx, rec.Metadata, r.fileOf(rec))
 	if err != nil {
-		if derr := r.storage.Delete(ctx, key); derr != nil {
+		if derr := r.deleteStored(ctx, rec); derr != nil {
 			r.log.ErrorContext(ctx, "removing a refused file", "upload", id, "err", derr)
 		}
 		return nil, r.fail(ctx, h, id, err)
@@ -147,11 +147,11 @@ func (r *Router) settle(ctx context.Context, h routeHandler, rec *store.Upload, 
 }
 
 // recordFacts marks upload id processing with what verification found and
-// where its bytes are kept.
-func (r *Router) recordFacts(ctx context.Context, id string, c *candidate, key string) (*store.Upload, error) {
+// where its bytes are kept: at key in the named bucket.
+func (r *Router) recordFacts(ctx context.Context, id string, c *candidate, bucket, key string) (*store.Upload, error) {
 	rec, err := r.store.Update(ctx, id, func(u *store.Upload) error {
 		u.State = store.Processing
-		u.Key, u.Type, u.Size, u.SHA256 = key, c.typ.MIME, c.size, c.sha256
+		u.Bucket, u.Key, u.Type, u.Size, u.SHA256 = bucket, key, c.typ.MIME, c.size, c.sha256
 		return nil
 	})
 	if err != nil {

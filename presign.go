@@ -56,11 +56,6 @@ func (r *Router) servePresign(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, ErrUnknownRoute)
 		return
 	}
-	signer, ok := r.storage.(storage.Signer)
-	if !ok {
-		r.writeError(w, req, ErrNoPresign)
-		return
-	}
 	cfg := h.config()
 	var pr presignRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, 2*maxInputSize))
@@ -105,7 +100,7 @@ func (r *Router) servePresign(w http.ResponseWriter, req *http.Request) {
 	if len(pr.Input) > 0 {
 		input = pr.Input
 	}
-	owner, meta, err := h.admit(req.Context(), req, input, "", infos)
+	g, err := h.admit(req.Context(), req, input, "", infos)
 	if err != nil {
 		r.writeError(w, req, err)
 		return
@@ -113,12 +108,23 @@ func (r *Router) servePresign(w http.ResponseWriter, req *http.Request) {
 	ttl := r.cfg.PresignTTL
 	out := make([]presignedUpload, 0, len(infos))
 	for i, info := range infos {
+		bucket := r.buckets.place(placement{route: cfg.name, tier: g.tier, size: info.Size})
+		dst, err := r.buckets.get(bucket)
+		if err != nil {
+			r.writeError(w, req, err)
+			return
+		}
+		signer, ok := dst.(storage.Signer)
+		if !ok {
+			r.writeError(w, req, ErrNoPresign)
+			return
+		}
 		id := newID()
 		key := storageKey(cfg.name, id, types[i])
 		rec := &store.Upload{
-			ID: id, Route: cfg.name, Owner: owner, Via: "presign",
+			ID: id, Route: cfg.name, Owner: g.owner, Via: "presign",
 			Name: info.Name, ClaimedType: types[i].MIME, Size: info.Size, Key: key,
-			State: store.Uploading, Input: input, Metadata: meta,
+			Bucket: bucket, State: store.Uploading, Input: input, Metadata: g.meta,
 		}
 		if err := r.store.Create(req.Context(), rec); err != nil {
 			r.writeError(w, req, unavailable(err))
@@ -132,6 +138,7 @@ func (r *Router) servePresign(w http.ResponseWriter, req *http.Request) {
 		}
 		if err != nil {
 			r.store.Delete(req.Context(), id)
+			r.buckets.failed(bucket)
 			r.writeError(w, req, unavailable(err))
 			return
 		}
@@ -175,12 +182,16 @@ func (r *Router) finishPresigned(ctx context.Context, id string) (*store.Upload,
 		return rec, err
 	}
 	refuse := func(err error) (*store.Upload, error) {
-		if derr := r.storage.Delete(ctx, rec.Key); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
+		if derr := r.deleteStored(ctx, rec); derr != nil {
 			r.log.ErrorContext(ctx, "removing a refused file", "upload", id, "err", derr)
 		}
 		return nil, r.fail(ctx, h, id, err)
 	}
-	obj, err := r.storage.Open(ctx, rec.Key)
+	src, err := r.storageOf(rec)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := src.Open(ctx, rec.Key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, ErrNotUploaded
 	}
@@ -239,7 +250,7 @@ func (r *Router) sweepPresigned(ctx context.Context, rec *store.Upload, before t
 	if !rec.UpdatedAt.Before(before.Add(-r.cfg.PresignTTL - time.Minute)) {
 		return
 	}
-	if err := r.storage.Delete(ctx, rec.Key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := r.deleteStored(ctx, rec); err != nil {
 		r.log.WarnContext(ctx, "removing an expired presigned upload", "upload", rec.ID, "err", err)
 		return
 	}

@@ -137,7 +137,7 @@ func (r *Router) sweep(ctx context.Context, before time.Time) error {
 				}
 				switch rec.Via {
 				case "tus":
-					if rec.Partial || r.inFlight(rec.ID) || !r.staging.Has(rec.ID) {
+					if rec.Partial || r.inFlight(rec.ID) || !r.staging.Has(ctx, rec.ID) {
 						continue
 					}
 					if st == store.Uploading && !r.staging.Complete(ctx, rec.ID) {
@@ -145,7 +145,7 @@ func (r *Router) sweep(ctx context.Context, before time.Time) error {
 					}
 					r.log.InfoContext(ctx, "recovering an unfinished upload", "upload", rec.ID, "state", rec.State)
 					pctx, cancel := r.processCtx(ctx)
-					_, err := r.finish(pctx, rec.ID)
+					_, err := r.finishLocked(pctx, rec.ID, 5*time.Second)
 					cancel()
 					if err != nil && clientError(err).Status >= 500 {
 						errs = append(errs, err)
@@ -171,7 +171,7 @@ func (r *Router) sweep(ctx context.Context, before time.Time) error {
 // removes whatever of its bytes reached storage.
 func (r *Router) abandonMultipart(ctx context.Context, rec *store.Upload) {
 	if rec.Key != "" {
-		if err := r.storage.Delete(ctx, rec.Key); err != nil {
+		if err := r.deleteStored(ctx, rec); err != nil {
 			r.log.WarnContext(ctx, "removing an abandoned upload's bytes", "upload", rec.ID, "err", err)
 			return
 		}

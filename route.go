@@ -88,6 +88,7 @@ type Request[I any] struct {
 // Grant is what middleware returns for an admitted upload.
 type Grant[M any] struct {
 	Owner    string // the owner's identity; compared on every later request
+	Tier     string // the owner's tier, which Config.Rules may place by
 	Metadata M      // handed to OnComplete and OnError
 }
 
@@ -184,8 +185,8 @@ type routeHandler interface {
 	config() routeConfig
 
 	// admit decodes and validates the input, runs the middleware and returns
-	// the owner and the metadata as JSON.
-	admit(ctx context.Context, req *http.Request, input []byte, uploadID string, files []FileInfo) (owner string, meta []byte, err error)
+	// what it granted.
+	admit(ctx context.Context, req *http.Request, input []byte, uploadID string, files []FileInfo) (grant, error)
 
 	// complete runs OnComplete and returns its result as JSON.
 	complete(ctx context.Context, meta []byte, f File) (json.RawMessage, error)
@@ -217,10 +218,17 @@ func (t *typedRoute[I, M]) config() routeConfig { return t.cfg }
 // maxInputSize bounds the JSON input a client may send.
 const maxInputSize = 64 << 10
 
-func (t *typedRoute[I, M]) admit(ctx context.Context, req *http.Request, input []byte, uploadID string, files []FileInfo) (string, []byte, error) {
+// grant is a Grant seen without its type parameter, its metadata as JSON.
+type grant struct {
+	owner string
+	tier  string
+	meta  []byte
+}
+
+func (t *typedRoute[I, M]) admit(ctx context.Context, req *http.Request, input []byte, uploadID string, files []FileInfo) (grant, error) {
 	in, err := decodeInput[I](t.r.validate, input)
 	if err != nil {
-		return "", nil, err
+		return grant{}, err
 	}
 	var g Grant[M]
 	if t.route.Middleware != nil {
@@ -228,16 +236,16 @@ func (t *typedRoute[I, M]) admit(ctx context.Context, req *http.Request, input [
 		if err != nil {
 			var e *Error
 			if errors.As(err, &e) {
-				return "", nil, e
+				return grant{}, e
 			}
-			return "", nil, ErrForbidden.wrap(err)
+			return grant{}, ErrForbidden.wrap(err)
 		}
 	}
 	meta, err := json.Marshal(g.Metadata)
 	if err != nil {
-		return "", nil, fmt.Errorf("route %q: encoding metadata: %w", t.cfg.name, err)
+		return grant{}, fmt.Errorf("route %q: encoding metadata: %w", t.cfg.name, err)
 	}
-	return g.Owner, meta, nil
+	return grant{owner: g.Owner, tier: g.Tier, meta: meta}, nil
 }
 
 func (t *typedRoute[I, M]) complete(ctx context.Context, meta []byte, f File) (json.RawMessage, error) {

@@ -19,7 +19,6 @@ import (
 	"github.com/go-playground/validator/v10"
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
-	"github.com/carcosa-dev/carcosa/internal/tusstage"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/store/sqlite"
@@ -43,7 +42,35 @@ type Config struct {
 	// DataDir/files.
 	Storage storage.Storage
 
+	// Buckets are further buckets, by name, that Rules can send new
+	// uploads to. Config.Storage is the default bucket, named "".
+	Buckets map[string]storage.Storage
+
+	// Rules choose the bucket of each new upload by route, declared size
+	// and the owner's tier; see Rule. Without rules every file goes to
+	// Storage.
+	Rules []Rule
+
+	// Failover names, for a bucket, the bucket that takes its new uploads
+	// while it fails: a resumable upload whose move into its bucket fails
+	// is moved into the failover at once, and for 30 seconds after a
+	// failed write new uploads are placed there. "" names the default
+	// bucket.
+	Failover map[string]string
+
+	// Staging keeps resumable uploads until their last byte arrives.
+	// Defaults to DataDir/tus on local disk, where an upload can be served
+	// only by the process whose disk holds it. A bucket (from storage.Open)
+	// lets every instance serve every upload, and keeps them through
+	// restarts: on S3 the uploads are S3 multipart uploads (tusd's
+	// s3store), elsewhere one object per request, joined when the upload
+	// is stored. Uploads are staged under the prefix ".carcosa-tus/"; the
+	// Router does not close Staging.
+	Staging *storage.Bucket
+
 	// Store keeps upload records. Defaults to SQLite at DataDir/carcosa.db.
+	// A Store that implements store.Locker (store/postgres does) also locks
+	// resumable uploads, so that many instances can share the work.
 	Store store.Store
 
 	// SigningKey signs the URLs of private files; at least 32 bytes. Defaults
@@ -109,7 +136,9 @@ type Router struct {
 	log      *slog.Logger
 	store    store.Store
 	storage  storage.Storage
-	staging  *tusstage.Store
+	buckets  *buckets
+	staging  stagingArea
+	locker   tusd.Locker
 	tus      *tusd.UnroutedHandler
 	validate *validator.Validate
 	key      []byte
@@ -184,10 +213,13 @@ func New(cfg Config) (*Router, error) {
 			return nil, err
 		}
 	}
-	r.staging, err = tusstage.New(filepath.Join(cfg.DataDir, "tus"), &tusstage.Options{Limit: r.tusLimit})
-	if err != nil {
-		return nil, fmt.Errorf("carcosa: opening the tus staging area: %w", err)
+	if r.buckets, err = newBuckets(cfg, r.storage); err != nil {
+		return nil, err
 	}
+	if r.staging, err = r.openStaging(); err != nil {
+		return nil, err
+	}
+	r.locker = newLocker(r.store)
 	if r.tus, err = r.newTusHandler(); err != nil {
 		return nil, err
 	}

@@ -8,12 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	tusd "github.com/tus/tusd/v2/pkg/handler"
-	"github.com/tus/tusd/v2/pkg/memorylocker"
 	xslog "golang.org/x/exp/slog"
 
 	"github.com/carcosa-dev/carcosa/filetype"
@@ -76,7 +75,7 @@ func httpRequest(ctx context.Context) *http.Request {
 func (r *Router) newTusHandler() (*tusd.UnroutedHandler, error) {
 	composer := tusd.NewStoreComposer()
 	r.staging.UseIn(composer)
-	memorylocker.New().UseIn(composer)
+	composer.UseLocker(r.locker)
 	h, err := tusd.NewUnroutedHandler(tusd.Config{
 		StoreComposer:             composer,
 		BasePath:                  strings.TrimSuffix(r.cfg.BasePath, "/") + "/tus/",
@@ -143,7 +142,7 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 		// The upload has all its bytes but is not settled: the response
 		// that would have said so was lost, or the process stopped.
 		ctx, cancel := r.processCtx(req.Context())
-		rec, err = r.finish(ctx, id)
+		rec, err = r.finishLocked(ctx, id, lockWait)
 		cancel()
 		if err != nil {
 			r.writeError(tw, req, err)
@@ -166,7 +165,7 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 		// longer than a declared length is refused by itself, and the
 		// upload goes on.)
 		ctx := context.WithoutCancel(req.Context())
-		r.staging.Remove(id)
+		r.removeStaged(ctx, id)
 		r.fail(ctx, h, id, ErrTooLarge)
 	}
 }
@@ -236,11 +235,11 @@ func (r *Router) authorize(req *http.Request, id string) (*store.Upload, routeHa
 	if !ok {
 		return nil, nil, ErrNotFound
 	}
-	owner, _, err := h.admit(req.Context(), req, rec.Input, id, nil)
+	g, err := h.admit(req.Context(), req, rec.Input, id, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	if owner != rec.Owner {
+	if g.owner != rec.Owner {
 		return nil, nil, ErrNotFound
 	}
 	return rec, h, nil
@@ -273,20 +272,21 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 	if info.SizeIsDeferred {
 		size = -1
 	}
-	owner, meta, err := h.admit(hook.Context, req, md.input, "", []FileInfo{{Name: name, Size: size, Type: md.typ}})
+	g, err := h.admit(hook.Context, req, md.input, "", []FileInfo{{Name: name, Size: size, Type: md.typ}})
 	if err != nil {
 		return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
 	}
 	for _, pid := range info.PartialUploads {
 		p, err := r.store.Get(hook.Context, pid)
-		if err != nil || !p.Partial || p.Owner != owner || p.Route != md.route {
+		if err != nil || !p.Partial || p.Owner != g.owner || p.Route != md.route {
 			return tusd.HTTPResponse{}, none, tusError(ErrNotFound.with("a partial upload of this concatenation was not found"), reqID)
 		}
 	}
 	rec := &store.Upload{
-		ID: newID(), Route: md.route, Owner: owner, Via: "tus",
+		ID: newID(), Route: md.route, Owner: g.owner, Via: "tus",
 		Name: name, ClaimedType: md.typ, Size: size, State: store.Uploading,
-		Input: md.input, Metadata: meta, Partial: info.IsPartial,
+		Input: md.input, Metadata: g.meta, Partial: info.IsPartial,
+		Bucket: r.buckets.place(placement{route: md.route, tier: g.tier, size: size}),
 	}
 	if err := r.store.Create(hook.Context, rec); err != nil {
 		return tusd.HTTPResponse{}, none, tusError(clientError(unavailable(err)), reqID)
@@ -312,7 +312,7 @@ func (r *Router) tusFinish(hook tusd.HookEvent) (tusd.HTTPResponse, error) {
 		return tusd.HTTPResponse{}, tusError(clientError(err), reqID)
 	}
 	for _, pid := range hook.Upload.PartialUploads {
-		r.staging.Remove(pid)
+		r.removeStaged(ctx, pid)
 		if err := r.store.Delete(ctx, pid); err != nil && !errors.Is(err, store.ErrNotFound) {
 			r.log.WarnContext(ctx, "removing a partial upload's record", "upload", pid, "err", err)
 		}
@@ -337,7 +337,7 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 	if err != nil || done {
 		return rec, err
 	}
-	if !r.staging.Has(id) {
+	if !r.staging.Has(ctx, id) {
 		// Staged in another process's DataDir: that process finishes it.
 		return nil, ErrConflict.with("the upload is being processed; try again")
 	}
@@ -348,11 +348,11 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 		testHookFinish(id)
 	}
 	refuse := func(err error) (*store.Upload, error) {
-		r.staging.Remove(id)
+		r.removeStaged(ctx, id)
 		return nil, r.fail(ctx, h, id, err)
 	}
 	var c *candidate
-	if _, err := os.Stat(r.staging.Path(id)); err == nil {
+	if r.staging.Staged(ctx, id) {
 		c, err = r.verifyStaged(ctx, h, id, rec.Name)
 		var e *Error
 		if errors.As(err, &e) && e.Status < 500 {
@@ -361,14 +361,8 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 		if err != nil {
 			return nil, unavailable(err)
 		}
-		// The record names the key before the bytes move, so that a run
-		// that stops after the move can settle from it.
-		key := storageKey(rec.Route, id, c.typ)
-		if rec, err = r.recordFacts(ctx, id, c, key); err != nil {
+		if rec, err = r.commitStaged(ctx, rec, c, storageKey(rec.Route, id, c.typ)); err != nil {
 			return nil, err
-		}
-		if err := r.commitStaged(ctx, id, key, c); err != nil {
-			return nil, unavailable(err)
 		}
 	} else {
 		// An earlier run moved the bytes into storage and stopped before
@@ -382,7 +376,7 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 	}
 	rec, err = r.settle(ctx, h, rec, c, rec.Key)
 	if err == nil {
-		r.staging.Remove(id)
+		r.removeStaged(ctx, id)
 	}
 	return rec, err
 }
@@ -393,7 +387,7 @@ func (r *Router) verifyStaged(ctx context.Context, h routeHandler, id, name stri
 	if err != nil {
 		return nil, err
 	}
-	head, err := r.staging.Head(id, filetype.SniffLen)
+	head, err := r.staging.Head(ctx, id, filetype.SniffLen)
 	if err != nil {
 		return nil, err
 	}
@@ -416,7 +410,11 @@ func (r *Router) storedCandidate(ctx context.Context, h routeHandler, rec *store
 	if rec.Key == "" || rec.SHA256 == "" {
 		return nil, fmt.Errorf("upload %s: staged bytes gone before verification", rec.ID)
 	}
-	obj, err := r.storage.Open(ctx, rec.Key)
+	src, err := r.storageOf(rec)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := src.Open(ctx, rec.Key)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("upload %s: bytes in neither staging nor storage", rec.ID)
@@ -434,20 +432,59 @@ func (r *Router) storedCandidate(ctx context.Context, h routeHandler, rec *store
 	}, nil
 }
 
-// commitStaged moves a staged file into storage: by renaming when the
-// storage is on the same file system, else by streaming it once.
-func (r *Router) commitStaged(ctx context.Context, id, key string, c *candidate) error {
+// commitStaged records where a verified upload's bytes go, then puts
+// them there: into the upload's bucket, or into its failover when that
+// fails. The record names the place before the bytes move, so that a run
+// that stops after the move can settle from it.
+func (r *Router) commitStaged(ctx context.Context, rec *store.Upload, c *candidate, key string) (*store.Upload, error) {
 	opts := &storage.PutOptions{ContentType: c.typ.MIME, Size: c.size}
-	path := r.staging.Path(id)
-	if imp, ok := r.storage.(storage.FileImporter); ok {
-		return imp.ImportFile(ctx, key, path, opts)
+	bucket := rec.Bucket
+	for {
+		rec, err := r.recordFacts(ctx, rec.ID, c, bucket, key)
+		if err != nil {
+			return nil, err
+		}
+		dst, err := r.buckets.get(bucket)
+		if err != nil {
+			return nil, err
+		}
+		err = r.staging.Commit(ctx, rec.ID, dst, key, opts)
+		if err == nil {
+			return rec, nil
+		}
+		r.buckets.failed(bucket)
+		alt, ok := r.buckets.alternative(bucket)
+		if !ok || ctx.Err() != nil {
+			return nil, unavailable(err)
+		}
+		r.log.WarnContext(ctx, "storing an upload failed; trying the bucket's failover", "upload", rec.ID, "bucket", bucket, "failover", alt, "err", err)
+		bucket = alt
 	}
-	f, err := os.Open(path)
+}
+
+// removeStaged removes what is staged for upload id, logging a failure:
+// the upload has settled, so what is left only takes space.
+func (r *Router) removeStaged(ctx context.Context, id string) {
+	if err := r.staging.Remove(ctx, id); err != nil {
+		r.log.WarnContext(ctx, "removing a staged upload", "upload", id, "err", err)
+	}
+}
+
+// lockWait is how long a request waits for an upload's lock, as tusd's
+// own requests do.
+const lockWait = 20 * time.Second
+
+// finishLocked finishes upload id holding its lock, which it waits for at
+// most wait. The requests that tusd serves take the lock themselves.
+func (r *Router) finishLocked(ctx context.Context, id string, wait time.Duration) (*store.Upload, error) {
+	lctx, cancel := context.WithTimeout(ctx, wait)
+	unlock, err := r.lockUpload(lctx, id, nil)
+	cancel()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer f.Close()
-	return r.storage.Put(ctx, key, f, opts)
+	defer unlock()
+	return r.finish(ctx, id)
 }
 
 // tusError makes e a tusd error whose response is Carcosa's JSON.

@@ -36,11 +36,9 @@ func (r *Router) deleteUpload(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, ErrConflict.with("the upload is being processed; try again shortly"))
 		return
 	}
-	if rec.Key != "" {
-		if err := r.storage.Delete(ctx, rec.Key); err != nil {
-			r.writeError(w, req, unavailable(err))
-			return
-		}
+	if err := r.deleteStored(ctx, rec); err != nil {
+		r.writeError(w, req, unavailable(err))
+		return
 	}
 	if err := r.store.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		r.writeError(w, req, unavailable(err))

@@ -64,6 +64,8 @@ type Bucket struct {
 	rename func(oldpath, newpath string) error
 
 	azure bool // whether b is a container of the Azure driver; see Put
+
+	s3name string // the bucket's name, for an s3:// URL
 }
 
 // isAzure reports whether b is a bucket of gocloud's Azure driver.
@@ -146,8 +148,15 @@ func Open(ctx context.Context, urlstr string) (*Bucket, error) {
 	}
 	b.b = bb
 	b.azure = isAzure(bb)
+	if strings.EqualFold(u.Scheme, "s3") {
+		b.s3name = u.Host
+	}
 	return b, nil
 }
+
+// S3Name is the name of the S3 bucket, for a Bucket opened from an s3://
+// URL; "" for any other.
+func (b *Bucket) S3Name() string { return b.s3name }
 
 // httpStatus is the status of the HTTP response err reports, or 0. The S3
 // driver reports refused credentials (InvalidAccessKeyId,

@@ -126,7 +126,7 @@ func (b *bench) runOne(ctx context.Context, s scenario, k serverKind, rep int, m
 	// this one down.
 	syscall.Sync()
 
-	p, err := startServer(ctx, k, serveOptions{Dir: dir, MaxFileSize: maxFile, Clamd: b.cfg.clamd}, profile, b.stderr)
+	p, err := startServer(ctx, k, serveOptions{Dir: dir, MaxFileSize: maxFile, Clamd: b.cfg.clamd, S3: b.cfg.s3}, profile, b.stderr)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,9 @@ import (
 type serverKind struct {
 	Name string
 
+	// Ref names the kind this one is compared with, if any.
+	Ref string
+
 	// TusPath is the path of the tus creation endpoint.
 	TusPath string
 
@@ -38,6 +41,7 @@ type serveOptions struct {
 	Dir         string // the data directory, fresh for each run
 	MaxFileSize int64  // the largest upload the bench sends
 	Clamd       string // clamd address, for kinds that scan
+	S3          string // S3 endpoint, for the kinds on S3
 }
 
 // kinds lists the server kinds. A kind that scans with clamd will be one
@@ -45,7 +49,9 @@ type serveOptions struct {
 // when -clamd is given.
 var kinds = []serverKind{
 	{Name: "tusd", TusPath: "/files/", Handler: tusdHandler},
-	{Name: "carcosa", TusPath: "/tus/", WantState: "ready", Handler: carcosaHandler},
+	{Name: "carcosa", Ref: "tusd", TusPath: "/tus/", WantState: "ready", Handler: carcosaHandler},
+	{Name: "tusd-s3", TusPath: "/files/", Handler: tusdS3Handler},
+	{Name: "carcosa-s3", Ref: "tusd-s3", TusPath: "/tus/", WantState: "ready", Handler: carcosaS3Handler},
 }
 
 func kindByName(name string) (serverKind, bool) {
@@ -96,6 +102,12 @@ func carcosaHandler(o serveOptions) (http.Handler, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	addBenchRoute(r, o)
+	return r, r.Close, nil
+}
+
+// addBenchRoute declares the one route of the bench, which takes any file.
+func addBenchRoute(r *carcosa.Router, o serveOptions) {
 	carcosa.Handle(r, benchRoute, carcosa.Route[struct{}, struct{}]{
 		Accept:      []string{"any"},
 		MaxFileSize: max(8<<30, o.MaxFileSize),
@@ -103,5 +115,4 @@ func carcosaHandler(o serveOptions) (http.Handler, func() error, error) {
 			return carcosa.Grant[struct{}]{Owner: "bench"}, nil
 		},
 	})
-	return r, r.Close, nil
 }

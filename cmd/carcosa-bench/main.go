@@ -114,6 +114,7 @@ type config struct {
 	markdown       string
 	pprofDir       string
 	clamd          string
+	s3             string
 	args           []string // as given, for the report
 }
 
@@ -139,6 +140,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.markdown, "markdown", "", "also write the report as Markdown to this file")
 	fs.StringVar(&cfg.pprofDir, "pprof", "", "directory for CPU profiles of the servers, one per run")
 	fs.StringVar(&cfg.clamd, "clamd", "", "clamd address, to also measure Carcosa with malware scanning")
+	fs.StringVar(&cfg.s3, "s3", os.Getenv("CARCOSA_TEST_S3_ENDPOINT"), "S3 `endpoint` (such as a MinIO at http://127.0.0.1:9000) for the kinds tusd-s3 and carcosa-s3; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -174,6 +176,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	for _, k := range cfg.kinds {
 		if _, ok := kindByName(k); !ok {
 			return nil, fmt.Errorf("unknown kind %q (have %s)", k, strings.Join(kindNames(), ", "))
+		}
+		if strings.HasSuffix(k, "-s3") && cfg.s3 == "" {
+			return nil, fmt.Errorf("kind %q needs -s3 (or CARCOSA_TEST_S3_ENDPOINT)", k)
 		}
 	}
 	return cfg, nil

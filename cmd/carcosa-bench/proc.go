@@ -37,6 +37,9 @@ func startServer(ctx context.Context, k serverKind, o serveOptions, cpuprofile s
 	if o.Clamd != "" {
 		args = append(args, "-clamd", o.Clamd)
 	}
+	if o.S3 != "" {
+		args = append(args, "-s3", o.S3)
+	}
 	if cpuprofile != "" {
 		args = append(args, "-cpuprofile", cpuprofile)
 	}

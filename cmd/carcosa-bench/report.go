@@ -42,7 +42,7 @@ func percentile(xs []float64, p float64) float64 {
 }
 
 // table is the report: one row per (scenario, figure), one column per kind,
-// then the ratio of each other kind to tusd.
+// then the ratio of each kind to its reference (Carcosa to tusd).
 type table struct {
 	header []string
 	rows   [][]string
@@ -51,23 +51,20 @@ type table struct {
 func buildTable(b *bench) table {
 	var t table
 	t.header = []string{"scenario", "figure"}
-	var others []string
-	hasTusd := false
+	has := map[string]bool{}
 	for _, k := range b.kinds {
 		t.header = append(t.header, k.Name)
-		if k.Name == "tusd" {
-			hasTusd = true
-		} else {
-			others = append(others, k.Name)
+		has[k.Name] = true
+	}
+	var ratios []serverKind // the kinds whose reference runs too
+	for _, k := range b.kinds {
+		if k.Ref != "" && has[k.Ref] {
+			ratios = append(ratios, k)
+			t.header = append(t.header, k.Name+"/"+k.Ref)
 		}
 	}
-	if hasTusd && len(others) > 0 {
-		for _, o := range others {
-			t.header = append(t.header, o+"/tusd")
-		}
+	if len(ratios) > 0 {
 		t.header = append(t.header, "better")
-	} else {
-		others = nil
 	}
 	for _, s := range b.scenarios {
 		for _, f := range s.figures {
@@ -75,11 +72,10 @@ func buildTable(b *bench) table {
 			for _, k := range b.kinds {
 				row = append(row, formatFloat(b.median(s.name, k.Name, f.key), f.digits))
 			}
-			if others != nil {
-				base := b.median(s.name, "tusd", f.key)
-				for _, o := range others {
-					row = append(row, formatFloat(b.median(s.name, o, f.key)/base, 2))
-				}
+			for _, k := range ratios {
+				row = append(row, formatFloat(b.median(s.name, k.Name, f.key)/b.median(s.name, k.Ref, f.key), 2))
+			}
+			if len(ratios) > 0 {
 				row = append(row, betterWord(f))
 			}
 			t.rows = append(t.rows, row)

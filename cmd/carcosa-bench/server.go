@@ -38,6 +38,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	fs.StringVar(&o.Dir, "dir", "", "data directory")
 	fs.Int64Var(&o.MaxFileSize, "max-size", 0, "largest upload to accept, in bytes")
 	fs.StringVar(&o.Clamd, "clamd", "", "clamd address")
+	fs.StringVar(&o.S3, "s3", "", "S3 endpoint")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -74,6 +74,10 @@ type options struct {
 	// Storage is a gocloud.dev/blob bucket URL for the files; empty means
 	// the file bucket Data/files.
 	Storage string
+	// Staging is a bucket URL for resumable uploads in progress; empty
+	// means the Storage bucket when it is not a file:// bucket, else the
+	// local disk under Data.
+	Staging string
 	// Postgres is a PostgreSQL connection string for the upload records;
 	// empty means SQLite at Data/carcosa.db.
 	Postgres string
@@ -91,8 +95,9 @@ func main() {
 	flag.StringVar(&o.Data, "data", "./carcosa-data",
 		"directory for the resumable-upload (tus) staging area and the signing key, always; and for the files and the database unless -storage and -postgres are set")
 	flag.StringVar(&o.Storage, "storage", "",
-		"gocloud.dev/blob bucket `URL` for the files, such as file:///srv/files or s3://bucket?region=eu-west-1 (default: the file bucket under -data). "+
-			"Resumable uploads are still staged on local disk under -data until they finish")
+		"gocloud.dev/blob bucket `URL` for the files, such as file:///srv/files or s3://bucket?region=eu-west-1 (default: the file bucket under -data)")
+	flag.StringVar(&o.Staging, "staging", "",
+		"bucket `URL` for resumable uploads until they finish (default: the -storage bucket, unless it is a file:// bucket; then local disk under -data)")
 	flag.StringVar(&o.Postgres, "postgres", "",
 		"PostgreSQL connection string (`DSN`) for the upload records, such as postgres://user:pass@host:5432/db (default: SQLite under -data)")
 	flag.StringVar(&o.PostgresTable, "postgres-table", postgres.DefaultTable,
@@ -139,7 +144,24 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		// The URL's query and user information may hold credentials.
 		if u, err := url.Parse(o.Storage); err == nil {
 			log.Info("storage", "scheme", u.Scheme, "bucket", u.Host+u.Path)
+			if o.Staging == "" && u.Scheme != "file" {
+				cfg.Staging = b
+			}
 		}
+	}
+	if o.Staging != "" && o.Staging != o.Storage {
+		b, err := openStorage(ctx, o.Staging)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := b.Close(); err != nil {
+				log.Warn("closing the staging bucket", "err", err)
+			}
+		}()
+		cfg.Staging = b
+	} else if o.Staging != "" {
+		cfg.Staging = cfg.Storage.(*storage.Bucket)
 	}
 	if o.Postgres != "" {
 		table := cmp.Or(o.PostgresTable, postgres.DefaultTable)

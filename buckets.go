@@ -1,0 +1,237 @@
+package carcosa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/carcosa-dev/carcosa/storage"
+	"github.com/carcosa-dev/carcosa/store"
+)
+
+// Rule sends the new uploads it matches to one of Config.Buckets. Rules are
+// tried in order and the first that matches wins; an upload that no rule
+// matches goes to Config.Storage, the default bucket.
+//
+// Every condition left at its zero value matches everything:
+//
+//	Rules: []carcosa.Rule{
+//		{Route: "videos", Bucket: "s3"},           // every video to S3
+//		{MaxSize: 10 << 20, Bucket: "r2"},         // other files up to 10 MiB to R2
+//		{Tier: "pro", Bucket: "s3"},               // larger ones of pro owners to S3
+//	},                                            // the rest to Config.Storage
+type Rule struct {
+	// Route is the name of the route; "" matches every route.
+	Route string
+
+	// Tier is the owner's tier, as the route's middleware returned it in
+	// Grant.Tier; "" matches every tier.
+	Tier string
+
+	// MinSize and MaxSize bound the file's declared size in bytes,
+	// inclusive; a MaxSize of 0 sets no upper bound. A file whose size is
+	// not declared before its bytes arrive (a multipart file, a tus upload
+	// with a deferred length) matches only rules with neither bound.
+	MinSize, MaxSize int64
+
+	// Bucket names the bucket in Config.Buckets; required.
+	Bucket string
+}
+
+func (rl Rule) matches(p placement) bool {
+	switch {
+	case rl.Route != "" && rl.Route != p.route,
+		rl.Tier != "" && rl.Tier != p.tier:
+		return false
+	case rl.MinSize == 0 && rl.MaxSize == 0:
+		return true
+	case p.size < 0:
+		return false
+	}
+	return p.size >= rl.MinSize && (rl.MaxSize == 0 || p.size <= rl.MaxSize)
+}
+
+// placement is what bucket choice sees of a new file.
+type placement struct {
+	route string
+	tier  string
+	size  int64 // declared; -1 when unknown
+}
+
+// downFor is how long a bucket that failed a write is avoided for new
+// uploads, when it has a failover.
+const downFor = 30 * time.Second
+
+// buckets is the set of buckets a Router keeps files in. The default
+// bucket is named "".
+type buckets struct {
+	byName   map[string]storage.Storage
+	rules    []Rule
+	failover map[string]string
+
+	mu   sync.Mutex
+	down map[string]time.Time // bucket → when to try it again
+	now  func() time.Time
+}
+
+func newBuckets(cfg Config, def storage.Storage) (*buckets, error) {
+	b := &buckets{
+		byName:   map[string]storage.Storage{"": def},
+		rules:    cfg.Rules,
+		failover: cfg.Failover,
+		down:     make(map[string]time.Time),
+		now:      time.Now,
+	}
+	for name, s := range cfg.Buckets {
+		switch {
+		case name == "":
+			return nil, errors.New("carcosa: Config.Buckets: the empty name is the default bucket (Config.Storage)")
+		case s == nil:
+			return nil, fmt.Errorf("carcosa: Config.Buckets: bucket %q is nil", name)
+		case len(name) > 64:
+			return nil, fmt.Errorf("carcosa: Config.Buckets: bucket name %q is longer than 64 bytes", name)
+		}
+		b.byName[name] = s
+	}
+	for i, rl := range cfg.Rules {
+		if _, ok := cfg.Buckets[rl.Bucket]; !ok {
+			return nil, fmt.Errorf("carcosa: Config.Rules[%d]: no bucket named %q in Config.Buckets", i, rl.Bucket)
+		}
+		if rl.MinSize < 0 || rl.MaxSize < 0 || rl.MaxSize != 0 && rl.MaxSize < rl.MinSize {
+			return nil, fmt.Errorf("carcosa: Config.Rules[%d]: the size bounds are out of order", i)
+		}
+	}
+	for from, to := range cfg.Failover {
+		if _, ok := b.byName[from]; !ok {
+			return nil, fmt.Errorf("carcosa: Config.Failover: no bucket named %q", from)
+		}
+		if _, ok := b.byName[to]; !ok || to == from {
+			return nil, fmt.Errorf("carcosa: Config.Failover[%q]: no other bucket named %q", from, to)
+		}
+	}
+	return b, nil
+}
+
+// get returns the bucket named name. A record names only buckets that were
+// configured when it was made; one that is gone is a configuration error.
+func (b *buckets) get(name string) (storage.Storage, error) {
+	if s, ok := b.byName[name]; ok {
+		return s, nil
+	}
+	return nil, fmt.Errorf("carcosa: no bucket named %q is configured", name)
+}
+
+// place chooses the bucket of a new file: the first matching rule's, or
+// its failover while it is failing.
+func (b *buckets) place(p placement) string {
+	name := ""
+	for _, rl := range b.rules {
+		if rl.matches(p) {
+			name = rl.Bucket
+			break
+		}
+	}
+	if b.failing(name) {
+		if alt, ok := b.failover[name]; ok && !b.failing(alt) {
+			return alt
+		}
+	}
+	return name
+}
+
+// alternative returns the failover of bucket name, if it has one that is
+// not failing itself.
+func (b *buckets) alternative(name string) (string, bool) {
+	alt, ok := b.failover[name]
+	if !ok || b.failing(alt) {
+		return "", false
+	}
+	return alt, true
+}
+
+func (b *buckets) failing(name string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	until, ok := b.down[name]
+	if ok && !b.now().Before(until) {
+		delete(b.down, name)
+		return false
+	}
+	return ok
+}
+
+// failed records that a write to bucket name failed: new files go to its
+// failover for a while.
+func (b *buckets) failed(name string) {
+	if _, ok := b.failover[name]; !ok {
+		return
+	}
+	b.mu.Lock()
+	b.down[name] = b.now().Add(downFor)
+	b.mu.Unlock()
+}
+
+// Count is a number of ready files and their total size.
+type Count struct {
+	Files int64 `json:"files"`
+	Bytes int64 `json:"bytes"`
+}
+
+// Stats counts the ready files, by bucket and by route.
+type Stats struct {
+	Buckets map[string]Count `json:"buckets"` // "" is the default bucket
+	Routes  map[string]Count `json:"routes"`
+	Total   Count            `json:"total"`
+	Cells   []store.Stat     `json:"-"` // by bucket and route, sorted
+}
+
+// Stats counts the ready files and their bytes, per bucket and per route,
+// from the store; every instance sharing the store sees the same figures.
+func (r *Router) Stats(ctx context.Context) (*Stats, error) {
+	cells, err := r.store.Stats(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("carcosa: stats: %w", err)
+	}
+	s := &Stats{Buckets: map[string]Count{}, Routes: map[string]Count{}, Cells: cells}
+	add := func(m map[string]Count, k string, c store.Stat) {
+		v := m[k]
+		v.Files += c.Files
+		v.Bytes += c.Bytes
+		m[k] = v
+	}
+	for _, c := range cells {
+		add(s.Buckets, c.Bucket, c)
+		add(s.Routes, c.Route, c)
+		s.Total.Files += c.Files
+		s.Total.Bytes += c.Bytes
+	}
+	sort.Slice(s.Cells, func(i, j int) bool {
+		a, b := s.Cells[i], s.Cells[j]
+		return a.Bucket < b.Bucket || a.Bucket == b.Bucket && a.Route < b.Route
+	})
+	return s, nil
+}
+
+// storageOf is the bucket holding upload rec's bytes.
+func (r *Router) storageOf(rec *store.Upload) (storage.Storage, error) {
+	return r.buckets.get(rec.Bucket)
+}
+
+// deleteStored removes the stored bytes of upload rec; an object already
+// gone is not an error.
+func (r *Router) deleteStored(ctx context.Context, rec *store.Upload) error {
+	if rec.Key == "" {
+		return nil
+	}
+	dst, err := r.storageOf(rec)
+	if err != nil {
+		return err
+	}
+	if err := dst.Delete(ctx, rec.Key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+package carcosa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	tusd "github.com/tus/tusd/v2/pkg/handler"
+	"github.com/tus/tusd/v2/pkg/memorylocker"
+
+	"github.com/carcosa-dev/carcosa/internal/blobstage"
+	"github.com/carcosa-dev/carcosa/internal/tusstage"
+	"github.com/carcosa-dev/carcosa/storage"
+	"github.com/carcosa-dev/carcosa/store"
+)
+
+// stagingArea keeps resumable uploads until they are finished: a local
+// directory (tusstage) or a bucket (blobstage).
+type stagingArea interface {
+	// UseIn makes the area tusd's data store.
+	UseIn(c *tusd.StoreComposer)
+	// Has reports whether upload id is staged here.
+	Has(ctx context.Context, id string) bool
+	// Complete reports whether upload id is staged here with all its bytes.
+	Complete(ctx context.Context, id string) bool
+	// Digest is the SHA-256 and size of a complete upload.
+	Digest(ctx context.Context, id string) (sum [32]byte, size int64, err error)
+	// Head is the first n bytes of upload id, or fewer if it is shorter.
+	Head(ctx context.Context, id string, n int) ([]byte, error)
+	// Commit puts a complete upload's bytes at key in dst. A local area
+	// may move them, after which Staged reports false.
+	Commit(ctx context.Context, id string, dst storage.Storage, key string, opts *storage.PutOptions) error
+	// Staged reports whether upload id's bytes are still staged (and not
+	// only moved into storage).
+	Staged(ctx context.Context, id string) bool
+	// Remove deletes everything staged for upload id.
+	Remove(ctx context.Context, id string) error
+	// Flush waits for work in the background to end.
+	Flush()
+}
+
+// openStaging opens Config.Staging, or the local area under DataDir/tus.
+func (r *Router) openStaging() (stagingArea, error) {
+	if b := r.cfg.Staging; b != nil {
+		s, err := blobstage.New(b.Blob(), &blobstage.Options{
+			Prefix:   stagingPrefix,
+			Limit:    r.tusLimit,
+			S3Bucket: b.S3Name(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("carcosa: opening the staging bucket: %w", err)
+		}
+		return bucketStage{s}, nil
+	}
+	s, err := tusstage.New(filepath.Join(r.cfg.DataDir, "tus"), &tusstage.Options{Limit: r.tusLimit})
+	if err != nil {
+		return nil, fmt.Errorf("carcosa: opening the tus staging area: %w", err)
+	}
+	return localStage{s}, nil
+}
+
+// stagingPrefix is where resumable uploads are staged in a staging bucket.
+// Keys of stored files start with a route name, which cannot start with a
+// dot, so the two never meet.
+const stagingPrefix = ".carcosa-tus/"
+
+// bucketStage is the staging area in a bucket, which copies an upload into
+// storage and keeps it staged until it is removed.
+type bucketStage struct{ *blobstage.Store }
+
+func (b bucketStage) Staged(ctx context.Context, id string) bool { return b.Has(ctx, id) }
+
+// localStage is the staging area on local disk.
+type localStage struct{ *tusstage.Store }
+
+func (l localStage) Has(_ context.Context, id string) bool { return l.Store.Has(id) }
+
+func (l localStage) Head(_ context.Context, id string, n int) ([]byte, error) {
+	return l.Store.Head(id, n)
+}
+
+func (l localStage) Remove(_ context.Context, id string) error { return l.Store.Remove(id) }
+
+func (l localStage) Staged(_ context.Context, id string) bool {
+	p := l.Path(id)
+	if p == "" {
+		return false
+	}
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// Commit moves the staged file into dst: by renaming it when dst is on the
+// same file system, else by streaming it once.
+func (l localStage) Commit(ctx context.Context, id string, dst storage.Storage, key string, opts *storage.PutOptions) error {
+	path := l.Path(id)
+	if imp, ok := dst.(storage.FileImporter); ok {
+		return imp.ImportFile(ctx, key, path, opts)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return dst.Put(ctx, key, f, opts)
+}
+
+// newLocker locks resumable uploads: across processes when the store can,
+// else within this one.
+func newLocker(s store.Store) tusd.Locker {
+	if l, ok := s.(store.Locker); ok {
+		return storeLocker{l}
+	}
+	return memorylocker.New()
+}
+
+// storeLocker makes a store.Locker tusd's locker.
+type storeLocker struct{ l store.Locker }
+
+func (s storeLocker) NewLock(id string) (tusd.Lock, error) {
+	return &storeLock{l: s.l, key: "tus/" + id}, nil
+}
+
+type storeLock struct {
+	l      store.Locker
+	key    string
+	unlock func() error
+}
+
+func (k *storeLock) Lock(ctx context.Context, requestRelease func()) error {
+	unlock, err := k.l.Lock(ctx, k.key, requestRelease)
+	if err != nil {
+		if ctx.Err() != nil {
+			return tusd.ErrLockTimeout
+		}
+		return err
+	}
+	k.unlock = unlock
+	return nil
+}
+
+func (k *storeLock) Unlock() error {
+	if k.unlock == nil {
+		return nil
+	}
+	return k.unlock()
+}
+
+// lockUpload takes upload id's lock, as tusd does for each request about
+// it, waiting at most until ctx is done. release is called when another
+// request wants the lock.
+func (r *Router) lockUpload(ctx context.Context, id string, release func()) (unlock func(), err error) {
+	l, err := r.locker.NewLock(id)
+	if err != nil {
+		return nil, err
+	}
+	if release == nil {
+		release = func() {}
+	}
+	if err := l.Lock(ctx, release); err != nil {
+		if errors.Is(err, tusd.ErrLockTimeout) {
+			return nil, ErrConflict.with("the upload is busy; try again")
+		}
+		return nil, unavailable(err)
+	}
+	return func() {
+		if err := l.Unlock(); err != nil {
+			r.log.Error("unlocking an upload", "upload", id, "err", err)
+		}
+	}, nil
+}
