@@ -108,8 +108,9 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	if l := u.s.limitFor(info); l > 0 {
 		cr.left = max(l-offset, 0)
 	}
-	tr := &hashReader{r: cr, h: h}
+	tr := newHashReader(cr, h)
 	n, err := u.inner.WriteChunk(ctx, offset, tr)
+	tr.wait()
 
 	// The state is written even if the request is gone: the bytes are kept.
 	sctx := context.WithoutCancel(ctx)
@@ -191,27 +192,81 @@ func (c *capReader) result() (over bool, err error) {
 	return c.over, c.err
 }
 
-// hashReader feeds what it reads into h (if not nil) and counts it. s3store
-// reads from another goroutine, hence the lock.
+// hashReader counts what it reads and feeds it into h (if not nil) on a
+// goroutine of its own, so that hashing runs beside the store's writes
+// rather than between them. Call wait before reading h. s3store reads
+// from another goroutine than the one that calls count, hence the lock.
 type hashReader struct {
 	r io.Reader
 	h hash.Hash
 
-	mu sync.Mutex
-	n  int64
+	mu     sync.Mutex
+	n      int64
+	closed bool // set by wait
+
+	q    chan *[]byte // bytes to hash, in order; nil without h
+	done chan struct{}
+}
+
+// hashBufSize is the size of the copies queued for hashing; at most
+// hashQueue of them wait, which bounds the memory one chunk holds.
+const (
+	hashBufSize = 64 << 10
+	hashQueue   = 16
+)
+
+var hashBufs = sync.Pool{New: func() any { b := make([]byte, hashBufSize); return &b }}
+
+func newHashReader(r io.Reader, h hash.Hash) *hashReader {
+	t := &hashReader{r: r, h: h}
+	if h != nil {
+		t.q = make(chan *[]byte, hashQueue)
+		t.done = make(chan struct{})
+		go func() {
+			defer close(t.done)
+			for b := range t.q {
+				t.h.Write(*b)
+				*b = (*b)[:cap(*b)]
+				hashBufs.Put(b)
+			}
+		}()
+	}
+	return t
 }
 
 func (t *hashReader) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
 	if n > 0 {
 		t.mu.Lock()
-		if t.h != nil {
-			t.h.Write(p[:n])
+		// A read after wait (s3store's reader may outlive a failed
+		// WriteChunk) is counted, not hashed: the count then tells the
+		// state is unknown.
+		if t.q != nil && !t.closed {
+			for rest := p[:n]; len(rest) > 0; {
+				b := hashBufs.Get().(*[]byte)
+				m := copy(*b, rest)
+				*b = (*b)[:m]
+				t.q <- b
+				rest = rest[m:]
+			}
 		}
 		t.n += int64(n)
 		t.mu.Unlock()
 	}
 	return n, err
+}
+
+// wait waits until every byte read so far is hashed; later reads are not
+// hashed. Call it once.
+func (t *hashReader) wait() {
+	if t.q == nil {
+		return
+	}
+	t.mu.Lock()
+	t.closed = true
+	close(t.q)
+	t.mu.Unlock()
+	<-t.done
 }
 
 func (t *hashReader) count() int64 {
