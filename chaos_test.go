@@ -430,21 +430,7 @@ func fileSHA256(t *testing.T, path string) string {
 // PATCH in the background; the PATCH's outcome arrives on the channel.
 func tusCreateAndSend(t *testing.T, addr, route, name string, body []byte) (string, <-chan error) {
 	t.Helper()
-	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/tus/", nil)
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Length", fmt.Sprint(len(body)))
-	req.Header.Set("Upload-Metadata", "route "+b64(route)+",filename "+b64(name))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("creation: %s", resp.Status)
-	}
-	loc := resp.Header.Get("Location")
-	id := loc[strings.LastIndex(loc, "/")+1:]
+	id := tusCreateAt(t, http.DefaultClient, addr, route, name, len(body))
 	done := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequest(http.MethodPatch, "http://"+addr+"/tus/"+id, strings.NewReader(string(body)))
@@ -459,6 +445,27 @@ func tusCreateAndSend(t *testing.T, addr, route, name string, body []byte) (stri
 		done <- err
 	}()
 	return id, done
+}
+
+// tusCreateAt creates a tus upload of length bytes on route at the server
+// at addr and returns its ID.
+func tusCreateAt(t *testing.T, client *http.Client, addr, route, name string, length int) string {
+	t.Helper()
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/tus/", nil)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Length", fmt.Sprint(length))
+	req.Header.Set("Upload-Metadata", "route "+b64(route)+",filename "+b64(name))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("creation: %s", resp.Status)
+	}
+	loc := resp.Header.Get("Location")
+	return loc[strings.LastIndex(loc, "/")+1:]
 }
 
 // waitFile waits until path exists.

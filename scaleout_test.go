@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -70,21 +68,7 @@ func TestScaleOut(t *testing.T) {
 	rand.Read(src)
 	want := sha256.Sum256(src)
 
-	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-	req, _ := http.NewRequest(http.MethodPost, "http://"+srv[0].addr+"/tus/", nil)
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Length", strconv.Itoa(size))
-	req.Header.Set("Upload-Metadata", "route "+b64("files")+",filename "+b64("data.bin"))
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("creation: %s", resp.Status)
-	}
-	loc := resp.Header.Get("Location")
-	id := loc[strings.LastIndex(loc, "/")+1:]
+	id := tusCreateAt(t, client, srv[0].addr, "files", "data.bin", size)
 
 	head := func(s *chaosServer) int64 {
 		t.Helper()
