@@ -60,10 +60,9 @@ func (s *Store) lockName(key string) (id int64, channel string) {
 // must name the table the same way: a Store with Options.Schema set and one
 // relying on the search_path do not see each other's locks.
 //
-// Lock takes a connection from the pool and keeps it, while waiting and
-// then while the lock is held, until unlock returns it; the pool must be
-// large enough for the locks held and waited for at once as well as the
-// Store's other operations. When the connection breaks or its server
+// Lock takes a connection from a pool kept for locks (Options.MaxLocks)
+// and keeps it, while waiting and then while the lock is held, until
+// unlock returns it. When the connection breaks or its server
 // session ends, the lock is freed: the lock of a process that dies is freed
 // once PostgreSQL notices that its connection is gone.
 //
@@ -82,7 +81,12 @@ func (s *Store) lockName(key string) (id int64, channel string) {
 func (s *Store) Lock(ctx context.Context, key string, release func()) (unlock func() error, err error) {
 	id, channel := s.lockName(key)
 	actx, cancel := s.op(ctx)
-	conn, err := s.pool.Acquire(actx)
+	pool, err := s.lockPool()
+	if err != nil {
+		cancel()
+		return nil, lockError(ctx, "open the lock pool", err)
+	}
+	conn, err := pool.Acquire(actx)
 	cancel()
 	if err != nil {
 		return nil, lockError(ctx, "acquire connection", err)
@@ -281,4 +285,19 @@ func lockError(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("postgres: lock: %w", ctx.Err())
 	}
 	return fmt.Errorf("postgres: lock: %s: %w", op, err)
+}
+
+// lockPool returns the pool of the locks' connections, made at the first
+// call with the settings of the records' pool and MaxConns = maxLocks.
+func (s *Store) lockPool() (*pgxpool.Pool, error) {
+	s.locksOnce.Do(func() {
+		cfg := s.pool.Config().Copy()
+		cfg.MaxConns = s.maxLocks
+		cfg.MinConns = 0
+		s.locks, s.locksErr = pgxpool.NewWithConfig(context.Background(), cfg)
+	})
+	if s.locks == nil && s.locksErr == nil {
+		return nil, errors.New("the store is closed")
+	}
+	return s.locks, s.locksErr
 }

@@ -3,12 +3,15 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/carcosa-dev/carcosa/store"
 )
 
 // lockHolders returns the server process IDs of the sessions holding s's
@@ -134,7 +137,7 @@ func TestLockExclusive(t *testing.T) {
 		t.Errorf("%d sessions hold the lock after unlock, want 0", len(got))
 	}
 	for name, s := range map[string]*Store{"a": a, "b": b} {
-		if n := s.pool.Stat().AcquiredConns(); n != 0 {
+		if n := s.locks.Stat().AcquiredConns(); n != 0 {
 			t.Errorf("%s: %d connections still acquired", name, n)
 		}
 	}
@@ -178,7 +181,7 @@ func TestLockReleaseRequest(t *testing.T) {
 	if err := unlockA(); err != nil {
 		t.Errorf("a's second unlock: %v", err)
 	}
-	if n := a.pool.Stat().AcquiredConns(); n != 0 {
+	if n := a.locks.Stat().AcquiredConns(); n != 0 {
 		t.Errorf("a: %d connections still acquired", n)
 	}
 }
@@ -210,7 +213,7 @@ func TestLockDeadHolder(t *testing.T) {
 	if err := unlockA(); err == nil {
 		t.Error("a's unlock after its session ended succeeded")
 	}
-	if n := a.pool.Stat().AcquiredConns(); n != 0 {
+	if n := a.locks.Stat().AcquiredConns(); n != 0 {
 		t.Errorf("a: %d connections still acquired", n)
 	}
 	// a's pool still works.
@@ -256,6 +259,7 @@ func TestLockNoLeak(t *testing.T) {
 	const maxConns = 4
 	pool := newPool(t, maxConns)
 	s := newStoreOn(t, pool, table)
+	s.maxLocks = maxConns
 	holder := open(t, &Options{Table: table})
 
 	keys := []string{"a", "b", "c", "busy"}
@@ -314,7 +318,7 @@ func TestLockNoLeak(t *testing.T) {
 		}
 	}
 
-	stat := pool.Stat()
+	stat := s.locks.Stat()
 	if n := stat.AcquiredConns(); n != 0 {
 		t.Errorf("%d connections still acquired", n)
 	}
@@ -327,7 +331,7 @@ func TestLockNoLeak(t *testing.T) {
 			t.Errorf("lock %q still held by %v", key, got)
 		}
 	}
-	conns := pool.AcquireAllIdle(ctx)
+	conns := s.locks.AcquireAllIdle(ctx)
 	defer func() {
 		for _, c := range conns {
 			c.Release()
@@ -388,8 +392,34 @@ func TestLockConcurrent(t *testing.T) {
 		t.Errorf("counter = %d, want %d", counter, goroutines*rounds)
 	}
 	for i, s := range stores {
-		if n := s.pool.Stat().AcquiredConns(); n != 0 {
+		if n := s.locks.Stat().AcquiredConns(); n != 0 {
 			t.Errorf("store %d: %d connections still acquired", i, n)
+		}
+	}
+}
+
+// TestLocksKeepRecordsFree checks that locks held in numbers beyond the
+// records' pool leave the records' operations their connections.
+func TestLocksKeepRecordsFree(t *testing.T) {
+	admin := newPool(t, 2)
+	table := tempTable(t, admin)
+	s := newStoreOn(t, newPool(t, 2), table)
+	var unlocks []func() error
+	for i := range 6 {
+		unlocks = append(unlocks, mustLock(t, s, fmt.Sprint("k", i), nil))
+	}
+	u := &store.Upload{ID: "rec-free", Route: "r", Via: "tus", State: store.Uploading, Size: 1}
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.Create(c, u); err != nil {
+		t.Fatalf("Create while 6 locks are held on a pool of 2: %v", err)
+	}
+	if _, err := s.Get(c, u.ID); err != nil {
+		t.Fatalf("Get while 6 locks are held on a pool of 2: %v", err)
+	}
+	for _, unlock := range unlocks {
+		if err := unlock(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -35,6 +35,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,7 +78,16 @@ type Options struct {
 	// retries included, on top of the caller's context. Defaults to 10
 	// seconds.
 	Timeout time.Duration
+
+	// MaxLocks is the most locks (see Lock) held or waited for at once.
+	// Each keeps a connection of a pool of its own, made with the same
+	// settings as the records' pool, so that locks never take the
+	// connections the records need. Defaults to 64.
+	MaxLocks int32
 }
+
+// DefaultMaxLocks is Options.MaxLocks's default.
+const DefaultMaxLocks = 64
 
 // DefaultTimeout is Options.Timeout's default.
 const DefaultTimeout = 10 * time.Second
@@ -99,6 +109,11 @@ type Store struct {
 	// lockKey is the advisory lock taken while migrating this table.
 	lockKey int64
 	timeout time.Duration
+
+	maxLocks  int32
+	locksOnce sync.Once
+	locks     *pgxpool.Pool // made at the first Lock
+	locksErr  error
 
 	closeOnce sync.Once
 }
@@ -230,15 +245,19 @@ func newStore(opts *Options) (*Store, error) {
 	if o.Timeout < 0 {
 		return nil, errors.New("postgres: open: negative timeout")
 	}
+	if o.MaxLocks < 0 {
+		return nil, errors.New("postgres: open: Options.MaxLocks must not be negative")
+	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
 	return &Store{
-		table:   qualify(o.Schema, o.Table),
-		name:    o.Table,
-		schema:  o.Schema,
-		lockKey: lockKey("table", o.Schema, o.Table),
-		timeout: o.Timeout,
+		table:    qualify(o.Schema, o.Table),
+		name:     o.Table,
+		schema:   o.Schema,
+		lockKey:  lockKey("table", o.Schema, o.Table),
+		timeout:  o.Timeout,
+		maxLocks: cmp.Or(o.MaxLocks, DefaultMaxLocks),
 	}, nil
 }
 
@@ -696,6 +715,10 @@ func (s *Store) Stats(ctx context.Context) ([]store.Stat, error) {
 // once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.locksOnce.Do(func() {}) // no lock pool after Close
+		if s.locks != nil {
+			s.locks.Close()
+		}
 		if s.owned {
 			s.pool.Close()
 		}
