@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -135,7 +134,7 @@ func (b *buckets) place(p placement) string {
 		}
 	}
 	if b.failing(name) {
-		if alt, ok := b.failover[name]; ok && !b.failing(alt) {
+		if alt, ok := b.alternative(name); ok {
 			return alt
 		}
 	}
@@ -195,6 +194,7 @@ func (r *Router) Stats(ctx context.Context) (*Stats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("carcosa: stats: %w", err)
 	}
+	// The store gives the cells sorted by bucket, then route.
 	s := &Stats{Buckets: map[string]Count{}, Routes: map[string]Count{}, Cells: cells}
 	add := func(m map[string]Count, k string, c store.Stat) {
 		v := m[k]
@@ -208,10 +208,6 @@ func (r *Router) Stats(ctx context.Context) (*Stats, error) {
 		s.Total.Files += c.Files
 		s.Total.Bytes += c.Bytes
 	}
-	sort.Slice(s.Cells, func(i, j int) bool {
-		a, b := s.Cells[i], s.Cells[j]
-		return a.Bucket < b.Bucket || a.Bucket == b.Bucket && a.Route < b.Route
-	})
 	return s, nil
 }
 

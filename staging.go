@@ -149,17 +149,13 @@ func (k *storeLock) Unlock() error {
 }
 
 // lockUpload takes upload id's lock, as tusd does for each request about
-// it, waiting at most until ctx is done. release is called when another
-// request wants the lock.
-func (r *Router) lockUpload(ctx context.Context, id string, release func()) (unlock func(), err error) {
+// it, waiting at most until ctx is done.
+func (r *Router) lockUpload(ctx context.Context, id string) (unlock func(), err error) {
 	l, err := r.locker.NewLock(id)
 	if err != nil {
 		return nil, err
 	}
-	if release == nil {
-		release = func() {}
-	}
-	if err := l.Lock(ctx, release); err != nil {
+	if err := l.Lock(ctx, func() {}); err != nil {
 		if errors.Is(err, tusd.ErrLockTimeout) {
 			return nil, ErrConflict.with("the upload is busy; try again")
 		}

@@ -478,7 +478,7 @@ const lockWait = 20 * time.Second
 // most wait. The requests that tusd serves take the lock themselves.
 func (r *Router) finishLocked(ctx context.Context, id string, wait time.Duration) (*store.Upload, error) {
 	lctx, cancel := context.WithTimeout(ctx, wait)
-	unlock, err := r.lockUpload(lctx, id, nil)
+	unlock, err := r.lockUpload(lctx, id)
 	cancel()
 	if err != nil {
 		return nil, err
