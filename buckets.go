@@ -216,17 +216,26 @@ func (r *Router) storageOf(rec *store.Upload) (storage.Storage, error) {
 	return r.buckets.get(rec.Bucket)
 }
 
-// deleteStored removes the stored bytes of upload rec; an object already
-// gone is not an error.
+// deleteStored removes the stored bytes of upload rec, in quarantine when
+// it is quarantined; an object already gone is not an error.
 func (r *Router) deleteStored(ctx context.Context, rec *store.Upload) error {
 	if rec.Key == "" {
 		return nil
 	}
-	dst, err := r.storageOf(rec)
+	if err := r.deleteDerivatives(ctx, rec); err != nil {
+		return err
+	}
+	dst, key := storage.Storage(nil), rec.Key
+	var err error
+	if rec.State == store.Quarantined {
+		dst, key, err = r.quarantineOf(rec)
+	} else {
+		dst, err = r.storageOf(rec)
+	}
 	if err != nil {
 		return err
 	}
-	if err := dst.Delete(ctx, rec.Key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := dst.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
 	return nil

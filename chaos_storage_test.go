@@ -3,7 +3,6 @@ package carcosa_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -21,6 +20,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/carcosa-dev/carcosa"
+	"github.com/carcosa-dev/carcosa/internal/testenv"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/storage/storagetest"
 	"github.com/carcosa-dev/carcosa/store"
@@ -190,8 +190,7 @@ func TestChaosFaultyStorage(t *testing.T) {
 	ids := make([]string, 2*n)
 	var wg sync.WaitGroup
 	for i := range files {
-		files[i] = make([]byte, 256<<10+i*4096)
-		rand.Read(files[i])
+		files[i] = testenv.RandomBytes(256<<10 + i*4096)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -22,6 +21,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/carcosa-dev/carcosa/internal/testenv"
+	"github.com/carcosa-dev/carcosa/queue/riverqueue"
+	"github.com/carcosa-dev/carcosa/scan"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/store/postgres"
@@ -74,6 +78,36 @@ func chaosServe(dir, addr string, stall bool) {
 			fatal(err)
 		}
 		cfg.Store = s
+		if schema := os.Getenv("CARCOSA_CHAOS_RIVER"); schema != "" {
+			pool, err := pgxpool.New(context.Background(), dsn)
+			if err != nil {
+				fatal(err)
+			}
+			// Short bounds, so that a killed process's job is rescued
+			// within the test.
+			q, err := riverqueue.New(pool, &riverqueue.Options{
+				Schema: schema, JobTimeout: 2 * time.Second, RescueStuckJobsAfter: 3 * time.Second,
+				Backoff: func(int) time.Duration { return 100 * time.Millisecond }, Logger: log,
+			})
+			if err != nil {
+				fatal(err)
+			}
+			cfg.Queue = q
+		}
+	}
+	if a := os.Getenv("CARCOSA_CHAOS_CLAMD"); a != "" {
+		cl, err := scan.NewClamd(a, scan.ClamdOptions{})
+		if err != nil {
+			fatal(err)
+		}
+		cfg.Scanner = cl
+		if os.Getenv("CARCOSA_CHAOS_SCAN_STALL") != "" {
+			// The scan hangs, so that the process is killed mid-scan.
+			cfg.Scanner = scan.Func(func(context.Context, io.Reader) (scan.Verdict, error) {
+				os.WriteFile(filepath.Join(dir, "scanning"), nil, 0o600)
+				select {}
+			})
+		}
 	}
 	r, err := New(cfg)
 	if err != nil {
@@ -97,6 +131,9 @@ func chaosServe(dir, addr string, stall bool) {
 	})
 	Handle(r, "images", Route[struct{}, struct{}]{
 		Accept: []string{"image"}, MaxFileSize: 1 << 30, Middleware: mw, OnComplete: onComplete,
+	})
+	Handle(r, "async", Route[struct{}, struct{}]{
+		Accept: []string{"any"}, MaxFileSize: 1 << 30, AsyncAbove: 1 << 10, Middleware: mw, OnComplete: onComplete,
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -212,7 +249,7 @@ func randomFile(t *testing.T, dir, name string, n int64) (string, string) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, n); err != nil {
+	if _, err := io.CopyN(io.MultiWriter(f, h), testenv.RandomReader(), n); err != nil {
 		t.Fatal(err)
 	}
 	return p, hex.EncodeToString(h.Sum(nil))
@@ -489,8 +526,7 @@ func TestChaosKillDuringFinish(t *testing.T) {
 	dir, addr := t.TempDir(), freeAddr(t)
 	srv := startChaosServer(t, dir, addr, true)
 
-	data := make([]byte, 3<<20)
-	rand.Read(data)
+	data := testenv.RandomBytes(3 << 20)
 	sum := sha256.Sum256(data)
 
 	type upload struct {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +17,7 @@ import (
 
 	"gocloud.dev/blob"
 
+	"github.com/carcosa-dev/carcosa/internal/testenv"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 )
@@ -122,8 +122,7 @@ func (tb *testBundle) tusStart(t *testing.T, n int) string {
 // the server received, and resumes from there.
 func TestTusClientDisconnectsMidStream(t *testing.T) {
 	tb := setup(t)
-	data := make([]byte, 4<<20)
-	rand.Read(data)
+	data := testenv.RandomBytes(4 << 20)
 	loc := tb.tusStart(t, len(data))
 	path := loc[strings.Index(loc, base):]
 
@@ -166,8 +165,7 @@ func TestTusClientDisconnectsMidStream(t *testing.T) {
 // bytes that arrived are kept and the upload resumes.
 func TestTusShortBody(t *testing.T) {
 	tb := setup(t)
-	data := make([]byte, 1<<20)
-	rand.Read(data)
+	data := testenv.RandomBytes(1 << 20)
 	loc := tb.tusStart(t, len(data))
 	path := loc[strings.Index(loc, base):]
 
@@ -193,8 +191,7 @@ func TestTusShortBody(t *testing.T) {
 // stored, served or reported ready.
 func TestTusFewerBytesThanDeclared(t *testing.T) {
 	tb := setup(t)
-	data := make([]byte, 256<<10)
-	rand.Read(data)
+	data := testenv.RandomBytes(256 << 10)
 	loc := tb.tusStart(t, len(data))
 	resp, body := tb.tusPatch(t, loc, "alice", 0, data[:100<<10], nil)
 	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Upload-State") != "" {
@@ -237,8 +234,7 @@ func (tb *testBundle) records(t *testing.T) []*store.Upload {
 // nothing and leaves no upload ready.
 func TestMultipartShortBodyAndDisconnect(t *testing.T) {
 	tb := setup(t)
-	data := make([]byte, 2<<20)
-	rand.Read(data)
+	data := testenv.RandomBytes(2 << 20)
 	body, ctype := multipartBody(t, part{field: "file", name: "x.bin", data: data})
 	raw, _ := io.ReadAll(body)
 

@@ -93,6 +93,22 @@ var (
 	ErrNoPresign      = NewError(http.StatusNotImplemented, "presign_unsupported", "this storage cannot sign upload URLs")
 	ErrUnavailable    = NewError(http.StatusServiceUnavailable, "unavailable", "storage is temporarily unavailable; try again")
 	ErrInterrupted    = NewError(http.StatusServiceUnavailable, "interrupted", "the upload was interrupted before it was stored; send it again")
+
+	// ErrMalware ends an upload quarantined: the scanner found malware.
+	ErrMalware = NewError(http.StatusUnprocessableEntity, "malware_detected", "the file contains malware")
+	// ErrScanUnavailable: the scanner failed or timed out. The upload is
+	// failed and not served; its bytes are kept and the scan is retried
+	// in the background.
+	ErrScanUnavailable = NewError(http.StatusServiceUnavailable, "scan_unavailable", "the file could not be scanned for malware yet; the scan is retried")
+	// ErrScanFailed: the scan was retried until the queue gave up; the
+	// file was removed.
+	ErrScanFailed = NewError(http.StatusServiceUnavailable, "scan_failed", "the file could not be scanned for malware and was removed; send it again later")
+	// ErrTooLargeToScan: the file is larger than the scanner examines and
+	// the route does not accept unscanned files.
+	ErrTooLargeToScan = NewError(http.StatusRequestEntityTooLarge, "too_large_to_scan", "the file is larger than the malware scanner examines")
+	// ErrChecksumMismatch: a tus request's body does not match its
+	// Upload-Checksum; its bytes were discarded.
+	ErrChecksumMismatch = NewError(460, "checksum_mismatch", "the request's body does not match its Upload-Checksum")
 )
 
 // unavailable reports a failing backend (storage or store) as ErrUnavailable:
@@ -113,6 +129,8 @@ var sentinelsByCode = func() map[string]*Error {
 		ErrTooLarge, ErrTypeNotAllowed, ErrTypeMismatch, ErrExecutable, ErrPolyglot, ErrInvalidInput,
 		ErrTooManyFiles, ErrTooFewFiles, ErrRange, ErrSignature, ErrExpired, ErrMethod, ErrInternal,
 		ErrUnavailable, ErrInterrupted, ErrSizeMismatch, ErrNotUploaded, ErrUploadExpired, ErrNoPresign,
+		ErrMalware, ErrScanUnavailable, ErrScanFailed, ErrTooLargeToScan, ErrChecksumMismatch,
+		ErrImageTooLarge, ErrImageCorrupt, ErrNotImage, ErrBadTransform, ErrTransformRefused,
 	} {
 		m[e.Code] = e
 	}

@@ -22,7 +22,16 @@ import (
 // fileURL is where a client fetches a ready file: plain for public routes,
 // signed and expiring for the others.
 func (r *Router) fileURL(u *store.Upload) string {
-	if u.State != store.Ready || u.Key == "" {
+	if u.State != store.Ready {
+		return ""
+	}
+	return r.keyURL(u)
+}
+
+// keyURL is the URL of upload u's stored file, whatever its state: the
+// completion callback gets it before the upload is marked ready.
+func (r *Router) keyURL(u *store.Upload) string {
+	if u.Key == "" {
 		return ""
 	}
 	p := strings.TrimSuffix(r.cfg.BasePath, "/") + "/files/" + u.Key
@@ -94,16 +103,42 @@ func (r *Router) serveFile(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
+	q := req.URL.Query()
+	switch {
+	case q.Has("d"):
+		r.serveDerivative(w, req, rec, cfg, q.Get("d"))
+		return
+	case wantsTransform(q):
+		r.serveTransform(w, req, rec, cfg, q)
+		return
+	}
+	r.serveObject(w, req, rec, cfg, object{
+		key: key, ctype: rec.Type, etag: rec.SHA256, disposition: disposition(rec, cfg),
+	})
+}
+
+// object is what serveObject serves: a stored object of a ready upload
+// (the file itself, a derivative or a cached transform).
+type object struct {
+	key         string
+	ctype       string
+	etag        string // without quotes
+	disposition string
+}
+
+// serveObject serves o from upload rec's bucket: Range, conditional
+// requests on its ETag, and headers that keep browsers from running it.
+func (r *Router) serveObject(w http.ResponseWriter, req *http.Request, rec *store.Upload, cfg routeConfig, o object) {
 	bk, err := r.storageOf(rec)
 	if err != nil {
 		r.log.ErrorContext(req.Context(), "a ready file's bucket is not configured", "upload", rec.ID, "bucket", rec.Bucket)
 		r.writeError(w, req, ErrInternal)
 		return
 	}
-	obj, err := bk.Open(req.Context(), key)
+	obj, err := bk.Open(req.Context(), o.key)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			r.log.ErrorContext(req.Context(), "a ready file is missing from storage", "upload", rec.ID)
+			r.log.ErrorContext(req.Context(), "a ready file is missing from storage", "upload", rec.ID, "key", o.key)
 			r.writeError(w, req, ErrNotFound)
 			return
 		}
@@ -111,30 +146,19 @@ func (r *Router) serveFile(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	defer obj.Close()
-	size := obj.Size()
+	r.serveOpened(w, req, rec, cfg, o, obj)
+}
 
-	hd := w.Header()
-	hd.Set("Content-Type", rec.Type)
-	hd.Set("ETag", `"`+rec.SHA256+`"`)
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Content-Disposition", disposition(rec, cfg))
-	if rec.Type != "application/pdf" {
-		// A file is never a page: no scripts, no plugins, no forms.
-		hd.Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox")
-	}
-	if cfg.public {
-		// Keys are never reused, so a file's bytes never change.
-		hd.Set("Cache-Control", "public, max-age=31536000, immutable")
-	} else {
-		exp, _ := strconv.ParseInt(req.URL.Query().Get("exp"), 10, 64)
-		hd.Set("Cache-Control", "private, max-age="+strconv.FormatInt(max(0, min(exp-now.Unix(), 3600)), 10))
-	}
+// serveOpened serves o, already open as obj.
+func (r *Router) serveOpened(w http.ResponseWriter, req *http.Request, rec *store.Upload, cfg routeConfig, o object, obj storage.Reader) {
+	size := obj.Size()
+	r.objectHeaders(w, req, cfg, o)
 	if rg := req.Header.Get("Range"); rg != "" {
 		switch checkRange(rg, size) {
 		case rangeMalformed:
 			req.Header.Del("Range") // a server may ignore a Range it cannot parse
 		case rangeUnsatisfiable:
-			hd.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 			r.writeError(w, req, ErrRange)
 			return
 		}
@@ -146,6 +170,26 @@ func (r *Router) serveFile(w http.ResponseWriter, req *http.Request) {
 		// client sees a broken response rather than a short file.
 		r.log.ErrorContext(req.Context(), "reading a stored file", "upload", rec.ID, "err", src.err)
 		panic(http.ErrAbortHandler)
+	}
+}
+
+// objectHeaders sets the headers of a served object.
+func (r *Router) objectHeaders(w http.ResponseWriter, req *http.Request, cfg routeConfig, o object) {
+	hd := w.Header()
+	hd.Set("Content-Type", o.ctype)
+	hd.Set("ETag", `"`+o.etag+`"`)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Content-Disposition", o.disposition)
+	if o.ctype != "application/pdf" {
+		// A file is never a page: no scripts, no plugins, no forms.
+		hd.Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox")
+	}
+	if cfg.public {
+		// Keys are never reused, so a file's bytes never change.
+		hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		exp, _ := strconv.ParseInt(req.URL.Query().Get("exp"), 10, 64)
+		hd.Set("Cache-Control", "private, max-age="+strconv.FormatInt(max(0, min(exp-time.Now().Unix(), 3600)), 10))
 	}
 }
 

@@ -355,3 +355,22 @@ func (tb *testBundle) tusUpload(t *testing.T, user, route, name string, data []b
 		off = int64(end)
 	}
 }
+
+// tusPartials uploads each part as a tus partial upload of route, as user,
+// and returns their URLs, for a concatenation.
+func (tb *testBundle) tusPartials(t *testing.T, user, route string, parts ...[]byte) []string {
+	t.Helper()
+	var urls []string
+	for _, p := range parts {
+		resp, body := tb.tusCreate(t, user, int64(len(p)), tusMetadata("route", route), map[string]string{"Upload-Concat": "partial"})
+		if resp.StatusCode != 201 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		loc := resp.Header.Get("Location")
+		if resp, body := tb.tusPatch(t, loc, user, 0, p, nil); resp.StatusCode != 204 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		urls = append(urls, loc)
+	}
+	return urls
+}

@@ -182,10 +182,24 @@ func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, cl
 	if err := r.runEarly(ctx, c); err != nil {
 		return refuse(err)
 	}
+	// One read: the bytes go to storage, the hash and the scanner at once.
 	hw := &hashCounter{h: sha256.New()}
 	hw.Write(head)
-	src := io.MultiReader(bytes.NewReader(head), io.TeeReader(lr, hw))
-	if err := dst.Put(ctx, key, src, &storage.PutOptions{ContentType: c.typ.MIME}); err != nil {
+	var (
+		tee io.Writer = hw
+		sc  *streamScan
+	)
+	if r.scans(cfg) {
+		sc = r.startScan(ctx)
+		sc.Write(head)
+		tee = io.MultiWriter(hw, sc)
+	}
+	src := io.MultiReader(bytes.NewReader(head), io.TeeReader(lr, tee))
+	err = dst.Put(ctx, key, src, &storage.PutOptions{ContentType: c.typ.MIME})
+	if sc != nil {
+		c.scan = sc.finish(err)
+	}
+	if err != nil {
 		if lr.exceeded || lr.err != nil {
 			return refuse(readError(lr, err))
 		}

@@ -22,6 +22,10 @@ type candidate struct {
 	typ    filetype.Type
 	size   int64  // set before the final checks
 	sha256 string // set before the final checks
+
+	// scan is the outcome of the scan made while the bytes streamed, if
+	// they were scanned then.
+	scan *scanOutcome
 }
 
 // stage is one step of verification. Stages run in order: every early check
@@ -111,7 +115,8 @@ func (r *Router) processCtx(ctx context.Context) (context.Context, context.Cance
 
 // settle finishes a verified file whose bytes are stored at key: it
 // records the facts (unless rec, the upload's record, already holds them),
-// runs OnComplete and marks the upload ready. When OnComplete refuses the
+// scans the file (see scanStep), runs OnComplete and marks the upload
+// ready. When OnComplete refuses the
 // file, the stored object is removed and the upload ends rejected or failed.
 // When the store fails, the upload stays processing with its bytes in place,
 // and ErrUnavailable is returned: finishing it again resumes here.
@@ -127,12 +132,19 @@ func (r *Router) settle(ctx context.Context, h routeHandler, rec *store.Upload, 
 			return nil, err
 		}
 	}
+	rec, err := r.scanStep(ctx, h, rec, c)
+	if err != nil {
+		return nil, err
+	}
+	if rec, err = r.rewriteStep(ctx, h, rec); err != nil {
+		return nil, err
+	}
+	if rec, err = r.derivativesStep(ctx, h, rec); err != nil {
+		return nil, err
+	}
 	result, err := h.complete(ctx, rec.Metadata, r.fileOf(rec))
 	if err != nil {
-		if derr := r.deleteStored(ctx, rec); derr != nil {
-			r.log.ErrorContext(ctx, "removing a refused file", "upload", id, "err", derr)
-		}
-		return nil, r.fail(ctx, h, id, err)
+		return nil, r.refuseStored(ctx, h, rec, err)
 	}
 	rec, err = r.store.Update(ctx, id, func(u *store.Upload) error {
 		u.State = store.Ready
@@ -183,6 +195,15 @@ func (r *Router) unsettled(ctx context.Context, id string) (rec *store.Upload, h
 	return rec, h, false, nil
 }
 
+// refuseStored ends upload rec, whose bytes are stored, for cause: its
+// bytes (and derivatives) are removed, then it fails (see fail).
+func (r *Router) refuseStored(ctx context.Context, h routeHandler, rec *store.Upload, cause error) error {
+	if err := r.deleteStored(ctx, rec); err != nil {
+		r.log.ErrorContext(ctx, "removing a refused file", "upload", rec.ID, "err", err)
+	}
+	return r.fail(ctx, h, rec.ID, cause)
+}
+
 // fail ends upload id as rejected (for a client *Error) or failed (for
 // anything else), runs OnError, and returns the error the client should see.
 // The caller has removed the bytes.
@@ -218,21 +239,28 @@ func (r *Router) fail(ctx context.Context, h routeHandler, id string, cause erro
 
 // fileOf is the callbacks' view of a record.
 func (r *Router) fileOf(u *store.Upload) File {
-	return File{
+	f := File{
 		ID: u.ID, Route: u.Route, Owner: u.Owner, Name: u.Name, Type: u.Type,
-		Size: u.Size, SHA256: u.SHA256, Key: u.Key, URL: r.fileURL(u), CreatedAt: u.CreatedAt,
+		Size: u.Size, SHA256: u.SHA256, Key: u.Key, CreatedAt: u.CreatedAt,
 	}
+	// A file being completed has the URLs it will be served at.
+	if u.State == store.Ready || u.State == store.Processing {
+		f.URL = r.keyURL(u)
+		f.Derivatives = r.derivativeURLs(u)
+	}
+	return f
 }
 
 // recordError is the error a client sees for a record that ended badly.
 // Its status is that of the sentinel with the same code; codes of the
-// route's own (from Reject) are 422, and failed uploads 500.
+// route's own (from Reject) are 422, and failed uploads 500 unless their
+// code says they may be retried (503).
 func recordError(u *store.Upload) *Error {
 	status := http.StatusUnprocessableEntity
 	if e, ok := sentinelsByCode[u.ErrorCode]; ok {
 		status = e.Status
 	}
-	if u.State == store.Failed {
+	if u.State == store.Failed && status < 500 {
 		status = http.StatusInternalServerError
 	}
 	return NewError(status, u.ErrorCode, u.ErrorMessage)
@@ -252,16 +280,32 @@ type Upload struct {
 	CreatedAt time.Time       `json:"createdAt"`
 	Result    json.RawMessage `json:"result,omitempty"`
 	Error     *errorJSON      `json:"error,omitempty"`
+
+	// Scan is the malware scan's outcome: "clean", "infected", "unscanned"
+	// (accepted unscanned by the route's policy) or "released" (found
+	// infected, released by an operator); absent when the file was not
+	// scanned. Signature names the malware found.
+	Scan      string `json:"scan,omitempty"`
+	Signature string `json:"signature,omitempty"`
+
+	// Derivatives are the URLs of the file's derivatives, by name.
+	Derivatives map[string]string `json:"derivatives,omitempty"`
+
+	// Duration is a video's running time in seconds, when its poster frame
+	// was made.
+	Duration float64 `json:"duration,omitempty"`
 }
 
 func (r *Router) uploadJSON(u *store.Upload) Upload {
 	out := Upload{
 		ID: u.ID, Route: u.Route, Name: u.Name, Size: u.Size, Type: u.Type,
 		SHA256: u.SHA256, State: string(u.State), CreatedAt: u.CreatedAt.UTC(), Result: u.Result,
+		Scan: string(u.Scan), Signature: u.Signature, Duration: u.Duration.Seconds(),
 	}
 	if u.State == store.Ready {
 		out.Key = u.Key
 		out.URL = r.fileURL(u)
+		out.Derivatives = r.derivativeURLs(u)
 	}
 	if u.ErrorCode != "" {
 		out.Error = &errorJSON{Code: u.ErrorCode, Message: u.ErrorMessage}

@@ -166,12 +166,44 @@ func (r *Router) serveComplete(w http.ResponseWriter, req *http.Request) {
 	}
 	ctx, cancel := r.processCtx(req.Context())
 	defer cancel()
+	if h, ok := r.route(rec.Route); ok && rec.State == store.Uploading && r.async(h.config(), rec.Size) {
+		// A large file is verified in the background, once it is there.
+		if err := r.checkPresigned(ctx, rec); err != nil {
+			r.writeError(w, req, err)
+			return
+		}
+		if rec, err = r.processLater(ctx, id); err != nil {
+			r.writeError(w, req, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, r.uploadJSON(rec))
+		return
+	}
 	rec, err = r.finishWith(ctx, id, r.finishPresigned)
 	if err != nil {
 		r.writeError(w, req, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, r.uploadJSON(rec))
+}
+
+// checkPresigned checks that the object of presigned upload rec is there
+// with its declared size; a wrong size is verified, and refused, by
+// finishPresigned.
+func (r *Router) checkPresigned(ctx context.Context, rec *store.Upload) error {
+	src, err := r.storageOf(rec)
+	if err != nil {
+		return err
+	}
+	obj, err := src.Open(ctx, rec.Key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return ErrNotUploaded
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	obj.Close()
+	return nil
 }
 
 // finishPresigned verifies a file a client PUT to its presigned URL and
@@ -182,10 +214,7 @@ func (r *Router) finishPresigned(ctx context.Context, id string) (*store.Upload,
 		return rec, err
 	}
 	refuse := func(err error) (*store.Upload, error) {
-		if derr := r.deleteStored(ctx, rec); derr != nil {
-			r.log.ErrorContext(ctx, "removing a refused file", "upload", id, "err", derr)
-		}
-		return nil, r.fail(ctx, h, id, err)
+		return nil, r.refuseStored(ctx, h, rec, err)
 	}
 	src, err := r.storageOf(rec)
 	if err != nil {
@@ -208,7 +237,9 @@ func (r *Router) finishPresigned(ctx context.Context, id string) (*store.Upload,
 	}); err != nil {
 		return nil, unavailable(err)
 	}
-	// One read: the first bytes for the type, every byte for the hash.
+	// One read: the first bytes for the type, every byte for the hash and
+	// the scanner. (A file larger than the scanner examines is judged by
+	// its size, without a scan.)
 	sum := sha256.New()
 	head := make([]byte, filetype.SniffLen)
 	n, err := io.ReadFull(obj, head)
@@ -217,7 +248,23 @@ func (r *Router) finishPresigned(ctx context.Context, id string) (*store.Upload,
 	}
 	head = head[:n]
 	sum.Write(head)
-	size, err := io.Copy(sum, obj)
+	var (
+		tee io.Writer = sum
+		sc  *streamScan
+	)
+	cfg := h.config()
+	if limit := int64(0); r.scans(cfg) {
+		if limit = r.scanner.MaxSize(); limit == 0 || rec.Size <= limit {
+			sc = r.startScan(ctx)
+			sc.Write(head)
+			tee = io.MultiWriter(sum, sc)
+		}
+	}
+	size, err := io.Copy(tee, obj)
+	var scanned *scanOutcome
+	if sc != nil {
+		scanned = sc.finish(err)
+	}
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -225,7 +272,7 @@ func (r *Router) finishPresigned(ctx context.Context, id string) (*store.Upload,
 	if size != rec.Size {
 		return refuse(ErrSizeMismatch)
 	}
-	c := &candidate{route: h.config(), name: rec.Name, head: head, size: size, sha256: hex.EncodeToString(sum.Sum(nil))}
+	c := &candidate{route: cfg, name: rec.Name, head: head, size: size, sha256: hex.EncodeToString(sum.Sum(nil)), scan: scanned}
 	if err := r.runEarly(ctx, c); err != nil {
 		return refuse(err)
 	}

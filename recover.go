@@ -69,6 +69,13 @@ const sweepInterval = time.Minute
 // startBackground starts the recovery sweep. It runs when the Router serves
 // its first request, once every route is declared.
 func (r *Router) startBackground() {
+	// The queue's own context outlives the sweep's: Close stops it after
+	// the sweep, letting its waiting jobs run.
+	if err := r.queue.Start(context.Background()); err != nil {
+		r.log.Error("starting the background queue", "err", err)
+	} else {
+		r.queueRun = true
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.bgCancel = cancel
 	r.bgDone = make(chan struct{})
@@ -76,18 +83,18 @@ func (r *Router) startBackground() {
 		defer close(r.bgDone)
 		// First everything the previous process left unfinished, then, on
 		// a timer, what a transient failure left and no client came back for.
-		before := r.started
+		before, first := r.started, true
 		t := time.NewTicker(sweepInterval)
 		defer t.Stop()
 		for {
-			if err := r.sweep(ctx, before); err != nil && ctx.Err() == nil {
+			if err := r.sweep(ctx, before, first); err != nil && ctx.Err() == nil {
 				r.log.Warn("recovering unfinished uploads", "err", err)
 			}
 			select {
 			case <-ctx.Done():
 				return
 			case now := <-t.C:
-				before = now.Add(-sweepInterval)
+				before, first = now.Add(-sweepInterval), false
 			}
 		}
 	}()
@@ -111,20 +118,27 @@ func (r *Router) stopBackground() {
 // A Router runs Recover by itself when it serves its first request, and
 // again every minute; call it directly to recover without waiting.
 func (r *Router) Recover(ctx context.Context) error {
-	return r.sweep(ctx, time.Now())
+	return r.sweep(ctx, time.Now(), true)
 }
 
-// sweep recovers the unfinished uploads last updated before before.
+// sweep recovers the unfinished uploads last updated before before, and
+// removes resumable uploads past their expiry. With failed set, it also
+// schedules again the scans to retry, whose jobs an in-process queue lost
+// if the process ended abruptly.
 //
 // A resumable upload belongs to the process whose staging area holds it, so
 // only uploads staged here are finished. A multipart upload's bytes came in
 // one request, which ProcessTimeout bounds; one left in progress for longer
 // than that has lost its request, and is failed and its partial bytes
 // removed.
-func (r *Router) sweep(ctx context.Context, before time.Time) error {
+func (r *Router) sweep(ctx context.Context, before time.Time, failed bool) error {
 	deadRequests := before.Add(-r.cfg.ProcessTimeout - time.Minute)
+	states := []store.State{store.Processing, store.Uploading}
+	if failed {
+		states = append(states, store.Failed)
+	}
 	var errs []error
-	for _, st := range []store.State{store.Processing, store.Uploading} {
+	for _, st := range states {
 		q := store.Query{State: st, UpdatedBefore: before, Limit: 100}
 		for {
 			page, err := r.store.List(ctx, q)
@@ -134,6 +148,23 @@ func (r *Router) sweep(ctx context.Context, before time.Time) error {
 			for _, rec := range page {
 				if ctx.Err() != nil {
 					return ctx.Err()
+				}
+				switch {
+				case st == store.Failed:
+					// A scan to retry whose job was lost with its process.
+					if rec.ErrorCode == ErrScanUnavailable.Code {
+						r.enqueueProcess(ctx, rec.ID, rec.Size)
+					}
+					continue
+				case st == store.Uploading && rec.Via == "tus" && r.expired(rec, before) && !r.staging.Complete(ctx, rec.ID):
+					r.expire(ctx, rec)
+					continue
+				case st == store.Processing && rec.Via != "multipart" && r.asyncRec(rec):
+					// A large file whose processing job was lost.
+					if !r.inFlight(rec.ID) {
+						r.enqueueProcess(ctx, rec.ID, rec.Size)
+					}
+					continue
 				}
 				switch rec.Via {
 				case "tus":
@@ -178,4 +209,51 @@ func (r *Router) abandonMultipart(ctx context.Context, rec *store.Upload) {
 	}
 	h, _ := r.route(rec.Route)
 	r.fail(ctx, h, rec.ID, ErrInterrupted)
+}
+
+// asyncRec reports whether upload rec is processed in the background.
+func (r *Router) asyncRec(rec *store.Upload) bool {
+	h, ok := r.route(rec.Route)
+	return ok && r.async(h.config(), rec.Size)
+}
+
+// expires is when resumable upload rec expires.
+func (r *Router) expires(rec *store.Upload) time.Time { return rec.CreatedAt.Add(r.cfg.UploadTTL) }
+
+// expired reports whether resumable upload rec, still receiving bytes, is
+// past its expiry at now.
+func (r *Router) expired(rec *store.Upload, now time.Time) bool {
+	return rec.State == store.Uploading && now.After(r.expires(rec))
+}
+
+// expire removes the staged bytes of a resumable upload past its expiry,
+// holding its lock, and ends it rejected with upload_expired.
+func (r *Router) expire(ctx context.Context, rec *store.Upload) error {
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	unlock, err := r.lockUpload(lctx, rec.ID)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// rec was read before the lock: the request that held it may have
+	// brought the last byte, or settled the upload.
+	cur, err := r.store.Get(ctx, rec.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	if !r.expired(cur, time.Now()) || r.staging.Complete(ctx, cur.ID) {
+		return nil
+	}
+	if err := r.staging.Remove(ctx, rec.ID); err != nil {
+		r.log.WarnContext(ctx, "removing an expired upload", "upload", rec.ID, "err", err)
+		return unavailable(err)
+	}
+	h, _ := r.route(rec.Route)
+	r.log.InfoContext(ctx, "resumable upload expired", "upload", rec.ID, "route", rec.Route)
+	r.fail(ctx, h, rec.ID, ErrUploadExpired) // returns the client's error, not a failure
+	return nil
 }

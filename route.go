@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -17,6 +18,7 @@ import (
 	"github.com/go-playground/validator/v10"
 
 	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/transform"
 )
 
 // Route declares one upload route. I is the type of the client's JSON input
@@ -51,6 +53,51 @@ type Route[I, M any] struct {
 	// Public makes files readable by anyone who knows their URL. Files of
 	// other routes are served only through signed, expiring URLs.
 	Public bool
+
+	// SkipScan turns malware scanning off for this route. Otherwise every
+	// file is scanned when Config.Scanner is set, and reaches ready only
+	// once found clean.
+	SkipScan bool
+
+	// ScanFailOpen accepts files unscanned, recorded as such, when the
+	// scanner fails or times out. By default scanning fails closed: the
+	// upload is failed and not served, its bytes are kept, and the scan is
+	// retried in the background until it succeeds or the queue gives up.
+	ScanFailOpen bool
+
+	// AcceptUnscannable accepts files larger than the scanner examines
+	// (scan.Scanner.MaxSize), recorded as unscanned. By default they are
+	// refused with too_large_to_scan.
+	AcceptUnscannable bool
+
+	// AsyncAbove is the size above which a file that is scanned, or gets
+	// derivatives, is processed in the background: the request that brings a resumable upload's last
+	// byte, or completes a presigned one, answers at once with state
+	// processing, and the record becomes ready (or quarantined) later.
+	// Defaults to 32 MiB; -1 processes every file before answering.
+	// Multipart files are scanned while they stream, within the request.
+	AsyncAbove int64
+
+	// Derivatives are images made from each image file of the route (and
+	// from a video's poster frame, where ffmpeg is installed), by name:
+	// e.g. {"thumb": {Width: 256, Height: 256, Fit: transform.Cover}}. They
+	// are made after the scan, stored beside the file, listed in its
+	// record and deleted with it. An image that cannot be decoded within
+	// Config.TransformLimits is rejected (image_too_large, image_corrupt).
+	// Names are 1-32 lowercase letters, digits, '-' and '_'.
+	Derivatives map[string]transform.Spec
+
+	// Presets are named on-the-fly transforms: GET B/files/{key}?preset=name.
+	// Other transforms need parameters signed by Router.TransformURL,
+	// unless PresetsOnly refuses them.
+	Presets     map[string]transform.Spec
+	PresetsOnly bool
+
+	// Rewrite decodes and re-encodes every JPEG, PNG and GIF of the route,
+	// at its own size and format, before it is ready: whatever rides along
+	// with the image (a polyglot's other content, metadata) is dropped. The
+	// record's size and SHA-256 are the rewritten file's.
+	Rewrite bool
 
 	// Middleware authorizes an upload and returns its owner and metadata. It
 	// runs when an upload is created, and again (with Request.UploadID set)
@@ -109,8 +156,12 @@ type File struct {
 	Size      int64     // bytes
 	SHA256    string    // lowercase hex
 	Key       string    // storage key
-	URL       string    // where to fetch it (signed when the route is private)
+	URL       string    // where to fetch it (signed when the route is private); it serves once the upload is ready
 	CreatedAt time.Time // when the upload was created
+
+	// Derivatives are the URLs of the file's derivatives, by name (see
+	// Route.Derivatives).
+	Derivatives map[string]string
 }
 
 var routeName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -149,6 +200,22 @@ func handle[I, M any](r *Router, name string, rt Route[I, M]) error {
 	if rt.MaxFiles == 0 {
 		rt.MaxFiles = max(1, rt.MinFiles)
 	}
+	for kind, specs := range map[string]map[string]transform.Spec{"Derivatives": rt.Derivatives, "Presets": rt.Presets} {
+		for n, sp := range specs {
+			if !derivativeName.MatchString(n) {
+				return fmt.Errorf("route %q: %s: name %q: use 1-32 lowercase letters, digits, '-' and '_'", name, kind, n)
+			}
+			if err := sp.Validate(r.transforms.lim); err != nil {
+				return fmt.Errorf("route %q: %s[%q]: %v", name, kind, n, err)
+			}
+		}
+	}
+	if rt.AsyncAbove < -1 {
+		return fmt.Errorf("route %q: AsyncAbove must be -1 (never) or a size", name)
+	}
+	if rt.AsyncAbove == 0 {
+		rt.AsyncAbove = defaultAsyncAbove
+	}
 	if rt.MinFiles > rt.MaxFiles {
 		return fmt.Errorf("route %q: MinFiles (%d) is above MaxFiles (%d)", name, rt.MinFiles, rt.MaxFiles)
 	}
@@ -175,6 +242,16 @@ func handle[I, M any](r *Router, name string, rt Route[I, M]) error {
 			public:      rt.Public,
 			acceptsAny:  slices.Contains(rt.Accept, string(filetype.Any)),
 			schema:      schemaOf(it),
+
+			skipScan:          rt.SkipScan,
+			scanFailOpen:      rt.ScanFailOpen,
+			acceptUnscannable: rt.AcceptUnscannable,
+			asyncAbove:        rt.AsyncAbove,
+
+			derivatives: maps.Clone(rt.Derivatives),
+			presets:     maps.Clone(rt.Presets),
+			presetsOnly: rt.PresetsOnly,
+			rewrite:     rt.Rewrite,
 		},
 	}
 	return r.addRoute(name, e)
@@ -205,6 +282,16 @@ type routeConfig struct {
 	public      bool
 	acceptsAny  bool
 	schema      []SchemaField
+
+	skipScan          bool
+	scanFailOpen      bool
+	acceptUnscannable bool
+	asyncAbove        int64 // -1: never
+
+	derivatives map[string]transform.Spec
+	presets     map[string]transform.Spec
+	presetsOnly bool
+	rewrite     bool
 }
 
 type typedRoute[I, M any] struct {

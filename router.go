@@ -1,6 +1,7 @@
 package carcosa
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -19,9 +21,12 @@ import (
 	"github.com/go-playground/validator/v10"
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
+	"github.com/carcosa-dev/carcosa/queue"
+	"github.com/carcosa-dev/carcosa/scan"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/store/sqlite"
+	"github.com/carcosa-dev/carcosa/transform"
 )
 
 // Config configures a Router. The zero value of every field but DataDir is a
@@ -90,6 +95,45 @@ type Config struct {
 	// Defaults to 10 minutes.
 	ProcessTimeout time.Duration
 
+	// Scanner scans every file for malware before it is ready (routes may
+	// opt out; see Route.SkipScan), e.g. scan.NewClamd. Nil means files
+	// are not scanned, which New logs as a warning.
+	Scanner scan.Scanner
+
+	// Quarantine names the bucket that keeps infected files, under the
+	// prefix ".quarantine/"; they are never served. "" keeps each in its
+	// own bucket, under that prefix.
+	Quarantine string
+
+	// Queue runs background work: the processing of large files and the
+	// retries of scans that failed. Defaults to an in-process queue
+	// (queue.NewMemory), whose waiting jobs Close runs before it returns;
+	// a durable one (queue/riverqueue) keeps them through crashes. The
+	// Router registers its handlers on it in New, starts it when it
+	// serves its first request and stops it in Close.
+	Queue queue.Queue
+
+	// UploadTTL is how long a resumable upload may take from its creation
+	// to its last byte (tus's expiration extension: Upload-Expires). An
+	// upload not finished by then answers 410 and is removed by the
+	// recovery sweep. Defaults to 24 hours.
+	UploadTTL time.Duration
+
+	// TransformLimits bound every image transform (derivatives and
+	// on-the-fly): the pixel budget checked before decoding, the largest
+	// output. The zero value takes package transform's defaults (50
+	// megapixels).
+	TransformLimits transform.Limits
+
+	// TransformWorkers is the most image transforms run at once, so that
+	// they cannot starve uploads. Defaults to GOMAXPROCS.
+	TransformWorkers int
+
+	// Video makes the poster frames of videos, from which their
+	// derivatives are made. Defaults to ffmpeg when it is installed
+	// (transform.NewFFmpeg); without it, videos get no derivatives.
+	Video transform.Video
+
 	// Logger receives the Router's logs; it never gets file contents, names
 	// or input. Defaults to slog.Default().
 	Logger *slog.Logger
@@ -111,6 +155,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SignedURLTTL < 0 {
 		return c, errors.New("carcosa: Config.SignedURLTTL must not be negative")
+	}
+	if c.UploadTTL == 0 {
+		c.UploadTTL = 24 * time.Hour
+	}
+	if c.UploadTTL < 0 {
+		return c, errors.New("carcosa: Config.UploadTTL must not be negative")
 	}
 	if c.ProcessTimeout == 0 {
 		c.ProcessTimeout = 10 * time.Minute
@@ -143,6 +193,11 @@ type Router struct {
 	validate *validator.Validate
 	key      []byte
 	stages   []stage
+	scanner  scan.Scanner
+	queue    queue.Queue
+	queueRun bool // the queue was started
+
+	transforms *transformer
 
 	mu      sync.RWMutex
 	routes  map[string]routeHandler
@@ -154,6 +209,7 @@ type Router struct {
 	started   time.Time
 	finMu     sync.Mutex
 	finishing map[string]*finishCall
+	shielded  map[string]int // uploads whose lock holder must not be interrupted
 	bgOnce    sync.Once
 	bgCancel  context.CancelFunc
 	bgDone    chan struct{}
@@ -166,7 +222,8 @@ func New(cfg Config) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+	// DataDir/tmp holds tus request bodies while their checksum is verified.
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "tmp"), 0o750); err != nil {
 		return nil, fmt.Errorf("carcosa: creating DataDir: %w", err)
 	}
 	r := &Router{
@@ -177,11 +234,26 @@ func New(cfg Config) (*Router, error) {
 		validate: newValidator(),
 		key:      cfg.SigningKey,
 		routes:   make(map[string]routeHandler),
+		scanner:  cfg.Scanner,
+		queue:    cfg.Queue,
 
 		started:   time.Now(),
 		finishing: make(map[string]*finishCall),
+		shielded:  make(map[string]int),
 	}
 	r.stages = defaultStages()
+	r.transforms = &transformer{
+		lim:   cfg.TransformLimits,
+		video: cfg.Video,
+		slots: make(chan struct{}, cmp.Or(cfg.TransformWorkers, runtime.GOMAXPROCS(0))),
+	}
+	if r.transforms.video == nil {
+		if f, err := transform.NewFFmpeg(); err == nil {
+			r.transforms.video = f
+		} else {
+			r.log.Info("carcosa: videos get no derivatives", "reason", err.Error())
+		}
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -219,7 +291,19 @@ func New(cfg Config) (*Router, error) {
 	if r.staging, err = r.openStaging(); err != nil {
 		return nil, err
 	}
-	r.locker = newLocker(r.store)
+	if r.cfg.Quarantine != "" {
+		if _, err := r.buckets.get(r.cfg.Quarantine); err != nil {
+			return nil, fmt.Errorf("carcosa: Config.Quarantine: no bucket named %q in Config.Buckets", r.cfg.Quarantine)
+		}
+	}
+	if r.queue == nil {
+		r.queue = queue.NewMemory(&queue.MemoryOptions{Logger: cfg.Logger})
+	}
+	r.queue.Handle(jobProcess, r.processJob)
+	if r.scanner == nil {
+		r.log.Warn("carcosa: no malware scanner is configured (Config.Scanner): uploaded files are not scanned")
+	}
+	r.locker = shieldedLocker{Locker: newLocker(r.store), r: r}
 	if r.tus, err = r.newTusHandler(); err != nil {
 		return nil, err
 	}
@@ -233,6 +317,15 @@ func New(cfg Config) (*Router, error) {
 func (r *Router) Close() error {
 	r.bgOnce.Do(func() {}) // a Router closed before serving never starts the sweep
 	r.stopBackground()
+	if r.queueRun {
+		// Jobs waiting in an in-process queue run before it stops.
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ProcessTimeout)
+		if err := r.queue.Stop(ctx); err != nil {
+			r.log.Error("stopping the background queue", "err", err)
+		}
+		cancel()
+		r.queueRun = false
+	}
 	if r.staging != nil {
 		r.staging.Flush()
 	}

@@ -3,7 +3,6 @@ package carcosa
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -64,8 +63,7 @@ func TestScaleOut(t *testing.T) {
 	defer client.CloseIdleConnections()
 
 	const size, chunk = 40 << 20, 3 << 20
-	src := make([]byte, size)
-	rand.Read(src)
+	src := testenv.RandomBytes(size)
 	want := sha256.Sum256(src)
 
 	id := tusCreateAt(t, client, srv[0].addr, "files", "data.bin", size)

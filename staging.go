@@ -116,6 +116,64 @@ func newLocker(s store.Store) tusd.Locker {
 	return memorylocker.New()
 }
 
+// shieldedLocker passes on a waiter's request that the holder of an
+// upload's lock let go, unless the holder is finishing the upload. tusd
+// answers such a request by cutting the holder's request body short, which
+// is how a client that reconnects takes over its upload; a request that
+// has received every byte and is verifying them has nothing left to cut,
+// and cutting it would spoil its connection for the next request. A job
+// about the upload then waits for the finish to end instead.
+type shieldedLocker struct {
+	tusd.Locker
+	r *Router
+}
+
+func (s shieldedLocker) NewLock(id string) (tusd.Lock, error) {
+	l, err := s.Locker.NewLock(id)
+	if err != nil {
+		return nil, err
+	}
+	return shieldedLock{inner: l, id: id, r: s.r}, nil
+}
+
+type shieldedLock struct {
+	inner tusd.Lock
+	id    string
+	r     *Router
+}
+
+func (l shieldedLock) Unlock() error { return l.inner.Unlock() }
+
+func (l shieldedLock) Lock(ctx context.Context, requestRelease func()) error {
+	return l.inner.Lock(ctx, func() {
+		if !l.r.isShielded(l.id) {
+			requestRelease()
+		}
+	})
+}
+
+// shield keeps the holder of upload id's lock from being asked to let go,
+// until unshield.
+func (r *Router) shield(id string) {
+	r.finMu.Lock()
+	r.shielded[id]++
+	r.finMu.Unlock()
+}
+
+func (r *Router) unshield(id string) {
+	r.finMu.Lock()
+	if r.shielded[id]--; r.shielded[id] <= 0 {
+		delete(r.shielded, id)
+	}
+	r.finMu.Unlock()
+}
+
+func (r *Router) isShielded(id string) bool {
+	r.finMu.Lock()
+	defer r.finMu.Unlock()
+	return r.shielded[id] > 0
+}
+
 // storeLocker makes a store.Locker tusd's locker.
 type storeLocker struct{ l store.Locker }
 

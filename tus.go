@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	xslog "golang.org/x/exp/slog"
 
 	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/internal/tusext"
 	"github.com/carcosa-dev/carcosa/internal/tusstage"
 	"github.com/carcosa-dev/carcosa/safename"
 	"github.com/carcosa-dev/carcosa/storage"
@@ -67,6 +69,13 @@ func parseTusMeta(md tusd.MetaData) (tusMeta, error) {
 // ctxKey carries the client's request through tusd to the hooks.
 type ctxKey struct{}
 
+// finishKey carries a *finishMark through tusd to the finish hook.
+type finishKey struct{}
+
+// finishMark names the upload a tus request finished, which stays shielded
+// (see shieldedLocker) until tusd has answered and let go of its lock.
+type finishMark struct{ id string }
+
 func httpRequest(ctx context.Context) *http.Request {
 	req, _ := ctx.Value(ctxKey{}).(*http.Request)
 	return req
@@ -102,9 +111,16 @@ func (r *Router) tusLimit(info tusd.FileInfo) int64 {
 // serveTus serves tus 1.0 under B/tus/. Every request but creation is about
 // one upload, and is allowed only to its owner.
 func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
-	req = req.WithContext(context.WithValue(req.Context(), ctxKey{}, req))
+	mark := &finishMark{}
+	ctx := context.WithValue(req.Context(), finishKey{}, mark)
+	req = req.WithContext(context.WithValue(ctx, ctxKey{}, req))
 	tw := &tusWriter{ResponseWriter: w, r: r, req: req}
 	defer tw.finish()
+	defer func() {
+		if mark.id != "" {
+			r.unshield(mark.id)
+		}
+	}()
 
 	id := strings.TrimPrefix(req.URL.Path, "/tus/")
 	// tusd's unrouted handler reads the upload ID as the whole path.
@@ -116,6 +132,20 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 	if id == "" {
 		if req.Method != http.MethodPost {
 			r.writeError(tw, req, ErrMethod)
+			return
+		}
+		// Creation with upload: a body sent with a checksum must match it.
+		if req.ContentLength != 0 && req.Header.Get("Upload-Checksum") != "" {
+			if limit, ok := r.creationBodyLimit(req); ok {
+				done, ok := r.verifyChecksum(tw, req, limit)
+				if !ok {
+					return
+				}
+				defer done()
+			}
+		}
+		if err := r.checkConcat(req); err != nil {
+			r.writeError(tw, req, err)
 			return
 		}
 		r.tus.Middleware(http.HandlerFunc(r.tus.PostFile)).ServeHTTP(tw, req)
@@ -149,9 +179,29 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
+	// An upload with all its bytes was finished above, whatever the time.
+	if req.Method != http.MethodDelete && r.expired(rec, time.Now()) {
+		if err := r.expire(context.WithoutCancel(req.Context()), rec); err != nil {
+			r.log.WarnContext(req.Context(), "expiring an upload", "upload", id, "err", err)
+		}
+		r.writeError(tw, req, ErrUploadExpired)
+		return
+	}
 	if rec.State != store.Uploading {
 		r.tusSettled(tw, req, rec)
 		return
+	}
+	tw.Header().Set("Upload-Expires", r.expires(rec).UTC().Format(http.TimeFormat))
+	if req.Method == http.MethodPatch {
+		left := h.config().maxFileSize
+		if rec.Size >= 0 {
+			left = rec.Size // tusd checks the offset; this bounds the spool
+		}
+		done, ok := r.verifyChecksum(tw, req, left)
+		if !ok {
+			return
+		}
+		defer done()
 	}
 	r.tus.Middleware(next).ServeHTTP(tw, req)
 
@@ -174,22 +224,25 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 // receiving bytes. A HEAD about a ready upload reports it complete, so a
 // client that lost the last response does not upload again.
 func (r *Router) tusSettled(w http.ResponseWriter, req *http.Request, rec *store.Upload) {
-	ready := func(status int) {
+	// complete answers that every byte is in, and the upload's state.
+	complete := func(status int) {
 		h := w.Header()
 		h.Set("Tus-Resumable", "1.0.0")
 		h.Set("Upload-Offset", strconv.FormatInt(rec.Size, 10))
 		h.Set("Upload-Length", strconv.FormatInt(rec.Size, 10))
-		h.Set("Upload-State", string(store.Ready))
+		h.Set("Upload-State", string(rec.State))
 		h.Set("Cache-Control", "no-store")
 		w.WriteHeader(status)
 	}
 	switch {
 	case rec.State == store.Ready && req.Method == http.MethodHead:
-		ready(http.StatusOK)
+		complete(http.StatusOK)
+	case rec.State == store.Processing && req.Method == http.MethodHead:
+		complete(http.StatusOK) // processed in the background
 	case rec.State == store.Ready && req.Method == http.MethodPatch &&
 		req.Header.Get("Upload-Offset") == strconv.FormatInt(rec.Size, 10) && req.ContentLength == 0:
 		// A retried last PATCH whose response was lost.
-		ready(http.StatusNoContent)
+		complete(http.StatusNoContent)
 	case rec.State == store.Ready, rec.State == store.Processing:
 		r.writeError(w, req, ErrConflict.with("the upload has received all its bytes"))
 	default:
@@ -208,7 +261,8 @@ func (r *Router) needsFinish(req *http.Request, rec *store.Upload) bool {
 	case rec.Via != "tus" || rec.Partial:
 		return false
 	case rec.State == store.Processing:
-		return true
+		// A file processed in the background is left to its job.
+		return !r.asyncRec(rec)
 	case rec.State != store.Uploading:
 		return false
 	case req.Method == http.MethodPatch && rec.Size >= 0 &&
@@ -245,6 +299,53 @@ func (r *Router) authorize(req *http.Request, id string) (*store.Upload, routeHa
 	return rec, h, nil
 }
 
+// errNoUpload answers a tus request about an upload that does not exist or
+// is another owner's, alike, so that IDs cannot be probed.
+var errNoUpload = ErrNotFound.with("no such upload")
+
+// checkConcat checks, before tusd looks at them, that the partial uploads a
+// final concatenation names are the caller's partial uploads of its route.
+// tusd refuses a partial that is not finished (400) before the creation
+// hook runs, which would tell anyone that the ID exists; so the middleware
+// runs first (and runs again in the hook), and any upload not the
+// caller's is not found.
+func (r *Router) checkConcat(req *http.Request) error {
+	final, ok := strings.CutPrefix(req.Header.Get("Upload-Concat"), "final;")
+	if !ok {
+		return nil
+	}
+	md, err := parseTusMeta(tusd.ParseMetadataHeader(req.Header.Get("Upload-Metadata")))
+	if err != nil {
+		return err
+	}
+	h, ok := r.route(md.route)
+	if !ok {
+		return ErrUnknownRoute
+	}
+	g, err := h.admit(req.Context(), req, md.input, "", []FileInfo{{Name: safename.Clean(md.name), Size: -1, Type: md.typ}})
+	if err != nil {
+		return err
+	}
+	tusBase := strings.TrimSuffix(r.cfg.BasePath, "/") + "/tus/"
+	for _, u := range strings.Fields(final) {
+		_, id, _ := strings.Cut(u, tusBase)
+		id = strings.Trim(id, "/")
+		if !validID(id) {
+			return errNoUpload
+		}
+		p, err := r.store.Get(req.Context(), id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return errNoUpload
+		case err != nil:
+			return unavailable(err)
+		case !p.Partial || p.Owner != g.owner || p.Route != md.route:
+			return errNoUpload
+		}
+	}
+	return nil
+}
+
 // tusCreate admits a new tus upload: route, size, input and middleware, and
 // records it. The upload's ID is Carcosa's.
 func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInfoChanges, error) {
@@ -279,7 +380,7 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 	for _, pid := range info.PartialUploads {
 		p, err := r.store.Get(hook.Context, pid)
 		if err != nil || !p.Partial || p.Owner != g.owner || p.Route != md.route {
-			return tusd.HTTPResponse{}, none, tusError(ErrNotFound.with("a partial upload of this concatenation was not found"), reqID)
+			return tusd.HTTPResponse{}, none, tusError(errNoUpload, reqID)
 		}
 	}
 	rec := &store.Upload{
@@ -291,7 +392,8 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 	if err := r.store.Create(hook.Context, rec); err != nil {
 		return tusd.HTTPResponse{}, none, tusError(clientError(unavailable(err)), reqID)
 	}
-	return tusd.HTTPResponse{}, tusd.FileInfoChanges{ID: rec.ID}, nil
+	expires := time.Now().Add(r.cfg.UploadTTL).UTC().Format(http.TimeFormat)
+	return tusd.HTTPResponse{Header: tusd.HTTPHeader{"Upload-Expires": expires}}, tusd.FileInfoChanges{ID: rec.ID}, nil
 }
 
 // tusFinish verifies a tus upload whose last byte arrived, before tusd
@@ -301,13 +403,25 @@ func (r *Router) tusFinish(hook tusd.HookEvent) (tusd.HTTPResponse, error) {
 	if hook.Upload.IsPartial {
 		return tusd.HTTPResponse{}, nil
 	}
+	if mark, _ := hook.Context.Value(finishKey{}).(*finishMark); mark != nil && mark.id == "" {
+		mark.id = hook.Upload.ID
+		r.shield(mark.id)
+	}
 	reqID := ""
 	if req := httpRequest(hook.Context); req != nil {
 		reqID = requestID(req)
 	}
 	ctx, cancel := r.processCtx(hook.Context)
 	defer cancel()
-	rec, err := r.finish(ctx, hook.Upload.ID)
+	var (
+		rec *store.Upload
+		err error
+	)
+	if h, ok := r.route(hook.Upload.MetaData["route"]); ok && r.async(h.config(), hook.Upload.Size) {
+		rec, err = r.processLater(ctx, hook.Upload.ID)
+	} else {
+		rec, err = r.finish(ctx, hook.Upload.ID)
+	}
 	if err != nil {
 		return tusd.HTTPResponse{}, tusError(clientError(err), reqID)
 	}
@@ -318,6 +432,62 @@ func (r *Router) tusFinish(hook tusd.HookEvent) (tusd.HTTPResponse, error) {
 		}
 	}
 	return tusd.HTTPResponse{Header: tusd.HTTPHeader{"Upload-State": string(rec.State)}}, nil
+}
+
+// processLater marks tus upload id, whose last byte arrived, processing,
+// and leaves its verification to a job.
+func (r *Router) processLater(ctx context.Context, id string) (*store.Upload, error) {
+	rec, err := r.store.Update(ctx, id, func(u *store.Upload) error {
+		if u.State == store.Uploading {
+			u.State = store.Processing
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if rec.State == store.Processing {
+		r.enqueueProcess(ctx, id, rec.Size)
+	}
+	return rec, nil
+}
+
+// verifyChecksum checks the body of a tus request that carries an
+// Upload-Checksum (tus's checksum extension) before tusd reads it: the body
+// is spooled to disk while hashed, and handed on only when it matches, so a
+// corrupted chunk never reaches the upload. It answers the request itself
+// when the checksum is malformed, unsupported or wrong (460), and reports
+// ok=false; otherwise done releases the spooled body. A body longer than
+// limit bytes (when limit ≥ 0) is refused.
+func (r *Router) verifyChecksum(w http.ResponseWriter, req *http.Request, limit int64) (done func(), ok bool) {
+	h := req.Header.Get("Upload-Checksum")
+	if h == "" {
+		return func() {}, true
+	}
+	sum, err := tusext.ParseChecksum(h)
+	if err != nil {
+		msg := "Upload-Checksum must be \"<algorithm> <base64 digest>\""
+		if errors.Is(err, tusext.ErrUnsupported) {
+			msg = "the checksum algorithm is not supported; use one of " + tusext.Algorithms
+		}
+		r.writeError(w, req, ErrBadRequest.with(msg).wrap(err))
+		return nil, false
+	}
+	body, err := tusext.Spool(req.Context(), req.Body, sum, filepath.Join(r.cfg.DataDir, "tmp"), limit)
+	switch {
+	case errors.Is(err, tusext.ErrMismatch):
+		r.writeError(w, req, ErrChecksumMismatch)
+		return nil, false
+	case errors.Is(err, tusext.ErrTooLarge):
+		r.writeError(w, req, ErrTooLarge.with("the request sends more bytes than the upload's length"))
+		return nil, false
+	case err != nil:
+		r.writeError(w, req, bodyError(err))
+		return nil, false
+	}
+	req.Body = body
+	req.ContentLength = body.Size()
+	return func() { body.Close() }, true
 }
 
 // testHookFinish, when set (by tests), runs when finishing an upload is
@@ -375,10 +545,19 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 		}
 	}
 	rec, err = r.settle(ctx, h, rec, c, rec.Key)
-	if err == nil {
+	if !retried(err) {
+		// Ready, or ended otherwise (quarantined, refused by the scan's
+		// policy or by OnComplete): the staged copy is of no more use.
 		r.removeStaged(ctx, id)
 	}
 	return rec, err
+}
+
+// retried reports whether err, from settling an upload, leaves it to be
+// finished again: by the client's retry when a backend failed, by a job
+// when the scanner did. Such an upload keeps what is staged for it.
+func retried(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrScanUnavailable)
 }
 
 // verifyStaged runs the verification stages on a staged upload.
@@ -523,6 +702,11 @@ func (w *tusWriter) WriteHeader(code int) {
 		return
 	}
 	w.status = code
+	if ext := w.Header().Get("Tus-Extension"); ext != "" {
+		// The extensions Carcosa adds to tusd's.
+		w.Header().Set("Tus-Extension", ext+",checksum,expiration")
+		w.Header().Set("Tus-Checksum-Algorithm", tusext.Algorithms)
+	}
 	if code >= 400 && !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
 		w.capture = true
 		return
@@ -582,7 +766,7 @@ func tusdError(status int, code, msg string) *Error {
 	case status >= 500:
 		return ErrInternal
 	case code == "ERR_UPLOAD_NOT_FOUND" || status == http.StatusNotFound:
-		return ErrNotFound.with("no such upload")
+		return errNoUpload
 	case code == "ERR_UPLOAD_SIZE_EXCEEDED":
 		return ErrTooLarge.with("the request sends more bytes than the upload's length")
 	case status == http.StatusRequestEntityTooLarge:
@@ -596,4 +780,24 @@ func tusdError(status int, code, msg string) *Error {
 		msg = http.StatusText(status)
 	}
 	return NewError(status, "tus_"+c, msg)
+}
+
+// creationBodyLimit bounds the body of a creation-with-upload request
+// whose checksum is verified before tusd creates the upload: by its route's
+// limit and its declared length. A request that names no known route is
+// left to tusd, which refuses it without reading its body.
+func (r *Router) creationBodyLimit(req *http.Request) (int64, bool) {
+	md, err := parseTusMeta(tusd.ParseMetadataHeader(req.Header.Get("Upload-Metadata")))
+	if err != nil {
+		return 0, false
+	}
+	h, ok := r.route(md.route)
+	if !ok {
+		return 0, false
+	}
+	limit := h.config().maxFileSize
+	if n, err := strconv.ParseInt(req.Header.Get("Upload-Length"), 10, 64); err == nil && n >= 0 {
+		limit = min(limit, n)
+	}
+	return limit, true
 }

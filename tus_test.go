@@ -2,18 +2,17 @@ package carcosa_test
 
 import (
 	"bytes"
-	"crypto/rand"
 	"errors"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/carcosa-dev/carcosa"
+	"github.com/carcosa-dev/carcosa/internal/testenv"
 )
 
 func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	rand.Read(b)
+	b := testenv.RandomBytes(n)
 	return b
 }
 
@@ -227,18 +226,7 @@ func TestTusConcatenation(t *testing.T) {
 	t.Parallel()
 	tb := setup(t)
 	p1, p2 := randomBytes(1<<20+3), randomBytes(777)
-	var urls []string
-	for _, p := range [][]byte{p1, p2} {
-		resp, body := tb.tusCreate(t, "alice", int64(len(p)), tusMetadata("route", "files"), map[string]string{"Upload-Concat": "partial"})
-		if resp.StatusCode != 201 {
-			t.Fatalf("%d %s", resp.StatusCode, body)
-		}
-		loc := resp.Header.Get("Location")
-		if resp, body := tb.tusPatch(t, loc, "alice", 0, p, nil); resp.StatusCode != 204 {
-			t.Fatalf("%d %s", resp.StatusCode, body)
-		}
-		urls = append(urls, loc)
-	}
+	urls := tb.tusPartials(t, "alice", "files", p1, p2)
 	// Another owner cannot claim alice's parts.
 	resp, body := tb.tusCreate(t, "mallory", -1, tusMetadata("route", "files", "filename", "x.bin"), map[string]string{"Upload-Concat": "final;" + strings.Join(urls, " ")})
 	wantError(t, resp, body, 404, "not_found")

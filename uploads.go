@@ -35,10 +35,16 @@ func (r *Router) deleteUpload(w http.ResponseWriter, req *http.Request) {
 	case store.Processing:
 		r.writeError(w, req, ErrConflict.with("the upload is being processed; try again shortly"))
 		return
+	case store.Quarantined:
+		r.writeError(w, req, ErrConflict.with("the file is quarantined; an operator decides what becomes of it"))
+		return
 	}
 	if err := r.deleteStored(ctx, rec); err != nil {
 		r.writeError(w, req, unavailable(err))
 		return
+	}
+	if rec.Via == "tus" {
+		r.removeStaged(ctx, id) // a failed upload's bytes, kept for a retry
 	}
 	if err := r.store.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		r.writeError(w, req, unavailable(err))

@@ -34,6 +34,18 @@ type serverKind struct {
 	// Handler returns the kind's upload handler, keeping its data under
 	// o.Dir, and a function that releases it once the server has stopped.
 	Handler func(o serveOptions) (http.Handler, func() error, error)
+
+	// Scan, set instead of Handler, makes the kind a measurement without a
+	// server: it streams the file at path to the clamd at addr and returns
+	// once clamd has answered that it is clean. It is timed from the call
+	// to its return. Such kinds run the scenarios of one file only.
+	Scan func(ctx context.Context, b *bench, addr, path string) error
+
+	// Clamd says that the kind needs -clamd.
+	Clamd bool
+
+	// Doc describes the kind in the Markdown report.
+	Doc string
 }
 
 // serveOptions configures a server process.
@@ -44,14 +56,22 @@ type serveOptions struct {
 	S3          string // S3 endpoint, for the kinds on S3
 }
 
-// kinds lists the server kinds. A kind that scans with clamd will be one
-// more entry here, using serveOptions.Clamd, and selected by benchKinds
-// when -clamd is given.
+// kinds lists the server kinds.
 var kinds = []serverKind{
-	{Name: "tusd", TusPath: "/files/", Handler: tusdHandler},
-	{Name: "carcosa", Ref: "tusd", TusPath: "/tus/", WantState: "ready", Handler: carcosaHandler},
-	{Name: "tusd-s3", TusPath: "/files/", Handler: tusdS3Handler},
-	{Name: "carcosa-s3", Ref: "tusd-s3", TusPath: "/tus/", WantState: "ready", Handler: carcosaS3Handler},
+	{Name: "tusd", TusPath: "/files/", Handler: tusdHandler,
+		Doc: "tusd's handler, file store and in-memory locker; no hooks, logs discarded."},
+	{Name: "carcosa", Ref: "tusd", TusPath: "/tus/", WantState: "ready", Handler: carcosaHandler,
+		Doc: "a Carcosa Router on its embedded defaults (local disk, SQLite) with one route accepting any file; an upload is done when its last response says `Upload-State: ready` (verified, hashed, stored)."},
+	{Name: "tusd-s3", TusPath: "/files/", Handler: tusdS3Handler,
+		Doc: "tusd's handler with its `s3store` and in-memory locker."},
+	{Name: "carcosa-s3", Ref: "tusd-s3", TusPath: "/tus/", WantState: "ready", Handler: carcosaS3Handler,
+		Doc: "a Router whose `Storage` and `Staging` are the same S3 bucket; done at `Upload-State: ready`."},
+	{Name: "clamdscan", Clamd: true, Scan: clamdscanFile,
+		Doc: "ClamAV's own client, `clamdscan --stream FILE`, streaming the file to the same clamd (INSTREAM); timed from its start to its exit, which must say clean."},
+	{Name: "scan-client", Ref: "clamdscan", Clamd: true, Scan: scanClientFile,
+		Doc: "Carcosa's clamd client alone, `scan.Clamd.Scan` of the file (64 KiB INSTREAM chunks), in the bench's process; timed until the clean verdict."},
+	{Name: "carcosa-clamd", Ref: "clamdscan", TusPath: "/tus/", WantState: "ready", Clamd: true, Handler: carcosaClamdHandler,
+		Doc: "the `carcosa` kind with `Config.Scanner` a `scan.Clamd` on the same clamd, and a route that refuses what it cannot scan and scans before answering (`AsyncAbove: -1`): an upload is done at `Upload-State: ready`, i.e. received, hashed, verified, stored, then read back from storage and scanned clean."},
 }
 
 func kindByName(name string) (serverKind, bool) {
@@ -108,11 +128,15 @@ func carcosaHandler(o serveOptions) (http.Handler, func() error, error) {
 
 // addBenchRoute declares the one route of the bench, which takes any file.
 func addBenchRoute(r *carcosa.Router, o serveOptions) {
-	carcosa.Handle(r, benchRoute, carcosa.Route[struct{}, struct{}]{
+	carcosa.Handle(r, benchRoute, newBenchRoute(o))
+}
+
+func newBenchRoute(o serveOptions) carcosa.Route[struct{}, struct{}] {
+	return carcosa.Route[struct{}, struct{}]{
 		Accept:      []string{"any"},
 		MaxFileSize: max(8<<30, o.MaxFileSize),
 		Middleware: func(ctx context.Context, req *carcosa.Request[struct{}]) (carcosa.Grant[struct{}], error) {
 			return carcosa.Grant[struct{}]{Owner: "bench"}, nil
 		},
-	})
+	}
 }

@@ -17,6 +17,38 @@
 //     SQLite), with one route that accepts any file. An upload counts as
 //     done when the response that completes it says "Upload-State: ready":
 //     the file has been verified, hashed and stored.
+//   - tusd-s3, carcosa-s3: the same, staged and stored in a bucket of the
+//     S3 endpoint -s3.
+//
+// With -clamd, the malware-scanning kinds (for the scenarios single and
+// large):
+//
+//   - clamdscan: ClamAV's own client, "clamdscan --stream FILE", streaming
+//     a file of the upload's size to that clamd; timed from its start to
+//     its exit, which must report the file clean. Its configuration, which
+//     names the socket, is written from -clamd.
+//   - scan-client: Carcosa's clamd client alone, scan.Clamd.Scan of the
+//     same file, in the bench's process.
+//   - carcosa-clamd: the carcosa kind with Config.Scanner a scan.Clamd on
+//     that clamd, on a route with AsyncAbove -1, so that the response to
+//     the last PATCH waits for the scan, and AcceptUnscannable false.
+//
+// Both are compared with clamdscan. Before them, the bench checks that
+// clamd finds EICAR at the end of a stream as long as the largest upload:
+// a clamd whose MaxFileSize is smaller answers such files clean without
+// scanning them. -goroutines N runs N small scans through scan.Clamd
+// instead of the benchmark and reports the goroutines before and after.
+//
+// -thumbs N measures thumbnailing instead of the benchmark: it generates N
+// different JPEGs of -thumbs-source pixels (4000x3000) once, then makes
+// their 256×256 cover thumbnails, -reps times (3 unless given), with
+// Carcosa's transform.Image in a child process (this binary, re-executed
+// as "thumbs-worker", one image after another, or -thumbs-parallel at
+// once), with one vipsthumbnail process over all the files, and with one
+// vipsthumbnail process per file. It reports the medians of
+// thumbnails/s, wall and CPU seconds and peak RSS (each child's rusage
+// Maxrss) as Markdown on stdout; vipsthumbnail must be in PATH (Debian:
+// libvips-tools).
 //
 // Every server runs in a process of its own (this binary, re-executed with
 // the hidden subcommand "serve"), with a fresh data directory, for each
@@ -49,9 +81,10 @@
 //   - peak Go heap MiB: the largest runtime.MemStats.HeapInuse the server
 //     saw during the scenario, sampled every 50 ms.
 //
-// The ratio column divides each kind's figure by tusd's: above 1 is better
-// for throughput, below 1 is better for times and memory, as the "better"
-// column says.
+// The ratio columns divide each kind's figure by its reference's (tusd's,
+// or clamdscan's): above 1 is better for throughput, below 1 is better for
+// times and memory, as the "better" column says. Figures a kind does not
+// measure (the memory of the kinds without a server) show as "-".
 //
 // The client reads every body from one data file of incompressible bytes,
 // written once per run, so every kind reads the same page-cached bytes. Any
@@ -70,6 +103,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -89,12 +123,25 @@ func main() {
 
 // run runs the command with args (without the program's name).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "serve" {
-		return serve(ctx, args[1:], stdin, stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "serve":
+			return serve(ctx, args[1:], stdin, stdout, stderr)
+		case "thumbs-worker":
+			return thumbsWorker(ctx, args[1:], stdout, stderr)
+		case "thumbs-generate":
+			return thumbsGenerate(ctx, args[1:], stderr)
+		}
 	}
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.goroutines > 0 {
+		return countGoroutines(ctx, cfg.clamd, cfg.goroutines, stdout)
+	}
+	if cfg.thumbs > 0 {
+		return runThumbs(ctx, cfg, stdout, stderr)
 	}
 	return runBench(ctx, cfg, stdout, stderr)
 }
@@ -114,7 +161,12 @@ type config struct {
 	markdown       string
 	pprofDir       string
 	clamd          string
+	goroutines     int
 	s3             string
+	thumbs         int
+	thumbsWidth    int
+	thumbsHeight   int
+	thumbsParallel int
 	args           []string // as given, for the report
 }
 
@@ -139,8 +191,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.dir, "dir", os.TempDir(), "directory in which to make the temporary data directories")
 	fs.StringVar(&cfg.markdown, "markdown", "", "also write the report as Markdown to this file")
 	fs.StringVar(&cfg.pprofDir, "pprof", "", "directory for CPU profiles of the servers, one per run")
-	fs.StringVar(&cfg.clamd, "clamd", "", "clamd address, to also measure Carcosa with malware scanning")
+	fs.StringVar(&cfg.clamd, "clamd", os.Getenv("CARCOSA_TEST_CLAMD"), "clamd `address` (tcp://host:port, host:port or unix:///path) for the kinds clamdscan, scan-client and carcosa-clamd; its MaxFileSize, MaxScanSize and StreamMaxLength must cover the largest upload")
+	fs.IntVar(&cfg.goroutines, "goroutines", 0, "instead of the benchmark, run this many small scans through Carcosa's clamd client at -clamd, 8 at once, and report the goroutines before and after")
 	fs.StringVar(&cfg.s3, "s3", os.Getenv("CARCOSA_TEST_S3_ENDPOINT"), "S3 `endpoint` (such as a MinIO at http://127.0.0.1:9000) for the kinds tusd-s3 and carcosa-s3; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	fs.IntVar(&cfg.thumbs, "thumbs", 0, "instead of the benchmark, generate this many JPEGs of -thumbs-source and time their 256×256 thumbnails through Carcosa's transform.Image and through vipsthumbnail, each in a process of its own; -reps defaults to 3")
+	thumbsSource := fs.String("thumbs-source", "4000x3000", "`WIDTHxHEIGHT` of the JPEGs of -thumbs")
+	fs.IntVar(&cfg.thumbsParallel, "thumbs-parallel", 1, "thumbnails Carcosa makes at once in -thumbs")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -180,8 +236,51 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		if strings.HasSuffix(k, "-s3") && cfg.s3 == "" {
 			return nil, fmt.Errorf("kind %q needs -s3 (or CARCOSA_TEST_S3_ENDPOINT)", k)
 		}
+		kind, _ := kindByName(k)
+		if kind.Clamd && cfg.clamd == "" {
+			return nil, fmt.Errorf("kind %q needs -clamd (or CARCOSA_TEST_CLAMD)", k)
+		}
+		for _, name := range cfg.scenarios {
+			if s, _ := scenarioByName(name); kind.Scan != nil && !s.oneFile {
+				return nil, fmt.Errorf("kind %q times one file: it runs the scenarios single and large, not %s", k, name)
+			}
+		}
+	}
+	if cfg.goroutines < 0 || cfg.goroutines > 0 && cfg.clamd == "" {
+		return nil, errors.New("-goroutines needs a positive count and -clamd")
+	}
+	if err := thumbsFlags(cfg, fs, *thumbsSource); err != nil {
+		return nil, err
 	}
 	return cfg, nil
+}
+
+// thumbsFlags checks the flags of -thumbs and gives it its own default
+// number of repetitions.
+func thumbsFlags(cfg *config, fs *flag.FlagSet, source string) error {
+	w, h, ok := strings.Cut(source, "x")
+	var err error
+	if cfg.thumbsWidth, err = strconv.Atoi(w); ok && err == nil {
+		cfg.thumbsHeight, err = strconv.Atoi(h)
+	}
+	switch {
+	case !ok || err != nil || cfg.thumbsWidth < 1 || cfg.thumbsHeight < 1:
+		return fmt.Errorf("-thumbs-source %q: want WIDTHxHEIGHT, such as 4000x3000", source)
+	case cfg.thumbs < 0:
+		return errors.New("-thumbs must not be negative")
+	case cfg.thumbsParallel < 1:
+		return errors.New("-thumbs-parallel must be at least 1")
+	case cfg.thumbs > 0 && cfg.goroutines > 0:
+		return errors.New("-thumbs and -goroutines are separate modes; give one")
+	case cfg.thumbs > 0 && cfg.markdown != "":
+		return errors.New("-thumbs prints its report as Markdown on stdout; it does not take -markdown")
+	}
+	repsSet := false
+	fs.Visit(func(f *flag.Flag) { repsSet = repsSet || f.Name == "reps" })
+	if cfg.thumbs > 0 && !repsSet {
+		cfg.reps = 3
+	}
+	return nil
 }
 
 func splitList(s string) []string {

@@ -149,12 +149,13 @@ func writeMarkdown(path string, b *bench, t table, took time.Duration) error {
 		formatSize(cfg.large), largeChunking(cfg))
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Every figure is the median over the repetitions (%d). ", cfg.reps)
-	fmt.Fprintln(w, "The ratio column divides the figure by tusd's; the \"better\" column says which way is better.")
+	fmt.Fprintln(w, "A ratio column (A/B) divides A's figure by B's; the \"better\" column says which way is better.")
 	fmt.Fprintln(w)
 	t.writeMarkdown(w)
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "- **tusd**: tusd's handler, file store and in-memory locker; no hooks, logs discarded.")
-	fmt.Fprintln(w, "- **carcosa**: a Carcosa Router on its embedded defaults (local disk, SQLite) with one route accepting any file; an upload is done when its last response says `Upload-State: ready` (verified, hashed, stored).")
+	for _, k := range b.kinds {
+		fmt.Fprintf(w, "- **%s**: %s\n", k.Name, k.Doc)
+	}
 	fmt.Fprintln(w, "- **MB/s to ready**: size in 10^6 bytes over the time from the POST to the last PATCH's response. **aggregate MB/s**: all bytes of the concurrent uploads over the wall time.")
 	fmt.Fprintln(w, "- **p50 / p99 ms to ready**: nearest-rank percentiles of the concurrent uploads' times to ready.")
 	fmt.Fprintln(w, "- **peak RSS**: the server process's VmHWM during the scenario (reset before it through `/proc/PID/clear_refs`); **RSS added**: that peak minus the RSS just before; **peak Go heap**: the largest HeapInuse sampled every 50 ms.")

@@ -32,8 +32,14 @@ type scenario struct {
 	figures []figure
 	// need is how many bytes of the data file the scenario reads.
 	need func(cfg *config) int64
-	// largest is the size of its largest upload.
+	// largest is how many bytes its uploads leave on disk at once.
 	largest func(cfg *config) int64
+	// upload is the size of each of its uploads.
+	upload func(cfg *config) int64
+	// oneFile says that the scenario is one upload, which the kinds
+	// without a server (serverKind.Scan) time as one scan of a file of
+	// that size.
+	oneFile bool
 	// run uploads to t and returns the scenario's own figures.
 	run func(ctx context.Context, b *bench, t target) (map[string]float64, error)
 }
@@ -44,6 +50,8 @@ var scenarios = []scenario{
 		figures: []figure{figMBps, figSeconds},
 		need:    func(c *config) int64 { return c.size },
 		largest: func(c *config) int64 { return c.size },
+		upload:  func(c *config) int64 { return c.size },
+		oneFile: true,
 		run: func(ctx context.Context, b *bench, t target) (map[string]float64, error) {
 			return oneUpload(ctx, b, t, b.cfg.size, 0)
 		},
@@ -53,6 +61,7 @@ var scenarios = []scenario{
 		figures: []figure{figMBps, figSeconds},
 		need:    func(c *config) int64 { return c.size },
 		largest: func(c *config) int64 { return c.size },
+		upload:  func(c *config) int64 { return c.size },
 		run: func(ctx context.Context, b *bench, t target) (map[string]float64, error) {
 			return oneUpload(ctx, b, t, b.cfg.size, b.cfg.chunk)
 		},
@@ -62,6 +71,7 @@ var scenarios = []scenario{
 		figures: []figure{figAggMBps, figP50, figP99, figPeakRSS, figPeakHeap},
 		need:    func(c *config) int64 { return c.concurrentSize },
 		largest: func(c *config) int64 { return int64(c.concurrent) * c.concurrentSize },
+		upload:  func(c *config) int64 { return c.concurrentSize },
 		run:     concurrentUploads,
 	},
 	{
@@ -69,6 +79,8 @@ var scenarios = []scenario{
 		figures: []figure{figMBps, figPeakRSS, figAddedRSS, figPeakHeap},
 		need:    func(c *config) int64 { return c.large },
 		largest: func(c *config) int64 { return c.large },
+		upload:  func(c *config) int64 { return c.large },
+		oneFile: true,
 		run: func(ctx context.Context, b *bench, t target) (map[string]float64, error) {
 			return oneUpload(ctx, b, t, b.cfg.large, b.cfg.largeChunk)
 		},

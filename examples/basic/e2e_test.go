@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -23,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/carcosa-dev/carcosa/internal/testenv"
 )
 
 // These tests drive the example from the outside, the way its users do: the
@@ -63,6 +64,13 @@ func startServer(t *testing.T) string {
 // free port on 127.0.0.1.
 func startServerWith(t *testing.T, o options) string {
 	t.Helper()
+	base, _ := startServerLogs(t, o)
+	return base
+}
+
+// startServerLogs is startServerWith, also returning the server's log.
+func startServerLogs(t *testing.T, o options) (string, *syncBuffer) {
+	t.Helper()
 	o.Addr = "127.0.0.1:0"
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -86,14 +94,14 @@ func startServerWith(t *testing.T, o options) string {
 	})
 	select {
 	case addr := <-ready:
-		return "http://" + addr
+		return "http://" + addr, logs
 	case err := <-errc:
 		errc <- nil // for the cleanup, which waits for the server to stop
 		t.Fatalf("the server did not start: %v\nserver log:\n%s", err, logs.String())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the server did not start within 30s\nserver log:\n%s", logs.String())
 	}
-	return ""
+	return "", nil
 }
 
 // repoRoot is the directory holding go.mod, above this package.
@@ -185,16 +193,18 @@ func runNode(t *testing.T, e2e string, out any, args ...string) {
 
 // record is the JSON of GET B/uploads/{id}.
 type record struct {
-	ID     string `json:"id"`
-	Route  string `json:"route"`
-	Name   string `json:"name"`
-	Size   int64  `json:"size"`
-	Type   string `json:"type"`
-	SHA256 string `json:"sha256"`
-	State  string `json:"state"`
-	Key    string `json:"key"`
-	URL    string `json:"url"`
-	Error  *struct {
+	ID        string `json:"id"`
+	Route     string `json:"route"`
+	Name      string `json:"name"`
+	Size      int64  `json:"size"`
+	Type      string `json:"type"`
+	SHA256    string `json:"sha256"`
+	State     string `json:"state"`
+	Key       string `json:"key"`
+	URL       string `json:"url"`
+	Scan      string `json:"scan"`
+	Signature string `json:"signature"`
+	Error     *struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`
@@ -263,10 +273,7 @@ func TestTusJSClientResume(t *testing.T) {
 	e2e := requireTools(t, false)
 	base := startServer(t)
 
-	src := make([]byte, 24<<20)
-	if _, err := rand.Read(src); err != nil {
-		t.Fatal(err)
-	}
+	src := testenv.RandomBytes(24 << 20)
 	file := filepath.Join(t.TempDir(), "random.bin")
 	if err := os.WriteFile(file, src, 0o600); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -40,8 +39,7 @@ func postgresDSN(t *testing.T) string {
 // its schema-version row when the test ends.
 func tempTable(t *testing.T, dsn string) string {
 	t.Helper()
-	b := make([]byte, 8)
-	rand.Read(b)
+	b := testenv.RandomBytes(8)
 	name := "carcosa_example_" + hex.EncodeToString(b)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -75,6 +73,7 @@ func TestBucketAndPostgres(t *testing.T) {
 		Storage:       "file://" + filepath.ToSlash(files),
 		Postgres:      dsn,
 		PostgresTable: table,
+		QueueSchema:   tempSchema(t, dsn),
 	})
 	client := &http.Client{Timeout: 30 * time.Second}
 
@@ -106,8 +105,7 @@ func TestBucketAndPostgres(t *testing.T) {
 	multipartID := created.Uploads[0].ID
 
 	// tus, creation with upload, into the "files" route.
-	bin := make([]byte, 300<<10)
-	rand.Read(bin)
+	bin := testenv.RandomBytes(300 << 10)
 	req, err := http.NewRequest(http.MethodPost, base+"/api/uploads/tus/", bytes.NewReader(bin))
 	if err != nil {
 		t.Fatal(err)
@@ -225,6 +223,9 @@ func TestStartupFailures(t *testing.T) {
 		{name: "malformed DSN", o: options{Postgres: "postgres://u:" + secret + "@127.0.0.1:notaport/x"}, flag: "-postgres"},
 		{name: "good bucket, unreachable database", flag: "-postgres",
 			o: options{Storage: "mem://", Postgres: "postgres://u:" + secret + "@127.0.0.1:1/x?connect_timeout=2"}},
+		{name: "unreachable clamd", o: options{Clamd: "tcp://127.0.0.1:1"}, flag: "-clamd", want: "does not answer"},
+		{name: "clamd socket missing", o: options{Clamd: "unix:///nonexistent/clamd.ctl"}, flag: "-clamd", want: "does not answer"},
+		{name: "malformed clamd address", o: options{Clamd: "http://127.0.0.1:3310"}, flag: "-clamd", want: "tcp://host:port"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -24,9 +24,22 @@
 //
 // Either flag may be used alone. Even with both, -data keeps the tus staging
 // area (the bytes of resumable uploads until they finish) and the signing
-// key. Both backends are opened, and the bucket listed, before the server
-// listens: a wrong URL, a missing bucket, refused credentials or an
-// unreachable database end the process at start-up with exit code 1.
+// key. With -postgres, background work (the scans of large files, retries
+// of scans that failed) also goes to PostgreSQL, in River's tables, so it
+// survives restarts.
+//
+// With -clamd, every file is scanned for malware by a ClamAV daemon before
+// it is ready; an infected file is quarantined and its upload answered 422
+// malware_detected:
+//
+//	go run ./examples/basic -clamd tcp://127.0.0.1:3310
+//
+// Without it, files are not scanned, which the server logs at start-up.
+//
+// The backends are opened, the bucket listed and clamd pinged before the
+// server listens: a wrong URL, a missing bucket, refused credentials, an
+// unreachable database or clamd end the process at start-up with exit
+// code 1.
 package main
 
 import (
@@ -38,17 +51,26 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/carcosa-dev/carcosa"
+	"github.com/carcosa-dev/carcosa/queue/riverqueue"
+	"github.com/carcosa-dev/carcosa/scan"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store/postgres"
+	"github.com/carcosa-dev/carcosa/transform"
 )
 
 //go:embed web
@@ -84,6 +106,17 @@ type options struct {
 	// PostgresTable is the records' table in Postgres; empty means
 	// postgres.DefaultTable.
 	PostgresTable string
+	// Clamd is the address of a clamd that scans every file, such as
+	// tcp://127.0.0.1:3310 or unix:///run/clamav/clamd.ctl; empty means
+	// files are not scanned.
+	Clamd string
+	// ClamdMaxSize is the largest file sent to Clamd; larger files are
+	// refused. 0 means scan.ClamdOptions' default, 100 MiB.
+	ClamdMaxSize int64
+	// QueueSchema is the PostgreSQL schema of River's tables, for the
+	// background jobs, when Postgres is set; empty means the connection's
+	// search_path. No flag sets it; tests give each run a schema of its own.
+	QueueSchema string
 }
 
 // startupTimeout bounds the opening of the bucket and the database.
@@ -102,13 +135,15 @@ func main() {
 		"PostgreSQL connection string (`DSN`) for the upload records, such as postgres://user:pass@host:5432/db (default: SQLite under -data)")
 	flag.StringVar(&o.PostgresTable, "postgres-table", postgres.DefaultTable,
 		"table of the upload records in -postgres")
-	clamd := flag.String("clamd", "", "clamd address for malware scanning (not yet supported)")
+	flag.StringVar(&o.Clamd, "clamd", "",
+		"clamd `address` that scans every file for malware, such as tcp://127.0.0.1:3310 or unix:///run/clamav/clamd.ctl (default: files are not scanned)")
+	maxScan := byteSize(defaultClamdMaxSize)
+	flag.Var(&maxScan, "clamd-max-size",
+		"largest file `size` sent to -clamd, such as 100MiB or 1GiB; larger files are refused (too_large_to_scan). Keep it within clamd's MaxFileSize and StreamMaxLength (clamd.conf; both 100MiB by default): clamd answers a file over MaxFileSize as clean without scanning it")
 	flag.Parse()
+	o.ClamdMaxSize = int64(maxScan)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if *clamd != "" {
-		log.Warn("scanning is not available yet; -clamd is ignored")
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, log, o, nil); err != nil {
@@ -127,6 +162,13 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		BasePath: "/api/uploads",
 		DataDir:  o.Data,
 		Logger:   log,
+	}
+	if o.Clamd != "" {
+		c, err := openClamd(ctx, log, o.Clamd, o.ClamdMaxSize)
+		if err != nil {
+			return err
+		}
+		cfg.Scanner = c
 	}
 	// What is opened here is closed after the Router, whose Close runs
 	// after the server has shut down: deferred calls run last first.
@@ -176,14 +218,35 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		}()
 		cfg.Store = s
 		log.Info("records", "store", "postgres", "table", table)
+
+		q, closeQueue, err := openRiver(ctx, log, o.Postgres, o.QueueSchema)
+		if err != nil {
+			return err
+		}
+		defer closeQueue()
+		cfg.Queue = q
+		log.Info("background jobs", "queue", "river", "database", "postgres")
 	}
 
+	// Without a scanner, New warns that files are not scanned.
 	uploads, err := carcosa.New(cfg)
 	if err != nil {
 		return err
 	}
 	defer uploads.Close()
+	if cfg.Scanner == nil {
+		log.Info("to scan uploads for malware, start with -clamd tcp://HOST:3310 or -clamd unix:///PATH/clamd.ctl")
+	}
 
+	// With a scanner, a file larger than it examines would be refused once
+	// uploaded (too_large_to_scan); a route limit no higher refuses it
+	// while it streams, and GET /api/uploads/routes tells clients.
+	maxSize := func(n int64) int64 {
+		if cfg.Scanner != nil {
+			return min(n, cfg.Scanner.MaxSize())
+		}
+		return n
+	}
 	anyone := func(ctx context.Context, req *carcosa.Request[struct{}]) (carcosa.Grant[Meta], error) {
 		return carcosa.Grant[Meta]{Metadata: Meta{Client: "web"}}, nil
 	}
@@ -193,9 +256,13 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 	}
 	carcosa.Handle(uploads, "images", carcosa.Route[ImageInput, Meta]{
 		Accept:      []string{"image"},
-		MaxFileSize: 16 << 20,
+		MaxFileSize: maxSize(16 << 20),
 		MaxFiles:    10,
 		Public:      true,
+		// A 256×256 thumbnail of every image, shown on the page.
+		Derivatives: map[string]transform.Spec{
+			"thumb": {Width: 256, Height: 256, Fit: transform.Cover, Format: transform.JPEG},
+		},
 		Middleware: func(ctx context.Context, req *carcosa.Request[ImageInput]) (carcosa.Grant[Meta], error) {
 			return carcosa.Grant[Meta]{Metadata: Meta{Client: "web"}}, nil
 		},
@@ -205,14 +272,14 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 	})
 	carcosa.Handle(uploads, "documents", carcosa.Route[struct{}, Meta]{
 		Accept:      []string{"pdf", "text"},
-		MaxFileSize: 64 << 20,
+		MaxFileSize: maxSize(64 << 20),
 		MaxFiles:    10,
 		Middleware:  anyone,
 		OnComplete:  logDone,
 	})
 	carcosa.Handle(uploads, "files", carcosa.Route[struct{}, Meta]{
 		Accept:      []string{"any"},
-		MaxFileSize: 2 << 30,
+		MaxFileSize: maxSize(2 << 30),
 		MaxFiles:    10,
 		Attachment:  true,
 		Middleware:  anyone,
@@ -279,4 +346,106 @@ func openPostgres(ctx context.Context, dsn, table string) (*postgres.Store, erro
 		return nil, fmt.Errorf("-postgres: %w", err)
 	}
 	return s, nil
+}
+
+// defaultClamdMaxSize is clamd's default MaxFileSize and StreamMaxLength.
+const defaultClamdMaxSize = 100 << 20
+
+// openClamd returns a scanner on the clamd at addr, once clamd has
+// answered PING. A clamd that does not answer stops the server now rather
+// than failing every upload.
+func openClamd(ctx context.Context, log *slog.Logger, addr string, maxSize int64) (*scan.Clamd, error) {
+	c, err := scan.NewClamd(addr, scan.ClamdOptions{MaxSize: maxSize})
+	if err != nil {
+		return nil, fmt.Errorf("-clamd: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	if err := c.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("-clamd: clamd at %s does not answer (is it running and listening there?): %w", addr, err)
+	}
+	version, err := c.Version(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("-clamd: clamd at %s: %w", addr, err)
+	}
+	// clamd passes files over its own limits as clean, unscanned: make
+	// sure they cover -clamd-max-size.
+	if err := c.CheckLimit(ctx); err != nil {
+		return nil, fmt.Errorf("-clamd: clamd at %s: %w (see -clamd-max-size)", addr, err)
+	}
+	log.Info("malware scanning", "clamd", addr, "version", version, "maxSize", c.MaxSize())
+	return c, nil
+}
+
+// openRiver returns a durable queue for the background jobs, in River's
+// tables of the database dsn names (created or migrated now), on a pool of
+// its own, and the function that closes that pool once the Router has
+// stopped the queue.
+func openRiver(ctx context.Context, log *slog.Logger, dsn, schema string) (*riverqueue.Queue[pgx.Tx], func(), error) {
+	// openPostgres has parsed the same string and reached the database.
+	pcfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, nil, errors.New("-postgres: the connection string is malformed")
+	}
+	hide := func(err error) error {
+		msg := err.Error()
+		if p := pcfg.ConnConfig.Password; p != "" {
+			msg = strings.ReplaceAll(msg, p, "REDACTED")
+		}
+		return errors.New("-postgres: the background queue: " + msg)
+	}
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, nil, hide(err)
+	}
+	// An attempt is bounded a little above the Router's processing time,
+	// so that the job of an instance that died is taken up again within
+	// minutes (JobTimeout and a grace).
+	q, err := riverqueue.New(pool, &riverqueue.Options{Schema: schema, Logger: log, JobTimeout: 12 * time.Minute})
+	if err == nil {
+		// Start would migrate too, at the first request; failing now is
+		// clearer.
+		err = q.Migrate(ctx)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, nil, hide(err)
+	}
+	return q, pool.Close, nil
+}
+
+// byteSize is a flag of a size in bytes, with an optional unit: B, KiB,
+// MiB, GiB.
+type byteSize int64
+
+func (b *byteSize) String() string {
+	n := int64(*b)
+	for _, u := range []string{"B", "KiB", "MiB"} {
+		if n < 1<<10 || n%(1<<10) != 0 {
+			return strconv.FormatInt(n, 10) + u
+		}
+		n >>= 10
+	}
+	return strconv.FormatInt(n, 10) + "GiB"
+}
+
+func (b *byteSize) Set(s string) error {
+	num, mult := s, int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			num, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 1 || n > math.MaxInt64/mult {
+		return errors.New("want a positive number of bytes, optionally with a unit: B, KiB, MiB, GiB")
+	}
+	*b = byteSize(n * mult)
+	return nil
 }

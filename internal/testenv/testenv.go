@@ -1,5 +1,5 @@
 // Package testenv switches the integration tests on and gives them the
-// services .ci/run starts: PostgreSQL, an S3 endpoint (MinIO), a GCS
+// services .ci/run starts: PostgreSQL, Redis, an S3 endpoint (MinIO), a GCS
 // emulator and Azurite.
 package testenv
 
@@ -22,6 +22,7 @@ const (
 	S3       = "CARCOSA_TEST_S3_ENDPOINT"  // with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
 	GCS      = "CARCOSA_TEST_GCS_EMULATOR" // host:port of a fake-gcs-server serving HTTP
 	Azurite  = "CARCOSA_TEST_AZURITE"      // host:port of an Azurite blob service
+	Redis    = "CARCOSA_TEST_REDIS"        // a redis:// URL
 )
 
 // Require returns the value of the variable name. When it is not set, the

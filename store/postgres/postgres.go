@@ -159,6 +159,19 @@ var migrations = [][]string{
 		// A constant default adds the column without rewriting the table.
 		`ALTER TABLE %[1]s ADD COLUMN bucket text NOT NULL DEFAULT ''`,
 	},
+	{
+		// The malware scan's outcome and the signature found, if any.
+		`ALTER TABLE %[1]s ADD COLUMN scan text NOT NULL DEFAULT ''`,
+		`ALTER TABLE %[1]s ADD COLUMN signature text NOT NULL DEFAULT ''`,
+	},
+	{
+		// The file's derivatives, name → key, as a JSON object; '' when none.
+		`ALTER TABLE %[1]s ADD COLUMN derivatives text NOT NULL DEFAULT ''`,
+	},
+	{
+		// A video's running time, in milliseconds; 0 when unknown.
+		`ALTER TABLE %[1]s ADD COLUMN duration_ms bigint NOT NULL DEFAULT 0`,
+	},
 }
 
 // Open connects to the database dsn names, with a pool of its own, and
@@ -386,12 +399,12 @@ func (s *Store) createVersionTable(ctx context.Context) error {
 	return nil
 }
 
-const columns = `id, route, owner, via, name, claimed_type, type, size, sha256, key, bucket,
+const columns = `id, route, owner, via, name, claimed_type, type, size, sha256, key, bucket, scan, signature, derivatives, duration_ms,
 	state, error_code, error_message, input, metadata, result, partial, created_at, updated_at`
 
 func args(u *store.Upload) []any {
 	return []any{
-		u.ID, u.Route, u.Owner, u.Via, u.Name, u.ClaimedType, u.Type, u.Size, u.SHA256, u.Key, u.Bucket,
+		u.ID, u.Route, u.Owner, u.Via, u.Name, u.ClaimedType, u.Type, u.Size, u.SHA256, u.Key, u.Bucket, string(u.Scan), u.Signature, store.EncodeDerivatives(u.Derivatives), u.Duration.Milliseconds(),
 		string(u.State), u.ErrorCode, u.ErrorMessage, raw(u.Input), raw(u.Metadata), raw(u.Result),
 		u.Partial, u.CreatedAt, u.UpdatedAt,
 	}
@@ -407,16 +420,22 @@ func raw(r json.RawMessage) any {
 
 func scan(row pgx.Row) (*store.Upload, error) {
 	var (
-		u                       store.Upload
-		state                   string
-		input, metadata, result []byte
+		u                         store.Upload
+		state, scanResult, derivs string
+		durationMS                int64
+		input, metadata, result   []byte
 	)
-	err := row.Scan(&u.ID, &u.Route, &u.Owner, &u.Via, &u.Name, &u.ClaimedType, &u.Type, &u.Size, &u.SHA256, &u.Key, &u.Bucket,
+	err := row.Scan(&u.ID, &u.Route, &u.Owner, &u.Via, &u.Name, &u.ClaimedType, &u.Type, &u.Size, &u.SHA256, &u.Key, &u.Bucket, &scanResult, &u.Signature, &derivs, &durationMS,
 		&state, &u.ErrorCode, &u.ErrorMessage, &input, &metadata, &result, &u.Partial, &u.CreatedAt, &u.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}
 	u.State = store.State(state)
+	u.Scan = store.ScanResult(scanResult)
+	u.Duration = time.Duration(durationMS) * time.Millisecond
+	if u.Derivatives, err = store.DecodeDerivatives(derivs); err != nil {
+		return nil, err
+	}
 	// Scan copies bytea into fresh slices and leaves NULL as nil.
 	u.Input, u.Metadata, u.Result = input, metadata, result
 	u.CreatedAt = u.CreatedAt.UTC()
@@ -490,7 +509,7 @@ func (s *Store) Create(ctx context.Context, u *store.Upload) error {
 	defer cancel()
 	err := retry(ctx, func() error {
 		_, err := s.pool.Exec(ctx, `INSERT INTO `+s.table+` (`+columns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`, args(&c)...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`, args(&c)...)
 		return err
 	})
 	if isUnique(err) {
@@ -593,13 +612,13 @@ func (s *Store) update(ctx context.Context, id string, fn func(u *store.Upload) 
 	_, err = tx.Exec(ctx, `UPDATE `+s.table+` SET
 		route = $1, owner = $2, via = $3, name = $4, claimed_type = $5, type = $6, size = $7, sha256 = $8, key = $9,
 		bucket = $10, state = $11, error_code = $12, error_message = $13, input = $14, metadata = $15, result = $16,
-		partial = $17, updated_at = $18
+		partial = $17, updated_at = $18, scan = $20, signature = $21, derivatives = $22, duration_ms = $23
 		WHERE id = $19`,
 		c.Route, c.Owner, c.Via, c.Name, c.ClaimedType, c.Type, c.Size, c.SHA256, c.Key,
 		c.Bucket,
 		string(c.State), c.ErrorCode, c.ErrorMessage, raw(c.Input), raw(c.Metadata), raw(c.Result),
 		c.Partial, c.UpdatedAt,
-		c.ID)
+		c.ID, string(c.Scan), c.Signature, store.EncodeDerivatives(c.Derivatives), c.Duration.Milliseconds())
 	if isUnique(err) {
 		return nil, fmt.Errorf("postgres: update: key: %w", store.ErrExists)
 	}

@@ -84,6 +84,19 @@ var migrations = [][]string{
 		// which is where the records written before this column live.
 		`ALTER TABLE uploads ADD COLUMN bucket TEXT NOT NULL DEFAULT ''`,
 	},
+	{
+		// The malware scan's outcome and the signature found, if any.
+		`ALTER TABLE uploads ADD COLUMN scan TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE uploads ADD COLUMN signature TEXT NOT NULL DEFAULT ''`,
+	},
+	{
+		// The file's derivatives, name → key, as a JSON object; '' when none.
+		`ALTER TABLE uploads ADD COLUMN derivatives TEXT NOT NULL DEFAULT ''`,
+	},
+	{
+		// A video's running time, in milliseconds; 0 when unknown.
+		`ALTER TABLE uploads ADD COLUMN duration_ms INTEGER NOT NULL DEFAULT 0`,
+	},
 }
 
 // Open opens the database at path, creating the file if needed (but not its
@@ -229,12 +242,12 @@ func rollback(conn *sql.Conn) {
 	}
 }
 
-const columns = `id, route, owner, via, name, claimed_type, type, size, sha256, key, bucket,
+const columns = `id, route, owner, via, name, claimed_type, type, size, sha256, key, bucket, scan, signature, derivatives, duration_ms,
 	state, error_code, error_message, input, metadata, result, partial, created_at, updated_at`
 
 func args(u *store.Upload) []any {
 	return []any{
-		u.ID, u.Route, u.Owner, u.Via, u.Name, u.ClaimedType, u.Type, u.Size, u.SHA256, u.Key, u.Bucket,
+		u.ID, u.Route, u.Owner, u.Via, u.Name, u.ClaimedType, u.Type, u.Size, u.SHA256, u.Key, u.Bucket, string(u.Scan), u.Signature, store.EncodeDerivatives(u.Derivatives), u.Duration.Milliseconds(),
 		string(u.State), u.ErrorCode, u.ErrorMessage, raw(u.Input), raw(u.Metadata), raw(u.Result),
 		u.Partial, u.CreatedAt.UnixNano(), u.UpdatedAt.UnixNano(),
 	}
@@ -250,17 +263,23 @@ func raw(r json.RawMessage) any {
 
 func scan(row interface{ Scan(...any) error }) (*store.Upload, error) {
 	var (
-		u                       store.Upload
-		state                   string
-		input, metadata, result []byte
-		createdAt, updatedAt    int64
+		u                         store.Upload
+		state, scanResult, derivs string
+		durationMS                int64
+		input, metadata, result   []byte
+		createdAt, updatedAt      int64
 	)
-	err := row.Scan(&u.ID, &u.Route, &u.Owner, &u.Via, &u.Name, &u.ClaimedType, &u.Type, &u.Size, &u.SHA256, &u.Key, &u.Bucket,
+	err := row.Scan(&u.ID, &u.Route, &u.Owner, &u.Via, &u.Name, &u.ClaimedType, &u.Type, &u.Size, &u.SHA256, &u.Key, &u.Bucket, &scanResult, &u.Signature, &derivs, &durationMS,
 		&state, &u.ErrorCode, &u.ErrorMessage, &input, &metadata, &result, &u.Partial, &createdAt, &updatedAt)
 	if err != nil {
 		return nil, err
 	}
 	u.State = store.State(state)
+	u.Scan = store.ScanResult(scanResult)
+	u.Duration = time.Duration(durationMS) * time.Millisecond
+	if u.Derivatives, err = store.DecodeDerivatives(derivs); err != nil {
+		return nil, err
+	}
 	// Scan copies BLOBs into fresh slices and leaves NULL as nil.
 	u.Input, u.Metadata, u.Result = input, metadata, result
 	u.CreatedAt = time.Unix(0, createdAt).UTC()
@@ -312,7 +331,7 @@ func (s *Store) Create(ctx context.Context, u *store.Upload) error {
 	}
 	defer unlock()
 	_, err = s.db.ExecContext(ctx, `INSERT INTO uploads (`+columns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args(&c)...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args(&c)...)
 	if isUnique(err) {
 		return fmt.Errorf("sqlite: create: %w", store.ErrExists)
 	}
@@ -376,11 +395,11 @@ func (s *Store) Update(ctx context.Context, id string, fn func(u *store.Upload) 
 		}
 		c.UpdatedAt = time.Now().UTC()
 		_, err = conn.ExecContext(ctx, `UPDATE uploads SET
-			route = ?, owner = ?, via = ?, name = ?, claimed_type = ?, type = ?, size = ?, sha256 = ?, key = ?, bucket = ?,
+			route = ?, owner = ?, via = ?, name = ?, claimed_type = ?, type = ?, size = ?, sha256 = ?, key = ?, bucket = ?, scan = ?, signature = ?, derivatives = ?, duration_ms = ?,
 			state = ?, error_code = ?, error_message = ?, input = ?, metadata = ?, result = ?, partial = ?,
 			updated_at = ?
 			WHERE id = ?`,
-			c.Route, c.Owner, c.Via, c.Name, c.ClaimedType, c.Type, c.Size, c.SHA256, c.Key, c.Bucket,
+			c.Route, c.Owner, c.Via, c.Name, c.ClaimedType, c.Type, c.Size, c.SHA256, c.Key, c.Bucket, string(c.Scan), c.Signature, store.EncodeDerivatives(c.Derivatives), c.Duration.Milliseconds(),
 			string(c.State), c.ErrorCode, c.ErrorMessage, raw(c.Input), raw(c.Metadata), raw(c.Result), c.Partial,
 			c.UpdatedAt.UnixNano(),
 			c.ID)

@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -77,6 +78,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"List", testList},
 		{"ListInvalid", testListInvalid},
 		{"Bucket", testBucket},
+		{"Scan", testScan},
+		{"Derivatives", testDerivatives},
 		{"StatsEmpty", testStatsEmpty},
 		{"Stats", testStats},
 	}
@@ -104,6 +107,10 @@ func Sample(id string) *store.Upload {
 		SHA256:       strings.Repeat("0f", 32),
 		Key:          "uploads/" + id,
 		Bucket:       "archive",
+		Scan:         store.ScanInfected,
+		Signature:    "Eicar-Test-Signature ünïcode",
+		Derivatives:  map[string]string{"thumb": "uploads/" + id + "/thumb.jpg", "préview": "uploads/" + id + "/preview.png"},
+		Duration:     93*time.Second + 250*time.Millisecond,
 		State:        store.Uploading,
 		ErrorCode:    "code",
 		ErrorMessage: "message ünïcode",
@@ -148,6 +155,14 @@ func Diff(want, got *store.Upload) []string {
 	str("SHA256", want.SHA256, got.SHA256)
 	str("Key", want.Key, got.Key)
 	str("Bucket", want.Bucket, got.Bucket)
+	str("Scan", string(want.Scan), string(got.Scan))
+	str("Signature", want.Signature, got.Signature)
+	if want.Duration != got.Duration {
+		d = append(d, fmt.Sprintf("Duration: got %v, want %v", got.Duration, want.Duration))
+	}
+	if !maps.Equal(want.Derivatives, got.Derivatives) || (want.Derivatives == nil) != (got.Derivatives == nil) {
+		d = append(d, fmt.Sprintf("Derivatives: got %v, want %v", got.Derivatives, want.Derivatives))
+	}
 	str("State", string(want.State), string(got.State))
 	str("ErrorCode", want.ErrorCode, got.ErrorCode)
 	str("ErrorMessage", want.ErrorMessage, got.ErrorMessage)
@@ -538,9 +553,17 @@ func testTransitions(t *testing.T, s store.Store) {
 		{store.Ready, store.Processing, false},
 		{store.Ready, store.Failed, false},
 		{store.Rejected, store.Ready, false},
+		{store.Rejected, store.Processing, false},
 		{store.Quarantined, store.Ready, false},
-		{store.Failed, store.Processing, false},
+		{store.Quarantined, store.Failed, false},
+		{store.Quarantined, store.Uploading, false},
+		{store.Failed, store.Ready, false},
 		{store.Failed, store.Uploading, false},
+		{store.Failed, store.Rejected, false},
+
+		// A retry of a failed upload, a release from quarantine.
+		{store.Failed, store.Processing, true},
+		{store.Quarantined, store.Processing, true},
 	}
 	for _, st := range all {
 		// Staying put is allowed, even in terminal states.
@@ -596,6 +619,7 @@ func testCopies(t *testing.T, s store.Store) {
 	in.Input[0] = 'X'
 	in.Metadata[1] = 'X'
 	in.Result[0] = 'X'
+	in.Derivatives["thumb"] = "mutated"
 	requireUnchanged(t, s, orig)
 
 	got := mustGet(t, s, "u1")
@@ -604,6 +628,7 @@ func testCopies(t *testing.T, s store.Store) {
 	got.Input[0] = 'X'
 	got.Metadata[1] = 'X'
 	got.Result[0] = 'X'
+	got.Derivatives["thumb"] = "mutated"
 	requireUnchanged(t, s, orig)
 
 	byKey, err := s.GetByKey(ctx, orig.Key)
@@ -876,6 +901,54 @@ func testListInvalid(t *testing.T, s store.Store) {
 		if _, err := s.List(ctx, q); err == nil {
 			t.Errorf("List(%+v): no error", q)
 		}
+	}
+}
+
+// testScan checks that the scan's outcome and the signature are kept by
+// Create and Update, empty ones included.
+func testScan(t *testing.T, s store.Store) {
+	none := Sample("none")
+	none.Scan, none.Signature = store.ScanNone, ""
+	mustCreate(t, s, none)
+	RequireEqual(t, "Get", none, mustGet(t, s, none.ID))
+	for _, res := range []store.ScanResult{store.ScanClean, store.ScanUnscanned, store.ScanInfected, store.ScanReleased} {
+		sig := ""
+		if res == store.ScanInfected || res == store.ScanReleased {
+			sig = "Win.Test.EICAR_HDB-1"
+		}
+		got, err := s.Update(ctx, none.ID, func(u *store.Upload) error { u.Scan, u.Signature = res, sig; return nil })
+		if err != nil {
+			t.Fatalf("Update(%s): %v", res, err)
+		}
+		if got.Scan != res || got.Signature != sig {
+			t.Errorf("Update returned %q %q, want %q %q", got.Scan, got.Signature, res, sig)
+		}
+		if stored := mustGet(t, s, none.ID); stored.Scan != res || stored.Signature != sig {
+			t.Errorf("stored %q %q, want %q %q", stored.Scan, stored.Signature, res, sig)
+		}
+	}
+}
+
+// testDerivatives checks that Derivatives are kept, nil as nil, and
+// replaced by Update.
+func testDerivatives(t *testing.T, s store.Store) {
+	none := Sample("none")
+	none.Derivatives = nil
+	mustCreate(t, s, none)
+	RequireEqual(t, "Get", none, mustGet(t, s, none.ID))
+	want := map[string]string{"thumb": "a/b/thumb.jpg"}
+	got, err := s.Update(ctx, none.ID, func(u *store.Upload) error { u.Derivatives = want; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got.Derivatives, want) || !maps.Equal(mustGet(t, s, none.ID).Derivatives, want) {
+		t.Fatalf("Derivatives after Update: %v", got.Derivatives)
+	}
+	if _, err := s.Update(ctx, none.ID, func(u *store.Upload) error { u.Derivatives = nil; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if d := mustGet(t, s, none.ID).Derivatives; d != nil {
+		t.Fatalf("Derivatives after clearing: %v", d)
 	}
 }
 

@@ -549,11 +549,29 @@
       }
       if (rec.url && rec.type && rec.type.startsWith('image/')) {
         const img = $('.thumb', this.node);
-        img.src = rec.url;
+        // The route's thumbnail, made by the server, when there is one.
+        img.src = (rec.derivatives && rec.derivatives.thumb) || rec.url;
         img.alt = `Preview of ${rec.name || this.file.name}`;
         img.hidden = false;
       }
       if (rec.type) $('.size', this.node).textContent = `${formatBytes(rec.size)} · ${rec.type}`;
+      this.showScan(rec.scan, rec.signature);
+    }
+
+    // showScan shows the malware scan's outcome; a server without a
+    // scanner reports none.
+    showScan(scan, signature) {
+      const tag = $('.scan-tag', this.node);
+      const text = {
+        clean: 'Scanned: clean',
+        infected: `Malware${signature ? `: ${signature}` : ''}`,
+        unscanned: 'Not scanned',
+        released: 'Released from quarantine',
+      }[scan];
+      this.node.dataset.scan = scan || '';
+      tag.dataset.scan = scan || '';
+      tag.textContent = text || '';
+      tag.hidden = !text;
     }
 
     async cancel() {
@@ -574,12 +592,13 @@
     return JSON.parse(text);
   }
 
-  // settle shows the final record, polling briefly if the server is still
-  // processing it.
+  // settle shows the final record, polling while the server still
+  // processes it: large files are scanned for malware in the background.
   async function settle(row, id) {
     let rec = await fetchRecord(id);
-    for (let i = 0; i < 20 && (rec.state === 'processing' || rec.state === 'uploading'); i++) {
-      await sleep(500);
+    for (let i = 0; i < 150 && (rec.state === 'processing' || rec.state === 'uploading'); i++) {
+      if (rec.state === 'processing') row.setStatus('Processing on the server (malware scan)…');
+      await sleep(Math.min(500 + 100 * i, 3000));
       rec = await fetchRecord(id);
     }
     row.showRecord(rec);
@@ -627,7 +646,12 @@
         resumeStore.remove(storageKey);
         // 4xx answers other than these are refusals of the file itself.
         const failed = [401, 403, 404, 405, 409, 423, 429].includes(err.status) && !['unknown_route'].includes(err.code);
-        row.setState(failed ? 'failed' : 'rejected');
+        if (err.code === 'malware_detected') {
+          row.setState('rejected', 'Quarantined');
+          row.showScan('infected');
+        } else {
+          row.setState(failed ? 'failed' : 'rejected');
+        }
         row.showError(err.code, err.message);
       } else {
         row.setState('failed');

@@ -1,0 +1,36 @@
+package auth_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/carcosa-dev/carcosa/auth"
+)
+
+func benchmarkVerify(b *testing.B, j *auth.JWT, token string) {
+	ctx := context.Background()
+	if _, err := j.Verify(ctx, token); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := j.Verify(ctx, token); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyHS256(b *testing.B) {
+	benchmarkVerify(b, newJWT(b, auth.JWTOptions{HMACKey: hmacKey}),
+		sign(b, jwt.SigningMethodHS256, hmacKey, "", claims()))
+}
+
+func BenchmarkVerifyRS256(b *testing.B) {
+	benchmarkVerify(b, publicKeysJWT(b), sign(b, jwt.SigningMethodRS256, keys().rsa, "rsa", claims()))
+}
+
+func BenchmarkVerifyEdDSA(b *testing.B) {
+	benchmarkVerify(b, publicKeysJWT(b), sign(b, jwt.SigningMethodEdDSA, keys().ed, "ed", claims()))
+}

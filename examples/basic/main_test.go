@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary run the example's main, for the tests of
+// its exit status, which run this binary again with mainEnv set.
+func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+const mainEnv = "CARCOSA_EXAMPLE_RUN_MAIN"
+
+// runMain runs the example's main with args in a process of its own and
+// returns its exit code and output.
+func runMain(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &exit) && ctx.Err() == nil:
+		return exit.ExitCode(), string(out)
+	}
+	t.Fatalf("running main %v: %v\n%s", args, err, out)
+	return 0, ""
+}
+
+// TestClamdUnreachableExits checks that -clamd naming no running clamd
+// stops the server before it listens, with exit code 1 and a message that
+// names the flag and the address.
+func TestClamdUnreachableExits(t *testing.T) {
+	code, out := runMain(t, "-addr", "127.0.0.1:0", "-data", t.TempDir(), "-clamd", "tcp://127.0.0.1:1")
+	t.Logf("output:\n%s", out)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if want := "-clamd: clamd at tcp://127.0.0.1:1 does not answer"; !strings.Contains(out, want) {
+		t.Errorf("the output does not say %q", want)
+	}
+	if strings.Contains(out, "msg=listening") {
+		t.Error("the server listened before failing")
+	}
+}
+
+func TestClamdMaxSizeFlag(t *testing.T) {
+	for in, want := range map[string]int64{"100MiB": 100 << 20, "1GiB": 1 << 30, "512KiB": 512 << 10, "4096": 4096, "7B": 7} {
+		var b byteSize
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("Set(%q) = %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "-1MiB", "1MB", "MiB", "9999999999GiB"} {
+		var b byteSize
+		if err := b.Set(in); err == nil {
+			t.Errorf("Set(%q) succeeded", in)
+		}
+	}
+	for n, want := range map[byteSize]string{100 << 20: "100MiB", 1 << 30: "1GiB", 1536 << 20: "1536MiB", 1000: "1000B"} {
+		if got := n.String(); got != want {
+			t.Errorf("String(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

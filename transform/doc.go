@@ -1,0 +1,63 @@
+// Package transform resizes and re-encodes images safely, and makes
+// posters of videos.
+//
+// # Transforms
+//
+// A [Spec] says what to make: a width and height, how to [Fit] the source
+// to them, an output [Format] and a JPEG quality. [ParseQuery] reads one
+// from URL parameters (w, h, fit, fm, q), [Spec.Canonical] writes it as a
+// string for storage keys, and [Sign] and [Verify] let an application issue
+// transform URLs that nobody else can forge, as imgproxy does. [Image]
+// makes the transform; [Rewrite] re-encodes an upload as it is, keeping
+// only its pixels.
+//
+// Fits, for a source w×h given both sides:
+//
+//	cover    exactly w×h; scaled to cover it, the centre cropped (default)
+//	contain  exactly w×h; scaled to fit within it (enlarged if smaller), padded
+//	         with white (JPEG) or transparency (PNG, GIF)
+//	fill     exactly w×h; stretched
+//	inside   within w×h, keeping the aspect ratio; never enlarged
+//
+// With one side zero the other follows the aspect ratio (inside still never
+// enlarges); with both zero the source keeps its size. No output side
+// exceeds [Limits.MaxSide].
+//
+// # Formats
+//
+// JPEG, PNG, GIF and WebP are decoded, and nothing else, whatever other
+// packages register with the image package. Output is JPEG, PNG or GIF,
+// from the standard library's encoders: there is no WebP or AVIF encoder in
+// pure Go (golang.org/x/image/webp decodes only), and this package uses no
+// cgo, so fm=webp and fm=avif are refused. Without a format, the output
+// keeps the source's, and a WebP source becomes JPEG, its transparency
+// flattened onto white. An animated GIF is turned into its first frame by
+// Image and kept whole by Rewrite.
+//
+// # Abuse and decompression bombs
+//
+// A 33-byte PNG header can claim 50 gigapixels. Before any pixel is
+// decoded, the header is read with the format's DecodeConfig, and
+// width×height×frames (a GIF's frames counted by walking its blocks,
+// without decompressing them) is checked against [Limits.MaxPixels]; the
+// header bytes are kept and replayed to the decoder, so the source is read
+// once, as a stream. The source is read up to [Limits.MaxInputBytes], the
+// output is held to [Limits.MaxOutputBytes], and a decoder's panic is
+// recovered as [ErrCorrupt]. Re-encoding drops all metadata (EXIF with its
+// GPS position, XMP, ICC profiles, comments) after a JPEG's EXIF
+// orientation has been applied to the pixels.
+//
+// # Errors
+//
+// Errors match one of the sentinels, each with its HTTP status:
+// [ErrBadSpec] 400, [ErrTooManyPixels] 422, [ErrCorrupt] 422,
+// [ErrUnsupported] 415, [ErrTooLarge] 413. Any other error (the context's,
+// the reader's or the writer's) is the caller's or the server's.
+//
+// # Video
+//
+// [Video] probes videos and makes posters; [FFmpeg] implements it with the
+// ffmpeg and ffprobe programs (Debian package ffmpeg), run without a shell
+// and bound by the context, the file named so that no path is read as an
+// option or a URL.
+package transform

@@ -1,0 +1,42 @@
+package transform_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/png"
+	"net/url"
+
+	"github.com/carcosa-dev/carcosa/transform"
+)
+
+func Example() {
+	// A query such as a transform URL carries, and the signature the
+	// application issued with it.
+	secret := []byte("a secret of at least 32 bytes, random in production")
+	q, _ := url.ParseQuery("w=64&h=64&fit=cover&fm=jpeg")
+	spec, err := transform.ParseQuery(q, transform.Limits{})
+	if err != nil {
+		fmt.Println(err) // ErrBadSpec: answer 400
+		return
+	}
+	sig := transform.Sign(secret, "photos/cat.png", spec)
+	fmt.Println(transform.Verify(secret, "photos/cat.png", spec, sig))
+	fmt.Println(spec.Canonical())
+
+	var src bytes.Buffer
+	png.Encode(&src, image.NewNRGBA(image.Rect(0, 0, 200, 100)))
+	var out bytes.Buffer
+	mime, err := transform.Image(context.Background(), &src, spec, transform.Limits{}, &out)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	cfg, _, _ := image.DecodeConfig(&out)
+	fmt.Println(mime, cfg.Width, cfg.Height)
+	// Output:
+	// true
+	// w64_h64_cover_jpeg_q82
+	// image/jpeg 64 64
+}

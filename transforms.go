@@ -1,0 +1,483 @@
+package carcosa
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/carcosa-dev/carcosa/storage"
+	"github.com/carcosa-dev/carcosa/store"
+	"github.com/carcosa-dev/carcosa/transform"
+)
+
+// Images get two kinds of transforms:
+//
+//   - derivatives, declared per route (Route.Derivatives): made once the
+//     file is scanned, before OnComplete, stored beside it under
+//     "<key without extension>/<name>.<ext>", listed in the record and
+//     deleted with the file. A video's derivatives are made from its
+//     poster frame, when ffmpeg is installed.
+//   - on-the-fly transforms: GET B/files/{key}?w=&h=&fit=&fm=&q= with a
+//     signature from Router.TransformURL, or ?preset=<name> of the route's
+//     Presets. Results are cached in the file's bucket under
+//     ".carcosa-cache/<sha256>/<spec>", identical concurrent requests render
+//     once, and a bounded pool keeps transforms from starving uploads.
+//
+// Every decode checks the pixel budget (Config.TransformLimits) from the
+// image's header first, so a decompression bomb is refused before any
+// pixel is decoded.
+
+// derivativeName is the form of a derivative's or preset's name.
+var derivativeName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// cachePrefix starts the keys of cached transforms.
+const cachePrefix = ".carcosa-cache/"
+
+// Transform errors a client may see.
+var (
+	ErrImageTooLarge    = NewError(http.StatusUnprocessableEntity, "image_too_large", "the image has more pixels than allowed")
+	ErrImageCorrupt     = NewError(http.StatusUnprocessableEntity, "image_corrupt", "the image is truncated or corrupt")
+	ErrNotImage         = NewError(http.StatusUnsupportedMediaType, "not_an_image", "this file cannot be transformed")
+	ErrBadTransform     = NewError(http.StatusBadRequest, "bad_transform", "the transform's parameters are invalid")
+	ErrTransformRefused = NewError(http.StatusForbidden, "transform_not_allowed", "this transform needs a signature or a preset of the route")
+)
+
+// transformError maps an error of package transform to a client error.
+func transformError(err error) error {
+	switch {
+	case errors.Is(err, transform.ErrTooManyPixels):
+		return ErrImageTooLarge.wrap(err)
+	case errors.Is(err, transform.ErrCorrupt):
+		return ErrImageCorrupt.wrap(err)
+	case errors.Is(err, transform.ErrUnsupported):
+		return ErrNotImage.wrap(err)
+	case errors.Is(err, transform.ErrBadSpec):
+		return ErrBadTransform.with(err.Error())
+	case errors.Is(err, transform.ErrTooLarge):
+		return ErrTooLarge.with("the transformed image is larger than allowed").wrap(err)
+	}
+	return err
+}
+
+// transformable reports whether files of type mime can be transformed.
+func transformable(mime string) bool {
+	switch mime {
+	case "image/jpeg", "image/png", "image/gif", "image/webp":
+		return true
+	}
+	return false
+}
+
+// transformer runs transforms on a bounded pool.
+type transformer struct {
+	lim   transform.Limits
+	video transform.Video // nil: no posters
+	slots chan struct{}
+	group singleflight.Group
+}
+
+// run runs fn in a slot of the pool, waiting for one until ctx is done.
+func (t *transformer) run(ctx context.Context, fn func() error) error {
+	select {
+	case t.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ErrUnavailable.with("the server is busy transforming images; try again").wrap(ctx.Err())
+	}
+	defer func() { <-t.slots }()
+	return fn()
+}
+
+// derivativesStep makes the derivatives the route declares for upload rec,
+// once, and records their keys. A file that is not an image (nor a video
+// with ffmpeg at hand) gets none. An image that cannot be decoded within
+// the limits ends the upload rejected.
+func (r *Router) derivativesStep(ctx context.Context, h routeHandler, rec *store.Upload) (*store.Upload, error) {
+	specs := h.config().derivatives
+	if len(specs) == 0 || rec.Derivatives != nil {
+		return rec, nil
+	}
+	video := strings.HasPrefix(rec.Type, "video/") && r.transforms.video != nil
+	if !transformable(rec.Type) && !video {
+		return rec, nil
+	}
+	bk, err := r.storageOf(rec)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		poster   []byte // a video's poster frame, made once
+		duration time.Duration
+	)
+	src := openStored(ctx, bk, rec.Key) // the image to derive from
+	made := make(map[string]string, len(specs))
+	// fail refuses the file when err is the image's fault, and leaves it
+	// to be finished again when not.
+	fail := func(err error) (*store.Upload, error) {
+		if te := transformError(err); te != err {
+			for _, k := range made {
+				bk.Delete(ctx, k)
+			}
+			return nil, r.refuseStored(ctx, h, rec, te)
+		}
+		return nil, unavailable(err)
+	}
+	if video {
+		if poster, duration, err = r.posterOf(ctx, bk, rec); err != nil {
+			return fail(err)
+		}
+		src = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(poster)), nil }
+	}
+	for name, spec := range specs {
+		out, err := r.render(ctx, src, func(in io.Reader, w io.Writer) (string, error) {
+			return transform.Image(ctx, in, spec, r.transforms.lim, w)
+		})
+		if err != nil {
+			return fail(err)
+		}
+		key := derivativeKey(rec.Key, name, out.mime)
+		if err := bk.Put(ctx, key, bytes.NewReader(out.body), &storage.PutOptions{ContentType: out.mime, Size: int64(len(out.body))}); err != nil {
+			return nil, unavailable(err)
+		}
+		made[name] = key
+	}
+	rec, err = r.store.Update(ctx, rec.ID, func(u *store.Upload) error {
+		u.Derivatives, u.Duration = made, duration
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return rec, nil
+}
+
+// rewriteStep re-encodes image rec in place when its route asks for it.
+// The rewritten bytes are hashed as they are made, and the record takes
+// their size and SHA-256. A rewrite runs before the derivatives, which
+// mark it done: a finish that resumes after them does not rewrite again.
+func (r *Router) rewriteStep(ctx context.Context, h routeHandler, rec *store.Upload) (*store.Upload, error) {
+	if !h.config().rewrite || rec.Derivatives != nil {
+		return rec, nil
+	}
+	switch rec.Type {
+	case "image/jpeg", "image/png", "image/gif":
+	default:
+		return rec, nil
+	}
+	bk, err := r.storageOf(rec)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.render(ctx, openStored(ctx, bk, rec.Key), func(in io.Reader, w io.Writer) (string, error) {
+		return transform.Rewrite(ctx, in, r.transforms.lim, w)
+	})
+	if err != nil {
+		if te := transformError(err); te != err {
+			return nil, r.refuseStored(ctx, h, rec, te)
+		}
+		return nil, unavailable(err)
+	}
+	sum := sha256.Sum256(out.body)
+	size := int64(len(out.body))
+	if err := bk.Put(ctx, rec.Key, bytes.NewReader(out.body), &storage.PutOptions{ContentType: rec.Type, Size: size}); err != nil {
+		return nil, unavailable(err)
+	}
+	rec, err = r.store.Update(ctx, rec.ID, func(u *store.Upload) error {
+		u.Size, u.SHA256 = size, hex.EncodeToString(sum[:])
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return rec, nil
+}
+
+// posterOf spools video rec to a temporary file, for ffmpeg, and returns
+// its poster frame (a JPEG, one second in) and its running time.
+func (r *Router) posterOf(ctx context.Context, bk storage.Storage, rec *store.Upload) ([]byte, time.Duration, error) {
+	obj, err := bk.Open(ctx, rec.Key)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer obj.Close()
+	f, err := os.CreateTemp(r.tmpDir(), "video-*")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := io.Copy(f, obj); err != nil {
+		return nil, 0, err
+	}
+	info, err := r.transforms.video.Probe(ctx, f.Name())
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: probing the video: %v", transform.ErrCorrupt, err)
+	}
+	var poster bytes.Buffer
+	if err := r.transforms.video.Poster(ctx, f.Name(), time.Second, &poster); err != nil {
+		return nil, 0, fmt.Errorf("%w: poster frame: %v", transform.ErrCorrupt, err)
+	}
+	return poster.Bytes(), info.Duration, nil
+}
+
+// tmpDir holds temporary files: tus bodies being checked, videos for
+// ffmpeg.
+func (r *Router) tmpDir() string { return path.Join(r.cfg.DataDir, "tmp") }
+
+// derivativeKey is where derivative name of the file at key is stored.
+func derivativeKey(key, name, mime string) string {
+	return strings.TrimSuffix(key, path.Ext(key)) + "/" + name + formatExt(mime)
+}
+
+func formatExt(mime string) string {
+	switch mime {
+	case "image/png":
+		return ".png"
+	case "image/gif":
+		return ".gif"
+	}
+	return ".jpg"
+}
+
+// deleteDerivatives removes the derivatives of upload rec.
+func (r *Router) deleteDerivatives(ctx context.Context, rec *store.Upload) error {
+	if len(rec.Derivatives) == 0 {
+		return nil
+	}
+	bk, err := r.storageOf(rec)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, k := range rec.Derivatives {
+		if err := bk.Delete(ctx, k); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// derivativeURLs are the URLs of upload u's derivatives.
+func (r *Router) derivativeURLs(u *store.Upload) map[string]string {
+	if len(u.Derivatives) == 0 {
+		return nil
+	}
+	base := r.keyURL(u)
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	out := make(map[string]string, len(u.Derivatives))
+	for name := range u.Derivatives {
+		out[name] = base + sep + "d=" + url.QueryEscape(name)
+	}
+	return out
+}
+
+// serveDerivative serves derivative name of ready upload rec.
+func (r *Router) serveDerivative(w http.ResponseWriter, req *http.Request, rec *store.Upload, cfg routeConfig, name string) {
+	key, ok := rec.Derivatives[name]
+	if !ok {
+		r.writeError(w, req, ErrNotFound.with("the file has no such derivative"))
+		return
+	}
+	ctype := "image/jpeg"
+	switch path.Ext(key) {
+	case ".png":
+		ctype = "image/png"
+	case ".gif":
+		ctype = "image/gif"
+	}
+	r.serveObject(w, req, rec, cfg, object{
+		key: key, ctype: ctype, etag: rec.SHA256 + "-" + name, disposition: "inline",
+	})
+}
+
+// wantsTransform reports whether a file request asks for an on-the-fly
+// transform.
+func wantsTransform(q url.Values) bool {
+	for _, k := range []string{"w", "h", "fit", "fm", "q", "preset"} {
+		if q.Has(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// serveTransform answers an on-the-fly transform of ready upload rec: from
+// the cache, or rendered once for all who ask at the same time.
+func (r *Router) serveTransform(w http.ResponseWriter, req *http.Request, rec *store.Upload, cfg routeConfig, q url.Values) {
+	var spec transform.Spec
+	if name := q.Get("preset"); name != "" {
+		p, ok := cfg.presets[name]
+		if !ok {
+			r.writeError(w, req, ErrTransformRefused.with("the route has no such preset"))
+			return
+		}
+		spec = p
+	} else {
+		if cfg.presetsOnly {
+			r.writeError(w, req, ErrTransformRefused.with("this route transforms images by preset only"))
+			return
+		}
+		var err error
+		if spec, err = transform.ParseQuery(q, r.transforms.lim); err != nil {
+			r.writeError(w, req, transformError(err))
+			return
+		}
+		if !transform.Verify(r.transformKey(), rec.Key, spec, q.Get("ts")) {
+			r.writeError(w, req, ErrTransformRefused)
+			return
+		}
+	}
+	if !transformable(rec.Type) {
+		r.writeError(w, req, ErrNotImage)
+		return
+	}
+	bk, err := r.storageOf(rec)
+	if err != nil {
+		r.writeError(w, req, ErrInternal.wrap(err))
+		return
+	}
+	canon, ctype := spec.Canonical(), outputType(spec, rec.Type)
+	key := cachePrefix + rec.SHA256 + "/" + canon + formatExt(ctype)
+	o := object{key: key, ctype: ctype, etag: rec.SHA256 + "-" + canon, disposition: "inline"}
+	if obj, err := bk.Open(req.Context(), key); err == nil {
+		defer obj.Close()
+		r.serveOpened(w, req, rec, cfg, o, obj)
+		return
+	}
+	// The render is shared by every request that waits for it, so no one
+	// client's disconnect stops it; ProcessTimeout bounds it.
+	ctx, cancel := r.processCtx(req.Context())
+	defer cancel()
+	v, err, _ := r.transforms.group.Do(key, func() (any, error) {
+		out, err := r.render(ctx, openStored(ctx, bk, rec.Key), func(in io.Reader, w io.Writer) (string, error) {
+			return transform.Image(ctx, in, spec, r.transforms.lim, w)
+		})
+		if err != nil {
+			return nil, transformError(err)
+		}
+		if err := bk.Put(ctx, key, bytes.NewReader(out.body), &storage.PutOptions{ContentType: out.mime, Size: int64(len(out.body))}); err != nil {
+			r.log.WarnContext(ctx, "caching a transform", "upload", rec.ID, "err", err)
+		}
+		return out, nil
+	})
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	res := v.(rendered)
+	r.objectHeaders(w, req, cfg, o)
+	http.ServeContent(w, req, "", rec.UpdatedAt, bytes.NewReader(res.body))
+}
+
+// render runs do (a transform) on what open gives, in a slot of the
+// pool. The output is bounded by the limits' MaxOutputBytes.
+func (r *Router) render(ctx context.Context, open func() (io.ReadCloser, error), do func(in io.Reader, w io.Writer) (string, error)) (rendered, error) {
+	var (
+		out bytes.Buffer
+		res rendered
+	)
+	err := r.transforms.run(ctx, func() error {
+		in, err := open()
+		if err != nil {
+			return unavailable(err)
+		}
+		defer in.Close()
+		res.mime, err = do(in, &out)
+		return err
+	})
+	res.body = out.Bytes()
+	return res, err
+}
+
+// openStored opens the object at key in bk, for render.
+func openStored(ctx context.Context, bk storage.Storage, key string) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return bk.Open(ctx, key) }
+}
+
+// rendered is one transform's output.
+type rendered struct {
+	mime string
+	body []byte
+}
+
+// outputType is the MIME type of spec applied to an image of type src:
+// the spec's format, else the source's when it is JPEG, PNG or GIF, else
+// JPEG.
+func outputType(spec transform.Spec, src string) string {
+	switch spec.Format {
+	case transform.PNG:
+		return "image/png"
+	case transform.GIF:
+		return "image/gif"
+	case transform.JPEG:
+		return "image/jpeg"
+	}
+	switch src {
+	case "image/png", "image/gif":
+		return src
+	}
+	return "image/jpeg"
+}
+
+// transformKey signs on-the-fly transform parameters; it is derived from
+// the URL signing key.
+func (r *Router) transformKey() []byte {
+	m := hmac.New(sha256.New, r.key)
+	m.Write([]byte("carcosa/transform"))
+	return m.Sum(nil)
+}
+
+// TransformURL returns the URL of the file at key transformed by spec: the
+// file's URL (signed and valid for ttl when its route is private) with the
+// transform's parameters and their signature.
+func (r *Router) TransformURL(ctx context.Context, key string, spec transform.Spec, ttl time.Duration) (string, error) {
+	if err := spec.Validate(r.transforms.lim); err != nil {
+		return "", transformError(err)
+	}
+	rec, err := r.store.GetByKey(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	h, ok := r.route(rec.Route)
+	if !ok {
+		return "", ErrUnknownRoute
+	}
+	base := strings.TrimSuffix(r.cfg.BasePath, "/") + "/files/" + key + "?"
+	if !h.config().public {
+		base = r.SignURL(key, ttl) + "&"
+	}
+	q := url.Values{}
+	if spec.Width > 0 {
+		q.Set("w", fmt.Sprint(spec.Width))
+	}
+	if spec.Height > 0 {
+		q.Set("h", fmt.Sprint(spec.Height))
+	}
+	if spec.Fit != "" {
+		q.Set("fit", string(spec.Fit))
+	}
+	if spec.Format != "" {
+		q.Set("fm", string(spec.Format))
+	}
+	if spec.Quality > 0 {
+		q.Set("q", fmt.Sprint(spec.Quality))
+	}
+	q.Set("ts", transform.Sign(r.transformKey(), key, spec))
+	return base + q.Encode(), nil
+}
