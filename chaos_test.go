@@ -593,11 +593,29 @@ func TestChaosKillDuringFinish(t *testing.T) {
 		if u.want == "ready" && rec.SHA256 != hex.EncodeToString(sum[:]) {
 			t.Errorf("upload %s: sha256 %s, want %x", u.id, rec.SHA256, sum)
 		}
-		// Nothing of it is left in staging.
-		if left, _ := filepath.Glob(filepath.Join(dir, "tus", u.id+"*")); len(left) > 0 {
-			t.Errorf("upload %s left %v in staging", u.id, left)
-		}
+		// Nothing of it is left in staging. The staged copy is removed
+		// once the record says how the upload ended, so it may still be
+		// going for a moment.
+		waitStagingEmpty(t, filepath.Join(dir, "tus"), u.id)
 	}
 	srv.kill()
 	checkOnComplete(t, dir, ups[0].id, ups[1].id)
+}
+
+// waitStagingEmpty waits until nothing of upload id is left in the staging
+// directory dir, and fails the test if something still is after 10s.
+func waitStagingEmpty(t *testing.T, dir, id string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left, _ := filepath.Glob(filepath.Join(dir, id+"*"))
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("upload %s left %v in staging", id, left)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
