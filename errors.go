@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // Error is the one error type a client ever sees: a stable machine code, an
@@ -18,6 +20,14 @@ type Error struct {
 	Code    string       // stable, snake_case
 	Message string       // for the client; never internal detail
 	Fields  []FieldError // the failing fields of invalid input, if any
+
+	// Quota, with quota_exceeded, says which quota the upload would have
+	// overrun and what it has left.
+	Quota *QuotaLeft
+
+	// RetryAfter, when positive, is sent as the Retry-After header: with
+	// rate_limited, when the next request may succeed.
+	RetryAfter time.Duration
 
 	err error // the cause, for logs and errors.Unwrap; never sent
 }
@@ -109,6 +119,13 @@ var (
 	// ErrChecksumMismatch: a tus request's body does not match its
 	// Upload-Checksum; its bytes were discarded.
 	ErrChecksumMismatch = NewError(460, "checksum_mismatch", "the request's body does not match its Upload-Checksum")
+	// ErrQuotaExceeded: the upload would take its owner or tenant over a
+	// quota. 429 while deleting files would make room; 413 when the file
+	// alone is larger than the quota. The error's Quota says what is left.
+	ErrQuotaExceeded = NewError(http.StatusTooManyRequests, "quota_exceeded", "the upload would exceed a storage quota")
+	// ErrRateLimited: too many requests; the Retry-After header says when
+	// to try again.
+	ErrRateLimited = NewError(http.StatusTooManyRequests, "rate_limited", "too many requests; try again later")
 )
 
 // unavailable reports a failing backend (storage or store) as ErrUnavailable:
@@ -131,6 +148,7 @@ var sentinelsByCode = func() map[string]*Error {
 		ErrUnavailable, ErrInterrupted, ErrSizeMismatch, ErrNotUploaded, ErrUploadExpired, ErrNoPresign,
 		ErrMalware, ErrScanUnavailable, ErrScanFailed, ErrTooLargeToScan, ErrChecksumMismatch,
 		ErrImageTooLarge, ErrImageCorrupt, ErrNotImage, ErrBadTransform, ErrTransformRefused,
+		ErrQuotaExceeded, ErrRateLimited,
 	} {
 		m[e.Code] = e
 	}
@@ -158,6 +176,7 @@ type errorJSON struct {
 	Code      string       `json:"code"`
 	Message   string       `json:"message"`
 	Fields    []FieldError `json:"fields,omitempty"`
+	Quota     *QuotaLeft   `json:"quota,omitempty"`
 	RequestID string       `json:"requestId,omitempty"`
 }
 
@@ -174,7 +193,7 @@ func clientError(err error) *Error {
 // errorJSONBytes renders the body for e.
 func errorJSONBytes(e *Error, requestID string) []byte {
 	b, _ := json.Marshal(errorBody{Error: errorJSON{
-		Code: e.Code, Message: e.Message, Fields: e.Fields, RequestID: requestID,
+		Code: e.Code, Message: e.Message, Fields: e.Fields, Quota: e.Quota, RequestID: requestID,
 	}})
 	return append(b, '\n')
 }
@@ -193,11 +212,57 @@ func (r *Router) writeError(w http.ResponseWriter, req *http.Request, err error)
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
-	if e.Status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", "1")
+	if ra := retryAfter(e); ra != "" {
+		h.Set("Retry-After", ra)
 	}
 	w.WriteHeader(e.Status)
 	if req.Method != http.MethodHead {
 		w.Write(errorJSONBytes(e, id))
 	}
+}
+
+// codedError is an error that carries its own stable code and HTTP status,
+// as package auth's do.
+type codedError interface {
+	error
+	Code() string
+	Status() int
+}
+
+// middlewareError is the client's view of an error a route's middleware
+// returned: a *Error as it is; an error with its own code and status (such
+// as package auth's) with them, its message if it offers one that is safe
+// for clients (a Message method) and its Retry-After; anything else 403.
+func middlewareError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var c codedError
+	if errors.As(err, &c) && c.Status() >= 400 && c.Status() <= 599 && c.Code() != "" {
+		msg := http.StatusText(c.Status())
+		var m interface{ Message() string }
+		if errors.As(err, &m) {
+			msg = m.Message()
+		}
+		out := NewError(c.Status(), c.Code(), msg).wrap(err)
+		var ra interface{ RetryAfter() time.Duration }
+		if errors.As(err, &ra) {
+			out.RetryAfter = ra.RetryAfter()
+		}
+		return out
+	}
+	return ErrForbidden.wrap(err)
+}
+
+// retryAfter is the Retry-After header for e, in whole seconds rounded up:
+// e.RetryAfter when set, 1 for a 503, "" otherwise.
+func retryAfter(e *Error) string {
+	switch {
+	case e.RetryAfter > 0:
+		return strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10)
+	case e.Status == http.StatusServiceUnavailable:
+		return "1"
+	}
+	return ""
 }

@@ -59,6 +59,25 @@ func owner(req *http.Request) (string, error) {
 	return u, nil
 }
 
+// grantOf is the test routes' middleware: X-User is "owner" or
+// "owner@tenant".
+func grantOf(req *http.Request) (carcosa.Grant[userMeta], error) {
+	u, err := owner(req)
+	if err != nil {
+		return carcosa.Grant[userMeta]{}, err
+	}
+	o, tenant, _ := strings.Cut(u, "@")
+	return carcosa.Grant[userMeta]{Owner: o, Tenant: tenant, Metadata: userMeta{User: u}}, nil
+}
+
+// userOf is the X-User of rec's owner.
+func userOf(rec *store.Upload) string {
+	if rec.Tenant == "" {
+		return rec.Owner
+	}
+	return rec.Owner + "@" + rec.Tenant
+}
+
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	return setupWith(t, memstore.New())
@@ -99,8 +118,7 @@ func setupConfig(t *testing.T, st store.Store, configure func(*carcosa.Config)) 
 		MaxFiles:    3,
 		Public:      true,
 		Middleware: func(ctx context.Context, req *carcosa.Request[albumInput]) (carcosa.Grant[userMeta], error) {
-			u, err := owner(req.HTTP)
-			return carcosa.Grant[userMeta]{Owner: u, Metadata: userMeta{User: u}}, err
+			return grantOf(req.HTTP)
 		},
 		OnComplete: func(ctx context.Context, m userMeta, f carcosa.File) (any, error) {
 			tb.completed <- f
@@ -111,8 +129,7 @@ func setupConfig(t *testing.T, st store.Store, configure func(*carcosa.Config)) 
 		},
 	})
 	docs := func(ctx context.Context, req *carcosa.Request[struct{}]) (carcosa.Grant[userMeta], error) {
-		u, err := owner(req.HTTP)
-		return carcosa.Grant[userMeta]{Owner: u, Metadata: userMeta{User: u}}, err
+		return grantOf(req.HTTP)
 	}
 	carcosa.Handle(r, "docs", carcosa.Route[struct{}, userMeta]{
 		Accept:      []string{"pdf", "text"},

@@ -18,6 +18,8 @@ import (
 // aliceUploads are alice's uploads in every state another owner could aim
 // at, with the bytes each holds or will hold.
 type aliceUploads struct {
+	user string // X-User: the owner, and its tenant
+
 	inProgress, inProgressURL string // a tus upload with some of its bytes
 	inProgressData            []byte
 	inProgressOffset          int64
@@ -36,40 +38,41 @@ type aliceUploads struct {
 	tusReadyData []byte
 }
 
-func newAliceUploads(t *testing.T, tb *testBundle) *aliceUploads {
+func newAliceUploads(t *testing.T, tb *testBundle, user string) *aliceUploads {
 	t.Helper()
 	a := &aliceUploads{
+		user:           user,
 		inProgressData: randomBytes(1000), inProgressOffset: 400,
 		partialData:    randomBytes(300),
 		partialWIPData: randomBytes(500), partialWIPOffset: 200,
 		multipartData: randomBytes(700),
 		tusReadyData:  randomBytes(900),
 	}
-	resp, body := tb.tusCreate(t, "alice", int64(len(a.inProgressData)), tusMetadata("route", "files", "filename", "wip.bin"), nil)
+	resp, body := tb.tusCreate(t, a.user, int64(len(a.inProgressData)), tusMetadata("route", "files", "filename", "wip.bin"), nil)
 	if resp.StatusCode != 201 {
 		t.Fatalf("create: %d %s", resp.StatusCode, body)
 	}
 	a.inProgressURL = resp.Header.Get("Location")
 	a.inProgress = lastSegment(a.inProgressURL)
-	if resp, body := tb.tusPatch(t, a.inProgressURL, "alice", 0, a.inProgressData[:a.inProgressOffset], nil); resp.StatusCode != 204 {
+	if resp, body := tb.tusPatch(t, a.inProgressURL, a.user, 0, a.inProgressData[:a.inProgressOffset], nil); resp.StatusCode != 204 {
 		t.Fatalf("PATCH: %d %s", resp.StatusCode, body)
 	}
 
-	a.partialURL = tb.tusPartials(t, "alice", "files", a.partialData)[0]
+	a.partialURL = tb.tusPartials(t, a.user, "files", a.partialData)[0]
 	a.partial = lastSegment(a.partialURL)
 
-	resp, body = tb.tusCreate(t, "alice", int64(len(a.partialWIPData)), tusMetadata("route", "files"), map[string]string{"Upload-Concat": "partial"})
+	resp, body = tb.tusCreate(t, a.user, int64(len(a.partialWIPData)), tusMetadata("route", "files"), map[string]string{"Upload-Concat": "partial"})
 	if resp.StatusCode != 201 {
 		t.Fatalf("create partial: %d %s", resp.StatusCode, body)
 	}
 	a.partialWIPURL = resp.Header.Get("Location")
 	a.partialWIP = lastSegment(a.partialWIPURL)
-	if resp, body := tb.tusPatch(t, a.partialWIPURL, "alice", 0, a.partialWIPData[:a.partialWIPOffset], nil); resp.StatusCode != 204 {
+	if resp, body := tb.tusPatch(t, a.partialWIPURL, a.user, 0, a.partialWIPData[:a.partialWIPOffset], nil); resp.StatusCode != 204 {
 		t.Fatalf("PATCH partial: %d %s", resp.StatusCode, body)
 	}
 
 	mp, ct := multipartBody(t, part{field: "file", name: "m.bin", data: a.multipartData})
-	resp, body = tb.do(t, "POST", tb.url("/routes/files"), "alice", mp, map[string]string{"Content-Type": ct})
+	resp, body = tb.do(t, "POST", tb.url("/routes/files"), a.user, mp, map[string]string{"Content-Type": ct})
 	if resp.StatusCode != 201 {
 		t.Fatalf("multipart: %d %s", resp.StatusCode, body)
 	}
@@ -80,7 +83,7 @@ func newAliceUploads(t *testing.T, tb *testBundle) *aliceUploads {
 	a.multipart = got.Uploads[0].ID
 
 	var pr *http.Response
-	a.tusReady, pr, body = tb.tusUpload(t, "alice", "files", "t.bin", a.tusReadyData, 1<<20)
+	a.tusReady, pr, body = tb.tusUpload(t, a.user, "files", "t.bin", a.tusReadyData, 1<<20)
 	if pr.StatusCode != 204 || pr.Header.Get("Upload-State") != "ready" {
 		t.Fatalf("tus upload: %d %s", pr.StatusCode, body)
 	}
@@ -111,7 +114,7 @@ func (tb *testBundle) aliceState(t *testing.T, a *aliceUploads) aliceState {
 		s.records[id] = rec
 	}
 	for _, u := range []string{a.inProgressURL, a.partialURL, a.partialWIPURL} {
-		resp, body := tb.do(t, "HEAD", u, "alice", nil, map[string]string{"Tus-Resumable": "1.0.0"})
+		resp, body := tb.do(t, "HEAD", u, a.user, nil, map[string]string{"Tus-Resumable": "1.0.0"})
 		if resp.StatusCode != 200 {
 			t.Fatalf("alice's HEAD %s: %d %s", u, resp.StatusCode, body)
 		}
@@ -211,12 +214,37 @@ func randomID() string {
 // route's middleware, and an upload of another owner is not found.
 func TestOwnerIsolation(t *testing.T) {
 	t.Parallel()
+	isolation(t, "alice", "mallory", true)
+}
+
+// One tenant can neither read, change, delete nor claim another tenant's
+// uploads, nor learn that they exist, even under the same owner name; and
+// an owner without a tenant is another owner than one with.
+func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ victim, attacker string }{
+		{"alice@acme", "alice@evil"},   // the same owner name in another tenant
+		{"alice@acme", "mallory@acme"}, // another owner of the same tenant
+		{"alice@acme", "alice"},        // the same owner name without a tenant
+		{"alice", "alice@acme"},        // and the other way round
+	} {
+		t.Run(c.victim+" against "+c.attacker, func(t *testing.T) {
+			t.Parallel()
+			isolation(t, c.victim, c.attacker, false)
+		})
+	}
+}
+
+// isolation checks that attacker can do nothing to victim's uploads, in
+// every state and by every way in. presigned adds the presigned uploads,
+// which need S3.
+func isolation(t *testing.T, victim, attacker string, presigned bool) {
 	tb := setup(t)
-	a := newAliceUploads(t, tb)
+	a := newAliceUploads(t, tb, victim)
 	before := tb.aliceState(t, a)
 
 	// Mallory's own partial upload, to mix into a concatenation.
-	mallorysPartial := tb.tusPartials(t, "mallory", "files", randomBytes(100))[0]
+	mallorysPartial := tb.tusPartials(t, attacker, "files", randomBytes(100))[0]
 
 	t.Run("requests", func(t *testing.T) {
 		for _, p := range probes() {
@@ -225,16 +253,16 @@ func TestOwnerIsolation(t *testing.T) {
 				target := p.target(a)
 
 				t.Run("by another owner", func(t *testing.T) {
-					resp, body := p.send(t, tb, target, "mallory")
+					resp, body := p.send(t, tb, target, attacker)
 					wantErrorOf(t, resp, body, 404, "not_found")
 				})
 				// IDs cannot be probed: another owner's upload, one that
 				// does not exist and an ID that cannot exist answer alike.
 				t.Run("same as an unknown ID", func(t *testing.T) {
-					resp, body := p.send(t, tb, target, "mallory")
+					resp, body := p.send(t, tb, target, attacker)
 					s, c, m := errorOf(t, resp, body)
 					for _, id := range []string{randomID(), "not-an-id", strings.Repeat("Z", 32)} {
-						resp, body := p.send(t, tb, id, "mallory")
+						resp, body := p.send(t, tb, id, attacker)
 						s2, c2, m2 := errorOf(t, resp, body)
 						if s2 != s || c2 != c || m2 != m {
 							t.Errorf("ID %q: %d %q %q; alice's upload: %d %q %q", id, s2, c2, m2, s, c, m)
@@ -251,7 +279,7 @@ func TestOwnerIsolation(t *testing.T) {
 		}
 		t.Run("tus concatenation mixing in another owner's partial", func(t *testing.T) {
 			t.Parallel()
-			resp, body := tb.tusCreate(t, "mallory", -1, tusMetadata("route", "files", "filename", "x.bin"),
+			resp, body := tb.tusCreate(t, attacker, -1, tusMetadata("route", "files", "filename", "x.bin"),
 				map[string]string{"Upload-Concat": "final;" + mallorysPartial + " " + a.partialURL})
 			wantErrorOf(t, resp, body, 404, "not_found")
 		})
@@ -273,8 +301,8 @@ func TestOwnerIsolation(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range recs {
-			if r.Owner != "alice" && r.ID != lastSegment(mallorysPartial) {
-				t.Errorf("a request of mallory's left upload %s (owner %q)", r.ID, r.Owner)
+			if userOf(r) != victim && r.ID != lastSegment(mallorysPartial) {
+				t.Errorf("a request of %s left upload %s (owner %q)", attacker, r.ID, userOf(r))
 			}
 		}
 	})
@@ -284,7 +312,7 @@ func TestOwnerIsolation(t *testing.T) {
 	t.Run("alice's bytes", func(t *testing.T) {
 		download := func(t *testing.T, id string, want []byte) {
 			t.Helper()
-			rec := tb.record(t, id, "alice")
+			rec := tb.record(t, id, victim)
 			if rec.State != "ready" || rec.SHA256 != sha(want) {
 				t.Fatalf("upload %s: %+v", id, rec)
 			}
@@ -295,16 +323,16 @@ func TestOwnerIsolation(t *testing.T) {
 		download(t, a.multipart, a.multipartData)
 		download(t, a.tusReady, a.tusReadyData)
 
-		resp, body := tb.tusPatch(t, a.inProgressURL, "alice", a.inProgressOffset, a.inProgressData[a.inProgressOffset:], nil)
+		resp, body := tb.tusPatch(t, a.inProgressURL, victim, a.inProgressOffset, a.inProgressData[a.inProgressOffset:], nil)
 		if resp.StatusCode != 204 {
 			t.Fatalf("alice's last PATCH: %d %s", resp.StatusCode, body)
 		}
 		download(t, a.inProgress, a.inProgressData)
 
-		if resp, body := tb.tusPatch(t, a.partialWIPURL, "alice", a.partialWIPOffset, a.partialWIPData[a.partialWIPOffset:], nil); resp.StatusCode != 204 {
+		if resp, body := tb.tusPatch(t, a.partialWIPURL, victim, a.partialWIPOffset, a.partialWIPData[a.partialWIPOffset:], nil); resp.StatusCode != 204 {
 			t.Fatalf("alice's partial: %d %s", resp.StatusCode, body)
 		}
-		resp, body = tb.tusCreate(t, "alice", -1, tusMetadata("route", "files", "filename", "whole.bin"),
+		resp, body = tb.tusCreate(t, victim, -1, tusMetadata("route", "files", "filename", "whole.bin"),
 			map[string]string{"Upload-Concat": "final;" + a.partialURL + " " + a.partialWIPURL})
 		if resp.StatusCode != 201 {
 			t.Fatalf("alice's concatenation: %d %s", resp.StatusCode, body)
@@ -316,22 +344,25 @@ func TestOwnerIsolation(t *testing.T) {
 	// the signature is the capability. Whoever holds the URL alice's record
 	// gives reads the file; without it nobody does, alice included.
 	t.Run("files by signed URL", func(t *testing.T) {
-		rec := tb.record(t, a.tusReady, "alice")
+		rec := tb.record(t, a.tusReady, victim)
 		pu, err := url.Parse(rec.URL)
 		if err != nil || pu.Query().Get("sig") == "" {
 			t.Fatalf("private file URL %q is not signed", rec.URL)
 		}
-		for _, user := range []string{"", "alice", "mallory"} {
+		for _, user := range []string{"", victim, attacker} {
 			resp, body := tb.do(t, "GET", tb.server.URL+pu.Path, user, nil, nil)
 			wantError(t, resp, body, 403, "invalid_signature")
 		}
-		resp, body := tb.do(t, "GET", tb.server.URL+rec.URL, "mallory", nil, nil)
+		resp, body := tb.do(t, "GET", tb.server.URL+rec.URL, attacker, nil, nil)
 		if resp.StatusCode != 200 || !bytes.Equal(body, a.tusReadyData) {
 			t.Fatalf("signed URL: %d, %d bytes; want 200 and alice's %d", resp.StatusCode, len(body), len(a.tusReadyData))
 		}
 	})
 
 	t.Run("presigned", func(t *testing.T) {
+		if !presigned {
+			t.Skip("covered by TestOwnerIsolation")
+		}
 		t.Parallel()
 		pb := newPresignBundle(t, s3Bucket(t))
 		img := pngBytes(t, 24)
@@ -362,7 +393,7 @@ func TestOwnerIsolation(t *testing.T) {
 			{"GET", "/uploads/" + up.ID},
 			{"DELETE", "/uploads/" + up.ID},
 		} {
-			resp, body := send(m.method, m.path, "mallory")
+			resp, body := send(m.method, m.path, attacker)
 			wantError(t, resp, body, 404, "not_found")
 		}
 		resp, body := send("POST", "/uploads/"+up.ID+"/complete", "")
@@ -370,7 +401,7 @@ func TestOwnerIsolation(t *testing.T) {
 		if now, err := pb.db.Get(t.Context(), up.ID); err != nil || !reflect.DeepEqual(now, rec) {
 			t.Fatalf("alice's presigned upload changed: was %+v, now %+v (%v)", rec, now, err)
 		}
-		resp, body = send("POST", "/uploads/"+up.ID+"/complete", "alice")
+		resp, body = send("POST", "/uploads/"+up.ID+"/complete", victim)
 		if resp.StatusCode != 200 {
 			t.Fatalf("alice's complete: %d %s", resp.StatusCode, body)
 		}

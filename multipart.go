@@ -92,6 +92,9 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 		case "file", "files", "files[]":
 			if !admitted {
 				g, err = h.admit(req.Context(), req, input, "", nil)
+				if err == nil {
+					err = r.limitOwner(req.Context(), g)
+				}
 				if err != nil {
 					part.Close()
 					abort(err)
@@ -104,7 +107,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 				abort(ErrTooManyFiles.with(fmt.Sprintf("this route takes at most %d files per request", cfg.maxFiles)))
 				return
 			}
-			p, err := r.receive(ctx, h, part, part.FileName(), part.Header.Get("Content-Type"), g, input)
+			p, err := r.receive(ctx, h, part, part.FileName(), part.Header.Get("Content-Type"), g, input, req.ContentLength)
 			part.Close()
 			if err != nil {
 				abort(err)
@@ -148,7 +151,10 @@ func cmpOr(a, b error) error {
 // receive streams one file into storage: the first bytes are checked before
 // the rest is read, the size is limited and the SHA-256 computed on the way.
 // The file's record ends processing, or rejected with its bytes removed.
-func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, clientName, claimed string, g grant, input []byte) (pendingFile, error) {
+//
+// The file reserves quota for the most it may take: the route's largest
+// file, or the request's length when that is less (bodyLen, -1 if unknown).
+func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, clientName, claimed string, g grant, input []byte, bodyLen int64) (pendingFile, error) {
 	cfg := h.config()
 	lr := &limitedReader{r: body, left: cfg.maxFileSize}
 	head := make([]byte, filetype.SniffLen)
@@ -168,11 +174,19 @@ func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, cl
 		return pendingFile{}, err
 	}
 	rec := &store.Upload{
-		ID: id, Route: cfg.name, Owner: g.owner, Via: "multipart",
+		ID: id, Route: cfg.name, Owner: g.owner, Tenant: g.tenant, Via: "multipart",
 		Name: safename.Clean(clientName), ClaimedType: truncate(claimed, 255), Size: -1,
 		Key: key, Bucket: bucket, State: store.Uploading, Input: input, Metadata: g.meta,
 	}
+	most := cfg.maxFileSize
+	if bodyLen > 0 {
+		most = min(most, bodyLen)
+	}
+	if err := r.reserve(ctx, id, most, g, cfg.name); err != nil {
+		return pendingFile{}, err
+	}
 	if err := r.store.Create(ctx, rec); err != nil {
+		r.releaseQuota(ctx, id)
 		return pendingFile{}, unavailable(err)
 	}
 	refuse := func(err error) (pendingFile, error) {

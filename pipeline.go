@@ -154,6 +154,7 @@ func (r *Router) settle(ctx context.Context, h routeHandler, rec *store.Upload, 
 	if err != nil {
 		return nil, unavailable(err)
 	}
+	r.settleQuota(ctx, rec)
 	r.log.InfoContext(ctx, "upload ready", "upload", id, "route", rec.Route, "size", rec.Size, "type", rec.Type)
 	return rec, nil
 }
@@ -226,6 +227,10 @@ func (r *Router) fail(ctx context.Context, h routeHandler, id string, cause erro
 		}
 		return e
 	}
+	// A file waiting for its scan's retry keeps its bytes, and its quota.
+	if e.Code != ErrScanUnavailable.Code {
+		r.releaseQuota(ctx, id)
+	}
 	if state == store.Failed {
 		r.log.ErrorContext(ctx, "upload failed", "upload", id, "route", rec.Route, "err", cause)
 	} else {
@@ -240,7 +245,7 @@ func (r *Router) fail(ctx context.Context, h routeHandler, id string, cause erro
 // fileOf is the callbacks' view of a record.
 func (r *Router) fileOf(u *store.Upload) File {
 	f := File{
-		ID: u.ID, Route: u.Route, Owner: u.Owner, Name: u.Name, Type: u.Type,
+		ID: u.ID, Route: u.Route, Owner: u.Owner, Tenant: u.Tenant, Name: u.Name, Type: u.Type,
 		Size: u.Size, SHA256: u.SHA256, Key: u.Key, CreatedAt: u.CreatedAt,
 	}
 	// A file being completed has the URLs it will be served at.
@@ -268,7 +273,11 @@ func recordError(u *store.Upload) *Error {
 
 // Upload is the JSON record of an upload, as GET B/uploads/{id} answers.
 type Upload struct {
-	ID        string          `json:"id"`
+	ID string `json:"id"`
+	// Owner and Tenant are filled in by the server-side Go API (List, Get)
+	// only; they are never sent to clients.
+	Owner     string          `json:"-"`
+	Tenant    string          `json:"-"`
 	Route     string          `json:"route"`
 	Name      string          `json:"name"`
 	Size      int64           `json:"size"`

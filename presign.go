@@ -101,45 +101,61 @@ func (r *Router) servePresign(w http.ResponseWriter, req *http.Request) {
 		input = pr.Input
 	}
 	g, err := h.admit(req.Context(), req, input, "", infos)
+	if err == nil {
+		err = r.limitOwner(req.Context(), g)
+	}
 	if err != nil {
 		r.writeError(w, req, err)
 		return
 	}
 	ttl := r.cfg.PresignTTL
 	out := make([]presignedUpload, 0, len(infos))
+	// A refusal of one file takes back the files before it: the client
+	// gets all of its URLs or none.
+	refuse := func(err error) {
+		for _, p := range out {
+			r.dropRecord(req.Context(), p.ID)
+		}
+		r.writeError(w, req, err)
+	}
 	for i, info := range infos {
 		bucket := r.buckets.place(placement{route: cfg.name, tier: g.tier, size: info.Size})
 		dst, err := r.buckets.get(bucket)
 		if err != nil {
-			r.writeError(w, req, err)
+			refuse(err)
 			return
 		}
 		signer, ok := dst.(storage.Signer)
 		if !ok {
-			r.writeError(w, req, ErrNoPresign)
+			refuse(ErrNoPresign)
 			return
 		}
 		id := newID()
 		key := storageKey(cfg.name, id, types[i])
 		rec := &store.Upload{
-			ID: id, Route: cfg.name, Owner: g.owner, Via: "presign",
+			ID: id, Route: cfg.name, Owner: g.owner, Tenant: g.tenant, Via: "presign",
 			Name: info.Name, ClaimedType: types[i].MIME, Size: info.Size, Key: key,
 			Bucket: bucket, State: store.Uploading, Input: input, Metadata: g.meta,
 		}
+		if err := r.reserve(req.Context(), id, info.Size, g, cfg.name); err != nil {
+			refuse(err)
+			return
+		}
 		if err := r.store.Create(req.Context(), rec); err != nil {
-			r.writeError(w, req, unavailable(err))
+			r.releaseQuota(req.Context(), id)
+			refuse(unavailable(err))
 			return
 		}
 		u, err := signer.SignPut(req.Context(), key, types[i].MIME, ttl)
 		if errors.Is(err, storage.ErrUnsupported) {
-			r.store.Delete(req.Context(), id)
-			r.writeError(w, req, ErrNoPresign)
+			r.dropRecord(req.Context(), id)
+			refuse(ErrNoPresign)
 			return
 		}
 		if err != nil {
-			r.store.Delete(req.Context(), id)
+			r.dropRecord(req.Context(), id)
 			r.buckets.failed(bucket)
-			r.writeError(w, req, unavailable(err))
+			refuse(unavailable(err))
 			return
 		}
 		out = append(out, presignedUpload{

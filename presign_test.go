@@ -54,7 +54,8 @@ func newPresignBundle(t *testing.T, bucketURL string) *presignBundle {
 			if u == "" {
 				return carcosa.Grant[struct{}]{}, carcosa.Unauthorized("send X-User")
 			}
-			return carcosa.Grant[struct{}]{Owner: u}, nil
+			o, tenant, _ := strings.Cut(u, "@")
+			return carcosa.Grant[struct{}]{Owner: o, Tenant: tenant}, nil
 		},
 	})
 	srv := httptest.NewServer(r)

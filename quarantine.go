@@ -54,6 +54,8 @@ func (r *Router) Release(ctx context.Context, id string) (Upload, error) {
 	if err != nil {
 		return Upload{}, err
 	}
+	r.recordAudit(ctx, store.AuditQuarantineReleased, actorOf(ctx), rec.Tenant, id,
+		map[string]string{"route": rec.Route, "signature": rec.Signature, "sha256": rec.SHA256})
 	return r.uploadJSON(rec), nil
 }
 
@@ -130,9 +132,11 @@ func (r *Router) DeleteQuarantined(ctx context.Context, id string) error {
 		if err := r.deleteStored(ctx, rec); err != nil {
 			return nil, unavailable(err)
 		}
-		if err := r.store.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := r.dropRecord(ctx, id); err != nil {
 			return nil, unavailable(err)
 		}
+		r.recordAudit(ctx, store.AuditQuarantineDeleted, actorOf(ctx), rec.Tenant, id,
+			map[string]string{"route": rec.Route, "signature": rec.Signature, "sha256": rec.SHA256})
 		r.log.InfoContext(ctx, "quarantined file deleted", "upload", id, "route", rec.Route, "signature", rec.Signature)
 		return nil, nil
 	})

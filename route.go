@@ -18,6 +18,7 @@ import (
 	"github.com/go-playground/validator/v10"
 
 	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/transform"
 )
 
@@ -103,7 +104,9 @@ type Route[I, M any] struct {
 	// runs when an upload is created, and again (with Request.UploadID set)
 	// on every later request about it, to identify the caller; the owner it
 	// returns then must match the upload's. It must not read the request
-	// body. A *Error it returns is sent as is; any other error becomes 403.
+	// body. A *Error it returns is sent as is, as is an error with its own
+	// Code and Status methods (package auth's errors); any other error
+	// becomes 403. See Authenticate for middleware made from package auth.
 	// Nil admits everyone with an empty owner and zero metadata.
 	Middleware func(ctx context.Context, req *Request[I]) (Grant[M], error)
 
@@ -121,6 +124,7 @@ type Route[I, M any] struct {
 // Request is what a route's middleware sees.
 type Request[I any] struct {
 	HTTP  *http.Request // the client's request; do not read its body
+	Route string        // the route's name
 	Input I             // the decoded, validated input
 
 	// UploadID is empty when a new upload is being created; otherwise it
@@ -135,6 +139,7 @@ type Request[I any] struct {
 // Grant is what middleware returns for an admitted upload.
 type Grant[M any] struct {
 	Owner    string // the owner's identity; compared on every later request
+	Tenant   string // the owner's tenant, "" for none; compared with Owner on every later request
 	Tier     string // the owner's tier, which Config.Rules may place by
 	Metadata M      // handed to OnComplete and OnError
 }
@@ -151,6 +156,7 @@ type File struct {
 	ID        string    // the upload ID
 	Route     string    // the route's name
 	Owner     string    // from the middleware's Grant
+	Tenant    string    // from the middleware's Grant
 	Name      string    // safe display name
 	Type      string    // MIME type found from the content
 	Size      int64     // bytes
@@ -265,6 +271,10 @@ type routeHandler interface {
 	// what it granted.
 	admit(ctx context.Context, req *http.Request, input []byte, uploadID string, files []FileInfo) (grant, error)
 
+	// identify runs the middleware for a request about no upload (such as
+	// GET B/usage), with a zero input, and returns who the caller is.
+	identify(ctx context.Context, req *http.Request) (grant, error)
+
 	// complete runs OnComplete and returns its result as JSON.
 	complete(ctx context.Context, meta []byte, f File) (json.RawMessage, error)
 
@@ -307,9 +317,16 @@ const maxInputSize = 64 << 10
 
 // grant is a Grant seen without its type parameter, its metadata as JSON.
 type grant struct {
-	owner string
-	tier  string
-	meta  []byte
+	owner  string
+	tenant string
+	tier   string
+	meta   []byte
+}
+
+// owns reports whether the caller g is rec's owner: the same owner in the
+// same tenant.
+func (g grant) owns(rec *store.Upload) bool {
+	return g.owner == rec.Owner && g.tenant == rec.Tenant
 }
 
 func (t *typedRoute[I, M]) admit(ctx context.Context, req *http.Request, input []byte, uploadID string, files []FileInfo) (grant, error) {
@@ -319,20 +336,28 @@ func (t *typedRoute[I, M]) admit(ctx context.Context, req *http.Request, input [
 	}
 	var g Grant[M]
 	if t.route.Middleware != nil {
-		g, err = t.route.Middleware(ctx, &Request[I]{HTTP: req, Input: in, UploadID: uploadID, Files: files})
+		g, err = t.route.Middleware(ctx, &Request[I]{HTTP: req, Route: t.cfg.name, Input: in, UploadID: uploadID, Files: files})
 		if err != nil {
-			var e *Error
-			if errors.As(err, &e) {
-				return grant{}, e
-			}
-			return grant{}, ErrForbidden.wrap(err)
+			return grant{}, middlewareError(err)
 		}
 	}
 	meta, err := json.Marshal(g.Metadata)
 	if err != nil {
 		return grant{}, fmt.Errorf("route %q: encoding metadata: %w", t.cfg.name, err)
 	}
-	return grant{owner: g.Owner, tier: g.Tier, meta: meta}, nil
+	return grant{owner: g.Owner, tenant: g.Tenant, tier: g.Tier, meta: meta}, nil
+}
+
+func (t *typedRoute[I, M]) identify(ctx context.Context, req *http.Request) (grant, error) {
+	if t.route.Middleware == nil {
+		return grant{}, nil
+	}
+	var in I
+	g, err := t.route.Middleware(ctx, &Request[I]{HTTP: req, Route: t.cfg.name, Input: in})
+	if err != nil {
+		return grant{}, middlewareError(err)
+	}
+	return grant{owner: g.Owner, tenant: g.Tenant, tier: g.Tier}, nil
 }
 
 func (t *typedRoute[I, M]) complete(ctx context.Context, meta []byte, f File) (json.RawMessage, error) {

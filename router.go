@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,6 +23,8 @@ import (
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/carcosa-dev/carcosa/queue"
+	"github.com/carcosa-dev/carcosa/quota"
+	"github.com/carcosa-dev/carcosa/safefetch"
 	"github.com/carcosa-dev/carcosa/scan"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
@@ -134,6 +137,23 @@ type Config struct {
 	// (transform.NewFFmpeg); without it, videos get no derivatives.
 	Video transform.Video
 
+	// Quota bounds the bytes and files each owner and each tenant may keep,
+	// across routes and per route (see package quota); limits changed with
+	// Router.SetQuota are kept in the Store and win. Nil means no quotas.
+	// The Store must keep quota usage (store.Quotas), as the built-in
+	// Stores do.
+	Quota *quota.Policy
+
+	// Fetch bounds Router.UploadFromURL's downloads: the addresses it may
+	// reach (none that is loopback, private, link-local or a cloud
+	// metadata service, unless AllowedNets says so), ports, redirects and
+	// time. The size is bounded by the route.
+	Fetch safefetch.Options
+
+	// RateLimit bounds how fast clients may go: requests per client
+	// address, upload creations per owner. None by default.
+	RateLimit RateLimits
+
 	// Logger receives the Router's logs; it never gets file contents, names
 	// or input. Defaults to slog.Default().
 	Logger *slog.Logger
@@ -195,7 +215,10 @@ type Router struct {
 	stages   []stage
 	scanner  scan.Scanner
 	queue    queue.Queue
-	queueRun bool // the queue was started
+	queueRun bool           // the queue was started
+	quota    *quota.Manager // nil without Config.Quota
+	audit    store.AuditLog // nil when the Store keeps no audit log
+	fetcher  *safefetch.Client
 
 	transforms *transformer
 
@@ -300,6 +323,21 @@ func New(cfg Config) (*Router, error) {
 		r.queue = queue.NewMemory(&queue.MemoryOptions{Logger: cfg.Logger})
 	}
 	r.queue.Handle(jobProcess, r.processJob)
+	r.audit, _ = r.store.(store.AuditLog)
+	fetch := cfg.Fetch
+	if fetch.MaxBytes == 0 {
+		fetch.MaxBytes = math.MaxInt64 // each route bounds its files
+	}
+	r.fetcher = safefetch.New(fetch)
+	if cfg.Quota != nil {
+		ledger, ok := r.store.(store.Quotas)
+		if !ok {
+			return nil, errors.New("carcosa: Config.Quota needs a Store that keeps quota usage (store.Quotas)")
+		}
+		if r.quota, err = quota.New(ledger, r.audit, *cfg.Quota); err != nil {
+			return nil, err
+		}
+	}
 	if r.scanner == nil {
 		r.log.Warn("carcosa: no malware scanner is configured (Config.Scanner): uploaded files are not scanned")
 	}
@@ -382,6 +420,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		req2.Header.Set("X-Request-ID", newID())
 	}
 	w.Header().Set("X-Request-ID", req2.Header.Get("X-Request-ID"))
+	if err := r.limitIP(req2); err != nil {
+		r.writeError(w, req2, err)
+		return
+	}
 	r.mux.ServeHTTP(w, req2)
 }
 
@@ -394,6 +436,7 @@ func (r *Router) newMux() *http.ServeMux {
 	m.HandleFunc("GET /uploads/{id}", r.serveUpload)
 	m.HandleFunc("DELETE /uploads/{id}", r.deleteUpload)
 	m.HandleFunc("GET /files/{key...}", r.serveFile)
+	m.HandleFunc("GET /usage", r.serveUsage)
 	m.HandleFunc("/tus/", r.serveTus)
 	m.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, ErrNotFound)

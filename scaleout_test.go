@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/carcosa-dev/carcosa/internal/testenv"
 	"github.com/carcosa-dev/carcosa/store"
@@ -38,14 +37,9 @@ func TestScaleOut(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		admin.Close()
-		pool, err := pgxpool.New(context.Background(), dsn)
-		if err != nil {
+		if err := testenv.DropPostgresTables(context.Background(), dsn, table); err != nil {
 			t.Error(err)
-			return
 		}
-		defer pool.Close()
-		pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+table)
-		pool.Exec(context.Background(), "DELETE FROM carcosa_schema_migrations WHERE table_name = $1", table)
 	})
 
 	shared := t.TempDir()

@@ -47,8 +47,7 @@ func TestCrashMidScanResumesRiver(t *testing.T) {
 	t.Cleanup(func() {
 		ctx := context.Background()
 		pool.Exec(ctx, "DROP SCHEMA "+name+" CASCADE")
-		pool.Exec(ctx, "DROP TABLE IF EXISTS "+name)
-		pool.Exec(ctx, "DELETE FROM carcosa_schema_migrations WHERE table_name = $1", name)
+		testenv.DropPostgresTables(ctx, dsn, name)
 		pool.Close()
 	})
 	// The jobs of the killed process are rescued 3 s after they started.

@@ -207,7 +207,7 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 
 	switch {
 	case req.Method == http.MethodDelete && tw.status == http.StatusNoContent:
-		if err := r.store.Delete(context.WithoutCancel(req.Context()), id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := r.dropRecord(req.Context(), id); err != nil {
 			r.log.ErrorContext(req.Context(), "deleting a terminated upload's record", "upload", id, "err", err)
 		}
 	case req.Method == http.MethodPatch && tw.tusdCode() == tusstage.ErrTooLarge.ErrorCode:
@@ -273,7 +273,9 @@ func (r *Router) needsFinish(req *http.Request, rec *store.Upload) bool {
 }
 
 // authorize finds upload id and runs its route's middleware to check that
-// the caller owns it. Uploads of other owners are reported as not found.
+// the caller owns it: the same owner in the same tenant. Uploads of other
+// owners and tenants are reported as not found, as are uploads whose
+// route's middleware forbids the caller.
 func (r *Router) authorize(req *http.Request, id string) (*store.Upload, routeHandler, error) {
 	if !validID(id) {
 		return nil, nil, ErrNotFound
@@ -291,9 +293,16 @@ func (r *Router) authorize(req *http.Request, id string) (*store.Upload, routeHa
 	}
 	g, err := h.admit(req.Context(), req, rec.Input, id, nil)
 	if err != nil {
+		// A caller refused on the upload's route (a key scoped to other
+		// routes, say) learns no more than a caller of another owner.
+		// Unauthenticated callers keep their 401, so that the owner with
+		// an expired token knows to renew it.
+		if clientError(err).Status == http.StatusForbidden {
+			return nil, nil, ErrNotFound
+		}
 		return nil, nil, err
 	}
-	if g.owner != rec.Owner {
+	if !g.owns(rec) {
 		return nil, nil, ErrNotFound
 	}
 	return rec, h, nil
@@ -339,7 +348,7 @@ func (r *Router) checkConcat(req *http.Request) error {
 			return errNoUpload
 		case err != nil:
 			return unavailable(err)
-		case !p.Partial || p.Owner != g.owner || p.Route != md.route:
+		case !p.Partial || !g.owns(p) || p.Route != md.route:
 			return errNoUpload
 		}
 	}
@@ -379,17 +388,34 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 	}
 	for _, pid := range info.PartialUploads {
 		p, err := r.store.Get(hook.Context, pid)
-		if err != nil || !p.Partial || p.Owner != g.owner || p.Route != md.route {
+		if err != nil || !p.Partial || !g.owns(p) || p.Route != md.route {
 			return tusd.HTTPResponse{}, none, tusError(errNoUpload, reqID)
 		}
 	}
+	// A final concatenation's bytes are its parts', which hold their
+	// reservations until they are removed: it counts as one more file.
+	reserved := size
+	switch {
+	case info.IsFinal:
+		reserved = 0
+	case size < 0:
+		reserved = cfg.maxFileSize
+	}
+	if err := r.limitOwner(hook.Context, g); err != nil {
+		return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
+	}
+	id := newID()
+	if err := r.reserve(hook.Context, id, reserved, g, md.route); err != nil {
+		return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
+	}
 	rec := &store.Upload{
-		ID: newID(), Route: md.route, Owner: g.owner, Via: "tus",
+		ID: id, Route: md.route, Owner: g.owner, Tenant: g.tenant, Via: "tus",
 		Name: name, ClaimedType: md.typ, Size: size, State: store.Uploading,
 		Input: md.input, Metadata: g.meta, Partial: info.IsPartial,
 		Bucket: r.buckets.place(placement{route: md.route, tier: g.tier, size: size}),
 	}
 	if err := r.store.Create(hook.Context, rec); err != nil {
+		r.releaseQuota(hook.Context, id)
 		return tusd.HTTPResponse{}, none, tusError(clientError(unavailable(err)), reqID)
 	}
 	expires := time.Now().Add(r.cfg.UploadTTL).UTC().Format(http.TimeFormat)
@@ -427,7 +453,7 @@ func (r *Router) tusFinish(hook tusd.HookEvent) (tusd.HTTPResponse, error) {
 	}
 	for _, pid := range hook.Upload.PartialUploads {
 		r.removeStaged(ctx, pid)
-		if err := r.store.Delete(ctx, pid); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := r.dropRecord(ctx, pid); err != nil {
 			r.log.WarnContext(ctx, "removing a partial upload's record", "upload", pid, "err", err)
 		}
 	}
@@ -672,8 +698,8 @@ func tusError(e *Error, reqID string) error {
 		"Content-Type":           "application/json; charset=utf-8",
 		"X-Content-Type-Options": "nosniff",
 	}
-	if e.Status == http.StatusServiceUnavailable {
-		h["Retry-After"] = "1"
+	if ra := retryAfter(e); ra != "" {
+		h["Retry-After"] = ra
 	}
 	return tusd.Error{
 		ErrorCode: e.Code,

@@ -1,7 +1,7 @@
 package carcosa
 
 import (
-	"errors"
+	"cmp"
 	"net/http"
 
 	"github.com/carcosa-dev/carcosa/store"
@@ -46,10 +46,11 @@ func (r *Router) deleteUpload(w http.ResponseWriter, req *http.Request) {
 	if rec.Via == "tus" {
 		r.removeStaged(ctx, id) // a failed upload's bytes, kept for a retry
 	}
-	if err := r.store.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := r.dropRecord(ctx, id); err != nil {
 		r.writeError(w, req, unavailable(err))
 		return
 	}
+	r.recordAudit(ctx, store.AuditFileDeleted, cmp.Or(rec.Owner, "anonymous"), rec.Tenant, id, map[string]string{"route": rec.Route, "via": "http"})
 	r.log.InfoContext(ctx, "upload deleted", "upload", id, "route", rec.Route)
 	w.WriteHeader(http.StatusNoContent)
 }

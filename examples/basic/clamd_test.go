@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -214,7 +215,8 @@ func TestClamdPostgresBackground(t *testing.T) {
 // with them when the test ends.
 func tempSchema(t *testing.T, dsn string) string {
 	t.Helper()
-	b := testenv.RandomBytes(6)
+	b := make([]byte, 6)
+	rand.Read(b)
 	name := "carcosa_example_queue_" + hex.EncodeToString(b)
 	pool, err := pgxpool.New(t.Context(), dsn)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -20,8 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"gocloud.dev/blob"
 
 	"github.com/carcosa-dev/carcosa/internal/testenv"
@@ -39,22 +38,14 @@ func postgresDSN(t *testing.T) string {
 // its schema-version row when the test ends.
 func tempTable(t *testing.T, dsn string) string {
 	t.Helper()
-	b := testenv.RandomBytes(8)
+	b := make([]byte, 8)
+	rand.Read(b)
 	name := "carcosa_example_" + hex.EncodeToString(b)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		pool, err := pgxpool.New(ctx, dsn)
-		if err != nil {
+		if err := testenv.DropPostgresTables(ctx, dsn, name); err != nil {
 			t.Errorf("dropping %s: %v", name, err)
-			return
-		}
-		defer pool.Close()
-		if _, err := pool.Exec(ctx, `DROP TABLE IF EXISTS `+pgx.Identifier{name}.Sanitize()); err != nil {
-			t.Errorf("dropping %s: %v", name, err)
-		}
-		if _, err := pool.Exec(ctx, `DELETE FROM carcosa_schema_migrations WHERE table_name = $1`, name); err != nil {
-			t.Errorf("forgetting %s: %v", name, err)
 		}
 	})
 	return name

@@ -13,8 +13,12 @@ import (
 // upload it fail at random.
 const neutral = "\x7fCRC\x00\x01\x02\x03"
 
-// RandomBytes returns n random bytes, after neutral's (n ≥ 8).
+// RandomBytes returns n random bytes, after neutral's. It panics when n is
+// less than 8: such a slice would hold no random byte at all.
 func RandomBytes(n int) []byte {
+	if n < len(neutral) {
+		panic("testenv: RandomBytes needs n >= 8; use crypto/rand for names")
+	}
 	b := make([]byte, n)
 	rand.Read(b)
 	copy(b, neutral)

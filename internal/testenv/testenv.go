@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5"
 	"gocloud.dev/blob"
 )
 
@@ -120,4 +121,35 @@ func TempS3Bucket(t testing.TB, endpoint string) string {
 		}
 	})
 	return name
+}
+
+// DropPostgresTables drops the tables of a Store whose table is name in
+// the search path's first schema (name itself, and the tables named
+// name_… that keep its quotas, keys and audit log) and forgets their
+// schema versions.
+func DropPostgresTables(ctx context.Context, dsn, name string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT tablename FROM pg_tables
+		WHERE schemaname = current_schema() AND (tablename = $1 OR starts_with(tablename, $1 || '_'))`, name)
+	if err != nil {
+		return err
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if _, err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{t}.Sanitize()+" CASCADE"); err != nil {
+			return err
+		}
+	}
+	if len(tables) == 0 {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "DELETE FROM carcosa_schema_migrations WHERE starts_with(table_name, $1)", name)
+	return err
 }

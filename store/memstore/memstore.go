@@ -23,6 +23,16 @@ type Store struct {
 	mu    sync.RWMutex
 	byID  map[string]*store.Upload
 	byKey map[string]string // non-empty Key → ID
+
+	// The ledger (ledger.go): quotas, API keys and the audit log, under
+	// ledgerMu.
+	ledgerMu     sync.Mutex
+	usage        map[string]store.QuotaUsage  // by scope key
+	limits       map[string]store.QuotaLimits // by scope key
+	reservations map[string]map[string]int64  // upload ID → scope key → bytes
+	keys         map[string]*store.APIKey
+	audit        []*store.AuditEvent
+	auditIDs     map[string]bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -30,8 +40,13 @@ var _ store.Store = (*Store)(nil)
 // New returns an empty Store.
 func New() *Store {
 	return &Store{
-		byID:  make(map[string]*store.Upload),
-		byKey: make(map[string]string),
+		byID:         make(map[string]*store.Upload),
+		byKey:        make(map[string]string),
+		usage:        make(map[string]store.QuotaUsage),
+		limits:       make(map[string]store.QuotaLimits),
+		reservations: make(map[string]map[string]int64),
+		keys:         make(map[string]*store.APIKey),
+		auditIDs:     make(map[string]bool),
 	}
 }
 
@@ -180,7 +195,10 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 	s.mu.RLock()
 	var out []*store.Upload
 	for _, u := range s.byID {
-		if u.State != q.State {
+		if q.State != "" && u.State != q.State ||
+			q.Owner != "" && u.Owner != q.Owner ||
+			q.Tenant != "" && u.Tenant != q.Tenant ||
+			q.Route != "" && u.Route != q.Route {
 			continue
 		}
 		if !q.UpdatedBefore.IsZero() && !u.UpdatedAt.Before(q.UpdatedBefore) {

@@ -11,7 +11,11 @@
 // Records live in one table, "carcosa_uploads" unless Options.Table names
 // another, in Options.Schema or, when that is empty, the first schema of
 // the connection's search_path. Several tables, for example one per
-// application, may share a database and a schema.
+// application, may share a database and a schema. Quotas, API keys and the
+// audit log (store.Quotas, store.Keys, store.AuditLog) live in tables named
+// after it, such as "carcosa_uploads_quota_usage", in the same schema; a
+// name that would pass 63 bytes is shortened and given a hash of the
+// table's name.
 //
 // Any number of Stores, in one process or many, may use the same table at
 // once: Update reads the record with SELECT … FOR UPDATE inside a
@@ -106,6 +110,9 @@ type Store struct {
 	table  string // the quoted, possibly schema-qualified table name
 	name   string // the table's bare name, its key in versionTable
 	schema string // Options.Schema
+	// The tables of the ledger (ledger.go), named after table, quoted
+	// and qualified like it.
+	quotaUsage, quotaReservations, quotaLimits, keys, audit string
 	// lockKey is the advisory lock taken while migrating this table.
 	lockKey int64
 	timeout time.Duration
@@ -121,8 +128,9 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // migrations[i] takes a table from version i to version i+1; %[1]s stands
-// for the quoted table name. Released migrations must never change; add new
-// ones at the end. Indexes are left for PostgreSQL to name, since index
+// for the quoted table name, and %[2]s to %[6]s for the tables of the
+// ledger that belong to it (see Store.tables). Released migrations must
+// never change; add new ones at the end. Indexes are left for PostgreSQL to name, since index
 // names share the schema's namespace and a name derived from a long table
 // name would not fit.
 var migrations = [][]string{
@@ -171,6 +179,67 @@ var migrations = [][]string{
 	{
 		// A video's running time, in milliseconds; 0 when unknown.
 		`ALTER TABLE %[1]s ADD COLUMN duration_ms bigint NOT NULL DEFAULT 0`,
+	},
+	{
+		// The tenant the upload was placed in; '' for none.
+		`ALTER TABLE %[1]s ADD COLUMN tenant text NOT NULL DEFAULT ''`,
+		// List by owner, tenant or route, oldest update first. An owner's
+		// records are few enough that a tenant also asked for is checked
+		// row by row, so the owner index serves owners with or without
+		// their tenant.
+		`CREATE INDEX ON %[1]s (owner, updated_at, id)`,
+		`CREATE INDEX ON %[1]s (tenant, updated_at, id)`,
+		`CREATE INDEX ON %[1]s (route, updated_at, id)`,
+	},
+	{
+		// Quotas. Scopes are keyed by store.QuotaScope.String(), in byte
+		// order, the order in which Reserve locks them.
+		`CREATE TABLE %[2]s (
+			scope text   COLLATE "C" NOT NULL PRIMARY KEY,
+			bytes bigint NOT NULL CHECK (bytes >= 0),
+			files bigint NOT NULL CHECK (files >= 0)
+		)`,
+		`CREATE TABLE %[3]s (
+			upload_id text   COLLATE "C" NOT NULL,
+			scope     text   COLLATE "C" NOT NULL,
+			bytes     bigint NOT NULL,
+			PRIMARY KEY (upload_id, scope)
+		)`,
+		`CREATE TABLE %[4]s (
+			scope text   COLLATE "C" NOT NULL PRIMARY KEY,
+			bytes bigint NOT NULL,
+			files bigint NOT NULL
+		)`,
+	},
+	{
+		`CREATE TABLE %[5]s (
+			id           text        COLLATE "C" NOT NULL PRIMARY KEY,
+			hash         bytea       NOT NULL,
+			name         text        NOT NULL,
+			owner        text        NOT NULL,
+			tenant       text        NOT NULL,
+			routes       text        NOT NULL, -- a JSON array; '' for every route
+			created_at   timestamptz NOT NULL,
+			expires_at   timestamptz,          -- NULL for never
+			last_used_at timestamptz,          -- NULL until first used
+			revoked_at   timestamptz           -- NULL unless revoked
+		)`,
+		`CREATE INDEX ON %[5]s (tenant, owner, id)`,
+	},
+	{
+		`CREATE TABLE %[6]s (
+			id      text        COLLATE "C" NOT NULL PRIMARY KEY,
+			time    timestamptz NOT NULL,
+			action  text        NOT NULL,
+			actor   text        NOT NULL,
+			tenant  text        NOT NULL,
+			subject text        NOT NULL,
+			detail  bytea                  -- NULL when absent, else the JSON bytes as given
+		)`,
+		// ListAudit, newest first: all events, a tenant's, a subject's.
+		`CREATE INDEX ON %[6]s (time, id)`,
+		`CREATE INDEX ON %[6]s (tenant, time, id)`,
+		`CREATE INDEX ON %[6]s (subject, time, id)`,
 	},
 }
 
@@ -265,13 +334,38 @@ func newStore(opts *Options) (*Store, error) {
 		o.Timeout = DefaultTimeout
 	}
 	return &Store{
-		table:    qualify(o.Schema, o.Table),
-		name:     o.Table,
-		schema:   o.Schema,
-		lockKey:  lockKey("table", o.Schema, o.Table),
-		timeout:  o.Timeout,
-		maxLocks: cmp.Or(o.MaxLocks, DefaultMaxLocks),
+		table:             qualify(o.Schema, o.Table),
+		name:              o.Table,
+		schema:            o.Schema,
+		quotaUsage:        qualify(o.Schema, derived(o.Table, "quota_usage")),
+		quotaReservations: qualify(o.Schema, derived(o.Table, "quota_reservations")),
+		quotaLimits:       qualify(o.Schema, derived(o.Table, "quota_limits")),
+		keys:              qualify(o.Schema, derived(o.Table, "keys")),
+		audit:             qualify(o.Schema, derived(o.Table, "audit")),
+		lockKey:           lockKey("table", o.Schema, o.Table),
+		timeout:           o.Timeout,
+		maxLocks:          cmp.Or(o.MaxLocks, DefaultMaxLocks),
 	}, nil
+}
+
+// derived names a table that belongs to table: "<table>_<suffix>". When
+// that is longer than PostgreSQL's 63 bytes, which would truncate it and
+// could make two tables' names collide, table is shortened and a hash of
+// its whole name added.
+func derived(table, suffix string) string {
+	const maxLen = 63
+	if name := table + "_" + suffix; len(name) <= maxLen {
+		return name
+	}
+	h := fnv.New32a()
+	h.Write([]byte(table))
+	keep := maxLen - len(suffix) - len("_12345678_")
+	return fmt.Sprintf("%s_%08x_%s", table[:keep], h.Sum32(), suffix)
+}
+
+// tables are the arguments of the migrations' statements.
+func (s *Store) tables() []any {
+	return []any{s.table, s.quotaUsage, s.quotaReservations, s.quotaLimits, s.keys, s.audit}
 }
 
 // qualify quotes name, prefixed by schema when that is not empty.
@@ -359,7 +453,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	for i := v; i < want; i++ {
 		for _, stmt := range migrations[i] {
-			if _, err := tx.Exec(ctx, fmt.Sprintf(stmt, s.table)); err != nil {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(stmt, s.tables()...)); err != nil {
 				return fmt.Errorf("postgres: open: migration %d: %w", i+1, err)
 			}
 		}
@@ -399,12 +493,12 @@ func (s *Store) createVersionTable(ctx context.Context) error {
 	return nil
 }
 
-const columns = `id, route, owner, via, name, claimed_type, type, size, sha256, key, bucket, scan, signature, derivatives, duration_ms,
+const columns = `id, route, owner, tenant, via, name, claimed_type, type, size, sha256, key, bucket, scan, signature, derivatives, duration_ms,
 	state, error_code, error_message, input, metadata, result, partial, created_at, updated_at`
 
 func args(u *store.Upload) []any {
 	return []any{
-		u.ID, u.Route, u.Owner, u.Via, u.Name, u.ClaimedType, u.Type, u.Size, u.SHA256, u.Key, u.Bucket, string(u.Scan), u.Signature, store.EncodeDerivatives(u.Derivatives), u.Duration.Milliseconds(),
+		u.ID, u.Route, u.Owner, u.Tenant, u.Via, u.Name, u.ClaimedType, u.Type, u.Size, u.SHA256, u.Key, u.Bucket, string(u.Scan), u.Signature, store.EncodeDerivatives(u.Derivatives), u.Duration.Milliseconds(),
 		string(u.State), u.ErrorCode, u.ErrorMessage, raw(u.Input), raw(u.Metadata), raw(u.Result),
 		u.Partial, u.CreatedAt, u.UpdatedAt,
 	}
@@ -425,7 +519,7 @@ func scan(row pgx.Row) (*store.Upload, error) {
 		durationMS                int64
 		input, metadata, result   []byte
 	)
-	err := row.Scan(&u.ID, &u.Route, &u.Owner, &u.Via, &u.Name, &u.ClaimedType, &u.Type, &u.Size, &u.SHA256, &u.Key, &u.Bucket, &scanResult, &u.Signature, &derivs, &durationMS,
+	err := row.Scan(&u.ID, &u.Route, &u.Owner, &u.Tenant, &u.Via, &u.Name, &u.ClaimedType, &u.Type, &u.Size, &u.SHA256, &u.Key, &u.Bucket, &scanResult, &u.Signature, &derivs, &durationMS,
 		&state, &u.ErrorCode, &u.ErrorMessage, &input, &metadata, &result, &u.Partial, &u.CreatedAt, &u.UpdatedAt)
 	if err != nil {
 		return nil, err
@@ -509,7 +603,7 @@ func (s *Store) Create(ctx context.Context, u *store.Upload) error {
 	defer cancel()
 	err := retry(ctx, func() error {
 		_, err := s.pool.Exec(ctx, `INSERT INTO `+s.table+` (`+columns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`, args(&c)...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`, args(&c)...)
 		return err
 	})
 	if isUnique(err) {
@@ -612,13 +706,15 @@ func (s *Store) update(ctx context.Context, id string, fn func(u *store.Upload) 
 	_, err = tx.Exec(ctx, `UPDATE `+s.table+` SET
 		route = $1, owner = $2, via = $3, name = $4, claimed_type = $5, type = $6, size = $7, sha256 = $8, key = $9,
 		bucket = $10, state = $11, error_code = $12, error_message = $13, input = $14, metadata = $15, result = $16,
-		partial = $17, updated_at = $18, scan = $20, signature = $21, derivatives = $22, duration_ms = $23
+		partial = $17, updated_at = $18, scan = $20, signature = $21, derivatives = $22, duration_ms = $23,
+		tenant = $24
 		WHERE id = $19`,
 		c.Route, c.Owner, c.Via, c.Name, c.ClaimedType, c.Type, c.Size, c.SHA256, c.Key,
 		c.Bucket,
 		string(c.State), c.ErrorCode, c.ErrorMessage, raw(c.Input), raw(c.Metadata), raw(c.Result),
 		c.Partial, c.UpdatedAt,
-		c.ID, string(c.Scan), c.Signature, store.EncodeDerivatives(c.Derivatives), c.Duration.Milliseconds())
+		c.ID, string(c.Scan), c.Signature, store.EncodeDerivatives(c.Derivatives), c.Duration.Milliseconds(),
+		c.Tenant)
 	if isUnique(err) {
 		return nil, fmt.Errorf("postgres: update: key: %w", store.ErrExists)
 	}
@@ -655,11 +751,20 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 	if err != nil {
 		return nil, err
 	}
-	where := []string{"state = $1"}
-	args := []any{string(q.State)}
+	var (
+		where []string
+		args  []any
+	)
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
+	}
+	for _, f := range []struct{ column, value string }{
+		{"state", string(q.State)}, {"owner", q.Owner}, {"tenant", q.Tenant}, {"route", q.Route},
+	} {
+		if f.value != "" {
+			where = append(where, f.column+" = "+arg(f.value))
+		}
 	}
 	if !q.UpdatedBefore.IsZero() {
 		// Stored times are whole microseconds, so "before t" is "before t
@@ -682,8 +787,11 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE `+
-		strings.Join(where, " AND ")+` ORDER BY updated_at, id LIMIT `+arg(q.Limit), args...)
+	cond := ""
+	if len(where) > 0 {
+		cond = ` WHERE ` + strings.Join(where, " AND ")
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM `+s.table+cond+` ORDER BY updated_at, id LIMIT `+arg(q.Limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list: %w", err)
 	}

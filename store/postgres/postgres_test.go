@@ -26,13 +26,13 @@ var ctx = context.Background()
 // dsn returns the test database's connection string (testenv.Postgres).
 // Every test uses tables of its own, with random names, and drops them when
 // it ends.
-func dsn(t *testing.T) string {
+func dsn(t testing.TB) string {
 	t.Helper()
 	return testenv.Require(t, testenv.Postgres, "a PostgreSQL connection string, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 }
 
 // newPool returns a pool on the test database, closed when the test ends.
-func newPool(t *testing.T, maxConns int32) *pgxpool.Pool {
+func newPool(t testing.TB, maxConns int32) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(dsn(t))
 	if err != nil {
@@ -57,21 +57,32 @@ func randomName(prefix string) string {
 
 // tempTable returns a new table name and drops the table, and its version
 // row, when the test ends.
-func tempTable(t *testing.T, admin *pgxpool.Pool) string {
+func tempTable(t testing.TB, admin *pgxpool.Pool) string {
 	t.Helper()
 	name := randomName("carcosa_test_")
 	t.Cleanup(func() { dropTable(t, admin, "", name) })
 	return name
 }
 
-func dropTable(t *testing.T, admin *pgxpool.Pool, schema, name string) {
+func dropTable(t testing.TB, admin *pgxpool.Pool, schema, name string) {
 	t.Helper()
-	if _, err := admin.Exec(ctx, `DROP TABLE IF EXISTS `+qualify(schema, name)); err != nil {
-		t.Errorf("drop %s: %v", name, err)
+	for _, table := range append([]string{name}, ledgerTables(name)...) {
+		if _, err := admin.Exec(ctx, `DROP TABLE IF EXISTS `+qualify(schema, table)); err != nil {
+			t.Errorf("drop %s: %v", table, err)
+		}
 	}
 	if _, err := admin.Exec(ctx, `DELETE FROM `+qualify(schema, versionTable)+` WHERE table_name = $1`, name); err != nil {
 		t.Errorf("forget %s: %v", name, err)
 	}
+}
+
+// ledgerTables names the tables of the ledger that belong to table.
+func ledgerTables(table string) []string {
+	var out []string
+	for _, suffix := range []string{"quota_usage", "quota_reservations", "quota_limits", "keys", "audit"} {
+		out = append(out, derived(table, suffix))
+	}
+	return out
 }
 
 func open(t *testing.T, opts *Options) *Store {
@@ -112,8 +123,15 @@ func TestSchema(t *testing.T) {
 	if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = $1`, table).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != 3 {
-		t.Errorf("%d indexes, want 3", n)
+	if n != 6 {
+		t.Errorf("%d indexes, want 6", n)
+	}
+	// The ledger's tables are there, beside the table, named after it.
+	for _, lt := range ledgerTables(table) {
+		var exists bool
+		if err := admin.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, lt).Scan(&exists); err != nil || !exists {
+			t.Errorf("table %s: exists %t, %v", lt, exists, err)
+		}
 	}
 	// The state check is the database's too, not only the store's.
 	if err := s.Create(ctx, storetest.Sample("u1")); err != nil {
@@ -233,7 +251,10 @@ func TestConcurrentOpen(t *testing.T) {
 	if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE schemaname = $1`, schema).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if want := 1 + 3*len(tables); n != want { // the version table's key, and each table's three
+	// The version table's key, and each table's: six on the uploads, then
+	// the ledger's keys (three quota tables, keys, audit) and three more on
+	// the audit log and one on the keys.
+	if want := 1 + (6+5+3+1)*len(tables); n != want {
 		t.Errorf("%d indexes in the schema, want %d", n, want)
 	}
 	// The tables are apart: a record in one is not in the other.
@@ -466,7 +487,13 @@ func TestUpdateCanceledMidTransaction(t *testing.T) {
 // Options.Timeout, and succeeds once the row is free.
 func TestTimeout(t *testing.T) {
 	pool := newPool(t, 4)
-	s, err := New(ctx, pool, &Options{Table: tempTable(t, pool), Timeout: 300 * time.Millisecond})
+	// Migrate with the default timeout first: creating every table on a
+	// slow disk can take longer than the short timeout under test.
+	table := tempTable(t, pool)
+	if _, err := New(ctx, pool, &Options{Table: table}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(ctx, pool, &Options{Table: table, Timeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,7 +608,7 @@ func TestUpgradeAddsBucket(t *testing.T) {
 	recs[0].State, recs[1].State = store.Ready, store.Ready
 	recs[1].Size = 1000
 	for _, u := range recs {
-		u.Bucket, u.Scan, u.Signature, u.Derivatives, u.Duration = "", store.ScanNone, "", nil, 0 // columns the old schema lacks
+		u.Bucket, u.Scan, u.Signature, u.Derivatives, u.Duration, u.Tenant = "", store.ScanNone, "", nil, 0, "" // columns the old schema lacks
 		_, err := admin.Exec(ctx, `INSERT INTO `+old.table+` (id, route, owner, via, name, claimed_type, type,
 			size, sha256, key, state, error_code, error_message, input, metadata, result, partial,
 			created_at, updated_at)

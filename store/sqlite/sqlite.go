@@ -97,6 +97,66 @@ var migrations = [][]string{
 		// A video's running time, in milliseconds; 0 when unknown.
 		`ALTER TABLE uploads ADD COLUMN duration_ms INTEGER NOT NULL DEFAULT 0`,
 	},
+	{
+		// The tenant the upload was placed in; '' for none.
+		`ALTER TABLE uploads ADD COLUMN tenant TEXT NOT NULL DEFAULT ''`,
+		// List by owner, tenant or route, oldest update first. An owner's
+		// records are few enough that a tenant also asked for is checked
+		// row by row, so the owner index serves owners with or without
+		// their tenant.
+		`CREATE INDEX uploads_owner_updated ON uploads (owner, updated_at, id)`,
+		`CREATE INDEX uploads_tenant_updated ON uploads (tenant, updated_at, id)`,
+		`CREATE INDEX uploads_route_updated ON uploads (route, updated_at, id)`,
+	},
+	{
+		// Quotas (ledger.go). Scopes are keyed by store.QuotaScope.String().
+		`CREATE TABLE quota_usage (
+			scope TEXT    NOT NULL PRIMARY KEY,
+			bytes INTEGER NOT NULL CHECK (bytes >= 0),
+			files INTEGER NOT NULL CHECK (files >= 0)
+		) STRICT`,
+		`CREATE TABLE quota_reservations (
+			upload_id TEXT    NOT NULL,
+			scope     TEXT    NOT NULL,
+			bytes     INTEGER NOT NULL,
+			PRIMARY KEY (upload_id, scope)
+		) STRICT, WITHOUT ROWID`,
+		`CREATE TABLE quota_limits (
+			scope TEXT    NOT NULL PRIMARY KEY,
+			bytes INTEGER NOT NULL,
+			files INTEGER NOT NULL
+		) STRICT`,
+	},
+	{
+		`CREATE TABLE api_keys (
+			id           TEXT    NOT NULL PRIMARY KEY,
+			hash         BLOB    NOT NULL,
+			name         TEXT    NOT NULL,
+			owner        TEXT    NOT NULL,
+			tenant       TEXT    NOT NULL,
+			routes       TEXT    NOT NULL, -- a JSON array; '' for every route
+			created_at   INTEGER NOT NULL, -- Unix nanoseconds, UTC
+			expires_at   INTEGER,          -- NULL for never
+			last_used_at INTEGER,          -- NULL until first used
+			revoked_at   INTEGER           -- NULL unless revoked
+		) STRICT`,
+		`CREATE INDEX api_keys_tenant_owner ON api_keys (tenant, owner, id)`,
+	},
+	{
+		`CREATE TABLE audit_log (
+			id      TEXT    NOT NULL PRIMARY KEY,
+			time    INTEGER NOT NULL, -- Unix nanoseconds, UTC
+			action  TEXT    NOT NULL,
+			actor   TEXT    NOT NULL,
+			tenant  TEXT    NOT NULL,
+			subject TEXT    NOT NULL,
+			detail  BLOB              -- NULL when absent, else the JSON bytes as given
+		) STRICT`,
+		// ListAudit, newest first: all events, a tenant's, a subject's.
+		`CREATE INDEX audit_log_time ON audit_log (time, id)`,
+		`CREATE INDEX audit_log_tenant_time ON audit_log (tenant, time, id)`,
+		`CREATE INDEX audit_log_subject_time ON audit_log (subject, time, id)`,
+	},
 }
 
 // Open opens the database at path, creating the file if needed (but not its
@@ -242,12 +302,12 @@ func rollback(conn *sql.Conn) {
 	}
 }
 
-const columns = `id, route, owner, via, name, claimed_type, type, size, sha256, key, bucket, scan, signature, derivatives, duration_ms,
+const columns = `id, route, owner, tenant, via, name, claimed_type, type, size, sha256, key, bucket, scan, signature, derivatives, duration_ms,
 	state, error_code, error_message, input, metadata, result, partial, created_at, updated_at`
 
 func args(u *store.Upload) []any {
 	return []any{
-		u.ID, u.Route, u.Owner, u.Via, u.Name, u.ClaimedType, u.Type, u.Size, u.SHA256, u.Key, u.Bucket, string(u.Scan), u.Signature, store.EncodeDerivatives(u.Derivatives), u.Duration.Milliseconds(),
+		u.ID, u.Route, u.Owner, u.Tenant, u.Via, u.Name, u.ClaimedType, u.Type, u.Size, u.SHA256, u.Key, u.Bucket, string(u.Scan), u.Signature, store.EncodeDerivatives(u.Derivatives), u.Duration.Milliseconds(),
 		string(u.State), u.ErrorCode, u.ErrorMessage, raw(u.Input), raw(u.Metadata), raw(u.Result),
 		u.Partial, u.CreatedAt.UnixNano(), u.UpdatedAt.UnixNano(),
 	}
@@ -269,7 +329,7 @@ func scan(row interface{ Scan(...any) error }) (*store.Upload, error) {
 		input, metadata, result   []byte
 		createdAt, updatedAt      int64
 	)
-	err := row.Scan(&u.ID, &u.Route, &u.Owner, &u.Via, &u.Name, &u.ClaimedType, &u.Type, &u.Size, &u.SHA256, &u.Key, &u.Bucket, &scanResult, &u.Signature, &derivs, &durationMS,
+	err := row.Scan(&u.ID, &u.Route, &u.Owner, &u.Tenant, &u.Via, &u.Name, &u.ClaimedType, &u.Type, &u.Size, &u.SHA256, &u.Key, &u.Bucket, &scanResult, &u.Signature, &derivs, &durationMS,
 		&state, &u.ErrorCode, &u.ErrorMessage, &input, &metadata, &result, &u.Partial, &createdAt, &updatedAt)
 	if err != nil {
 		return nil, err
@@ -331,7 +391,7 @@ func (s *Store) Create(ctx context.Context, u *store.Upload) error {
 	}
 	defer unlock()
 	_, err = s.db.ExecContext(ctx, `INSERT INTO uploads (`+columns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args(&c)...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args(&c)...)
 	if isUnique(err) {
 		return fmt.Errorf("sqlite: create: %w", store.ErrExists)
 	}
@@ -395,11 +455,11 @@ func (s *Store) Update(ctx context.Context, id string, fn func(u *store.Upload) 
 		}
 		c.UpdatedAt = time.Now().UTC()
 		_, err = conn.ExecContext(ctx, `UPDATE uploads SET
-			route = ?, owner = ?, via = ?, name = ?, claimed_type = ?, type = ?, size = ?, sha256 = ?, key = ?, bucket = ?, scan = ?, signature = ?, derivatives = ?, duration_ms = ?,
+			route = ?, owner = ?, tenant = ?, via = ?, name = ?, claimed_type = ?, type = ?, size = ?, sha256 = ?, key = ?, bucket = ?, scan = ?, signature = ?, derivatives = ?, duration_ms = ?,
 			state = ?, error_code = ?, error_message = ?, input = ?, metadata = ?, result = ?, partial = ?,
 			updated_at = ?
 			WHERE id = ?`,
-			c.Route, c.Owner, c.Via, c.Name, c.ClaimedType, c.Type, c.Size, c.SHA256, c.Key, c.Bucket, string(c.Scan), c.Signature, store.EncodeDerivatives(c.Derivatives), c.Duration.Milliseconds(),
+			c.Route, c.Owner, c.Tenant, c.Via, c.Name, c.ClaimedType, c.Type, c.Size, c.SHA256, c.Key, c.Bucket, string(c.Scan), c.Signature, store.EncodeDerivatives(c.Derivatives), c.Duration.Milliseconds(),
 			string(c.State), c.ErrorCode, c.ErrorMessage, raw(c.Input), raw(c.Metadata), raw(c.Result), c.Partial,
 			c.UpdatedAt.UnixNano(),
 			c.ID)
@@ -445,8 +505,18 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 	if err != nil {
 		return nil, err
 	}
-	where := []string{"state = ?"}
-	args := []any{string(q.State)}
+	var (
+		where []string
+		args  []any
+	)
+	for _, f := range []struct{ column, value string }{
+		{"state", string(q.State)}, {"owner", q.Owner}, {"tenant", q.Tenant}, {"route", q.Route},
+	} {
+		if f.value != "" {
+			where = append(where, f.column+" = ?")
+			args = append(args, f.value)
+		}
+	}
 	if !q.UpdatedBefore.IsZero() {
 		where = append(where, "updated_at < ?")
 		args = append(args, q.UpdatedBefore.UnixNano())
@@ -457,8 +527,11 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 		args = append(args, n, n, q.After.ID)
 	}
 	args = append(args, q.Limit)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM uploads WHERE `+
-		strings.Join(where, " AND ")+` ORDER BY updated_at, id LIMIT ?`, args...)
+	cond := ""
+	if len(where) > 0 {
+		cond = ` WHERE ` + strings.Join(where, " AND ")
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM uploads`+cond+` ORDER BY updated_at, id LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list: %w", err)
 	}

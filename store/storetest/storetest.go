@@ -16,6 +16,15 @@
 //   - Stats orders buckets, then routes, by their bytes, as Go compares
 //     strings, whatever the backend's collation; a store with no ready
 //     record gives no Stats and no error.
+//   - Every Store implements store.Quotas, store.Keys and store.AuditLog;
+//     the suite fails a Store that does not.
+//   - Reserve refuses an empty ID, a negative size, an invalid scope and a
+//     scope named twice; Settle refuses a negative size; SetQuotaLimits
+//     refuses an invalid scope and negative limits.
+//   - CreateKey rejects an empty ID; RevokeKey and TouchKey a zero time.
+//   - AppendAudit stores a copy, leaving the caller's event as it was; it
+//     rejects a Detail that is not JSON, and an ID already in the log with
+//     an error matching store.ErrExists.
 package storetest
 
 import (
@@ -77,11 +86,27 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Delete", testDelete},
 		{"List", testList},
 		{"ListInvalid", testListInvalid},
+		{"ListEveryState", testListEveryState},
+		{"ListFilters", testListFilters},
 		{"Bucket", testBucket},
 		{"Scan", testScan},
 		{"Derivatives", testDerivatives},
 		{"StatsEmpty", testStatsEmpty},
 		{"Stats", testStats},
+
+		{"QuotaReserveConcurrent", testQuotaReserveConcurrent},
+		{"QuotaAllOrNothing", testQuotaAllOrNothing},
+		{"QuotaConcurrentReserveRelease", testQuotaConcurrentReserveRelease},
+		{"QuotaSettle", testQuotaSettle},
+		{"QuotaReserveIdempotent", testQuotaReserveIdempotent},
+		{"QuotaStoredLimits", testQuotaStoredLimits},
+		{"QuotaScopesApart", testQuotaScopesApart},
+		{"QuotaInvalid", testQuotaInvalid},
+		{"Keys", testKeys},
+		{"KeysRevokeTouch", testKeysRevokeTouch},
+		{"KeysList", testKeysList},
+		{"Audit", testAudit},
+		{"AuditList", testAuditList},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,6 +124,7 @@ func Sample(id string) *store.Upload {
 		ID:           id,
 		Route:        "avatar",
 		Owner:        "user-42",
+		Tenant:       "acme ünïcode",
 		Via:          "tus",
 		Name:         "cat picture.png",
 		ClaimedType:  "image/png",
@@ -145,6 +171,7 @@ func Diff(want, got *store.Upload) []string {
 	str("ID", want.ID, got.ID)
 	str("Route", want.Route, got.Route)
 	str("Owner", want.Owner, got.Owner)
+	str("Tenant", want.Tenant, got.Tenant)
 	str("Via", want.Via, got.Via)
 	str("Name", want.Name, got.Name)
 	str("ClaimedType", want.ClaimedType, got.ClaimedType)
@@ -893,8 +920,8 @@ func testList(t *testing.T, s store.Store) {
 
 func testListInvalid(t *testing.T, s store.Store) {
 	for _, q := range []store.Query{
-		{},
 		{State: "bogus"},
+		{Limit: -1},
 		{State: store.Ready, Limit: -1},
 		{State: store.Ready, Limit: store.MaxLimit + 1},
 	} {
@@ -1086,4 +1113,135 @@ func testStats(t *testing.T, s store.Store) {
 		{Bucket: "B", Route: "_docs", Files: 3, Bytes: 10 + 1<<40},
 		{Bucket: "b", Route: "avatar", Files: 1, Bytes: 0},
 	})
+}
+
+// listIDs lists what q selects and returns the records' IDs.
+func listIDs(t *testing.T, s store.Store, q store.Query) []string {
+	t.Helper()
+	us, err := s.List(ctx, q)
+	if err != nil {
+		t.Fatalf("List(%+v): %v", q, err)
+	}
+	out := []string{}
+	for _, u := range us {
+		out = append(out, u.ID)
+	}
+	return out
+}
+
+// testListEveryState checks that State "" lists records in every state, in
+// List's order, and pages through them.
+func testListEveryState(t *testing.T, s store.Store) {
+	base := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
+	states := []store.State{store.Ready, store.Uploading, store.Failed, store.Processing, store.Quarantined, store.Rejected}
+	var want []string
+	for i, st := range states {
+		u := Sample(fmt.Sprintf("r%d", i))
+		u.State, u.UpdatedAt = st, base.Add(time.Duration(i)*time.Second)
+		mustCreate(t, s, u)
+		want = append(want, u.ID)
+	}
+	if got := listIDs(t, s, store.Query{}); !slices.Equal(got, want) {
+		t.Fatalf("List({}) = %v, want %v", got, want)
+	}
+	var paged []string
+	q := store.Query{Limit: 4}
+	for range 5 {
+		us, err := s.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(us) == 0 {
+			break
+		}
+		for _, u := range us {
+			paged = append(paged, u.ID)
+		}
+		q.After = us[len(us)-1].Cursor()
+	}
+	if !slices.Equal(paged, want) {
+		t.Fatalf("paged List({}) = %v, want %v", paged, want)
+	}
+	if got := listIDs(t, s, store.Query{UpdatedBefore: base.Add(2 * time.Second)}); !slices.Equal(got, want[:2]) {
+		t.Fatalf("List(UpdatedBefore) = %v, want %v", got, want[:2])
+	}
+}
+
+// testListFilters checks Query's Owner, Tenant and Route, alone, together
+// and with State, and paging through a filtered list.
+func testListFilters(t *testing.T, s store.Store) {
+	base := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
+	type rec struct {
+		id, tenant, owner, route string
+		state                    store.State
+	}
+	// Listed in List's order: each one updated a second after the last.
+	recs := []rec{
+		{"a1", "acme", "ann", "avatar", store.Ready},
+		{"a2", "acme", "bob", "avatar", store.Uploading},
+		{"a3", "", "ann", "docs", store.Ready},
+		{"a4", "acme", "ann", "docs", store.Processing},
+		{"a5", "umbrella", "ann", "avatar", store.Ready},
+		{"a6", "acme", "ann", "avatar", store.Failed},
+		{"a7", "umbrella", "carol", "docs", store.Ready},
+	}
+	for i, r := range slices.Backward(recs) {
+		u := Sample(r.id)
+		u.Tenant, u.Owner, u.Route, u.State = r.tenant, r.owner, r.route, r.state
+		u.UpdatedAt = base.Add(time.Duration(i) * time.Second)
+		mustCreate(t, s, u)
+	}
+	for _, tc := range []struct {
+		q    store.Query
+		want []string
+	}{
+		{store.Query{Owner: "ann"}, []string{"a1", "a3", "a4", "a5", "a6"}},
+		{store.Query{Tenant: "acme"}, []string{"a1", "a2", "a4", "a6"}},
+		{store.Query{Route: "docs"}, []string{"a3", "a4", "a7"}},
+		{store.Query{Tenant: "acme", Owner: "ann"}, []string{"a1", "a4", "a6"}},
+		{store.Query{Tenant: "acme", Owner: "ann", Route: "avatar"}, []string{"a1", "a6"}},
+		{store.Query{Tenant: "acme", Owner: "ann", Route: "avatar", State: store.Ready}, []string{"a1"}},
+		{store.Query{Owner: "ann", State: store.Ready}, []string{"a1", "a3", "a5"}},
+		{store.Query{Tenant: "umbrella", Route: "docs"}, []string{"a7"}},
+		{store.Query{Owner: "nobody"}, []string{}},
+		{store.Query{Tenant: "acme", Owner: "carol"}, []string{}},
+		{store.Query{Owner: "ann", UpdatedBefore: base.Add(4 * time.Second)}, []string{"a1", "a3", "a4"}},
+	} {
+		if got := listIDs(t, s, tc.q); !slices.Equal(got, tc.want) {
+			t.Errorf("List(%+v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	// A page at a time, through the cursor, within the filter.
+	var paged []string
+	q := store.Query{Owner: "ann", Limit: 2}
+	for range 5 {
+		us, err := s.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(us) == 0 {
+			break
+		}
+		for _, u := range us {
+			if u.Owner != "ann" {
+				t.Fatalf("List(owner ann) returned %s of %q", u.ID, u.Owner)
+			}
+			paged = append(paged, u.ID)
+		}
+		q.After = us[len(us)-1].Cursor()
+	}
+	if want := []string{"a1", "a3", "a4", "a5", "a6"}; !slices.Equal(paged, want) {
+		t.Fatalf("paged List(owner ann) = %v, want %v", paged, want)
+	}
+	// An Update moving a record to another tenant moves it between lists,
+	// and the listed record carries its new Tenant.
+	if _, err := s.Update(ctx, "a2", func(u *store.Upload) error { u.Tenant = "umbrella"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := listIDs(t, s, store.Query{Tenant: "umbrella"}), []string{"a5", "a7", "a2"}; !slices.Equal(got, want) {
+		t.Fatalf("List(tenant umbrella) after Update = %v, want %v", got, want)
+	}
+	if got := mustGet(t, s, "a2"); got.Tenant != "umbrella" {
+		t.Fatalf("Tenant after Update = %q", got.Tenant)
+	}
 }

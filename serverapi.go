@@ -1,0 +1,306 @@
+package carcosa
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/carcosa-dev/carcosa/safefetch"
+	"github.com/carcosa-dev/carcosa/safename"
+	"github.com/carcosa-dev/carcosa/store"
+)
+
+// This file is the server-side Go API: what a server does with files
+// outside a client's upload. Its methods trust their caller; they run no
+// route middleware. Use WithActor to name the caller in the audit log.
+
+// ListOptions selects files for Router.List. Empty fields select all.
+type ListOptions struct {
+	Tenant string
+	Owner  string
+	Route  string
+	State  string // "uploading", "processing", "ready", "rejected", "quarantined" or "failed"
+
+	// Cursor continues a listing: pass the previous page's Next.
+	Cursor string
+	// Limit is the most files per page: 1 to 1000; 0 means 100.
+	Limit int
+}
+
+// Page is one page of Router.List.
+type Page struct {
+	Uploads []Upload `json:"uploads"`
+	// Next is the cursor of the next page; "" on the last page.
+	Next string `json:"next,omitempty"`
+}
+
+// List pages through the upload records that opts selects, least recently
+// updated first.
+func (r *Router) List(ctx context.Context, opts ListOptions) (Page, error) {
+	q := store.Query{
+		State: store.State(opts.State), Owner: opts.Owner, Tenant: opts.Tenant, Route: opts.Route,
+		Limit: opts.Limit,
+	}
+	if opts.Cursor != "" {
+		c, err := decodeCursor(opts.Cursor)
+		if err != nil {
+			return Page{}, ErrBadRequest.with("the cursor is not one List returned")
+		}
+		q.After = c
+	}
+	q, err := q.Check()
+	if err != nil {
+		return Page{}, ErrBadRequest.with("invalid list options: an unknown state, or a limit outside 1-1000")
+	}
+	recs, err := r.store.List(ctx, q)
+	if err != nil {
+		return Page{}, unavailable(err)
+	}
+	p := Page{Uploads: make([]Upload, len(recs))}
+	for i, rec := range recs {
+		p.Uploads[i] = r.serverJSON(rec)
+	}
+	if len(recs) == q.Limit {
+		p.Next = encodeCursor(recs[len(recs)-1].Cursor())
+	}
+	return p, nil
+}
+
+// serverJSON is uploadJSON with what only the server sees.
+func (r *Router) serverJSON(rec *store.Upload) Upload {
+	u := r.uploadJSON(rec)
+	u.Owner, u.Tenant = rec.Owner, rec.Tenant
+	return u
+}
+
+func encodeCursor(c store.Cursor) string {
+	b, _ := json.Marshal([]string{c.UpdatedAt.UTC().Format(time.RFC3339Nano), c.ID})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (store.Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return store.Cursor{}, err
+	}
+	var parts []string
+	if err := json.Unmarshal(b, &parts); err != nil || len(parts) != 2 || !validID(parts[1]) {
+		return store.Cursor{}, errors.New("malformed cursor")
+	}
+	t, err := time.Parse(time.RFC3339Nano, parts[0])
+	if err != nil {
+		return store.Cursor{}, err
+	}
+	return store.Cursor{UpdatedAt: t, ID: parts[1]}, nil
+}
+
+// Get returns upload id's record, whoever owns it.
+func (r *Router) Get(ctx context.Context, id string) (Upload, error) {
+	rec, err := r.record(ctx, id)
+	if err != nil {
+		return Upload{}, err
+	}
+	return r.serverJSON(rec), nil
+}
+
+func (r *Router) record(ctx context.Context, id string) (*store.Upload, error) {
+	if !validID(id) {
+		return nil, ErrNotFound
+	}
+	rec, err := r.store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return rec, nil
+}
+
+// Delete removes upload id: its bytes, derivatives, staged bytes and
+// record, and gives back its quota. An upload still receiving bytes or
+// being processed is ErrConflict; a quarantined one is left to
+// DeleteQuarantined.
+func (r *Router) Delete(ctx context.Context, id string) error {
+	_, err := r.finishWith(ctx, id, func(ctx context.Context, id string) (*store.Upload, error) {
+		rec, err := r.record(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if rec.State == store.Uploading && rec.Via == "tus" {
+			// Wait for a request bringing bytes to end, as expiry does.
+			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			unlock, err := r.lockUpload(lctx, id)
+			cancel()
+			if err != nil {
+				return nil, ErrConflict.with("the upload is receiving bytes; try again shortly")
+			}
+			defer unlock()
+			if rec, err = r.record(ctx, id); err != nil {
+				return nil, err
+			}
+		}
+		switch rec.State {
+		case store.Processing:
+			return nil, ErrConflict.with("the upload is being processed; try again shortly")
+		case store.Quarantined:
+			return nil, ErrConflict.with("the file is quarantined; use DeleteQuarantined")
+		}
+		if err := r.deleteStored(ctx, rec); err != nil {
+			return nil, unavailable(err)
+		}
+		if rec.Via == "tus" {
+			r.removeStaged(ctx, id)
+		}
+		if err := r.dropRecord(ctx, id); err != nil {
+			return nil, unavailable(err)
+		}
+		r.recordAudit(ctx, store.AuditFileDeleted, actorOf(ctx), rec.Tenant, id, map[string]string{"route": rec.Route, "via": "api"})
+		r.log.InfoContext(ctx, "upload deleted", "upload", id, "route", rec.Route)
+		return nil, nil
+	})
+	return err
+}
+
+// Rename changes upload id's display name (made safe as a client's name
+// is). The storage key, and so every URL, stays the same.
+func (r *Router) Rename(ctx context.Context, id, name string) (Upload, error) {
+	clean := safename.Clean(name)
+	if !validID(id) {
+		return Upload{}, ErrNotFound
+	}
+	var old string
+	rec, err := r.store.Update(ctx, id, func(u *store.Upload) error {
+		old = u.Name
+		u.Name = clean
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return Upload{}, ErrNotFound
+	}
+	if err != nil {
+		return Upload{}, unavailable(err)
+	}
+	r.recordAudit(ctx, store.AuditFileRenamed, actorOf(ctx), rec.Tenant, id, map[string]string{"from": old, "to": clean})
+	return r.serverJSON(rec), nil
+}
+
+// SignedURL returns a URL path (under the Router's BasePath) that serves
+// ready upload id's file for ttl (Config.SignedURLTTL when 0), whether or
+// not its route is public.
+func (r *Router) SignedURL(ctx context.Context, id string, ttl time.Duration) (string, error) {
+	rec, err := r.record(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if rec.State != store.Ready {
+		return "", ErrNotFound.with("the file is not ready")
+	}
+	if ttl <= 0 {
+		ttl = r.cfg.SignedURLTTL
+	}
+	return r.SignURL(rec.Key, ttl), nil
+}
+
+// FromURL says whose a file fetched by UploadFromURL is.
+type FromURL struct {
+	Owner  string
+	Tenant string
+	Tier   string // for Config.Rules
+	// Name is the file's display name; defaults to the URL path's last
+	// segment.
+	Name string
+	// Metadata is handed to the route's callbacks as their metadata: it
+	// must encode to JSON that decodes into the route's M.
+	Metadata any
+	// Input is the route input to keep with the upload, as JSON.
+	Input json.RawMessage
+}
+
+// URL fetch errors: the URL, or an address it resolves or redirects to, is
+// refused, or the fetch failed. The code says which (url_forbidden_address,
+// url_forbidden_scheme, url_forbidden_port, url_invalid,
+// url_too_many_redirects, url_bad_status, url_timeout, url_unreachable).
+var (
+	ErrURLRefused = NewError(http.StatusUnprocessableEntity, "url_refused", "the URL may not be fetched")
+	ErrURLFetch   = NewError(http.StatusBadGateway, "url_fetch_failed", "the URL could not be fetched")
+)
+
+// fetchError maps a safefetch error to the *Error a caller sees.
+func fetchError(err error) *Error {
+	code := safefetch.Code(err)
+	switch code {
+	case "url_too_large":
+		return ErrTooLarge.wrap(err)
+	case "url_forbidden_address", "url_forbidden_scheme", "url_forbidden_port", "url_invalid", "url_too_many_redirects":
+		e := ErrURLRefused.wrap(err)
+		e.Code = code
+		return e
+	}
+	e := ErrURLFetch.wrap(err)
+	e.Code = code
+	return e
+}
+
+// UploadFromURL fetches a file from rawURL into route, as if its owner had
+// uploaded it: the route's size limit, type checks, scan, derivatives,
+// quota and OnComplete apply (its middleware does not run). The fetch is
+// safe against server-side request forgery: loopback, private, link-local
+// and cloud metadata addresses are refused (also after redirects and DNS
+// resolution) unless Config.Fetch allows them, and redirects, time and
+// size are capped.
+func (r *Router) UploadFromURL(ctx context.Context, route, rawURL string, from FromURL) (Upload, error) {
+	h, ok := r.route(route)
+	if !ok {
+		return Upload{}, ErrUnknownRoute
+	}
+	cfg := h.config()
+	meta, err := json.Marshal(from.Metadata)
+	if err != nil {
+		return Upload{}, fmt.Errorf("carcosa: UploadFromURL: encoding metadata: %w", err)
+	}
+	if len(from.Input) > 0 && !json.Valid(from.Input) {
+		return Upload{}, ErrInvalidInput.with("the input is not JSON")
+	}
+	g := grant{owner: from.Owner, tenant: from.Tenant, tier: from.Tier, meta: meta}
+	resp, err := r.fetcher.Get(ctx, rawURL)
+	if err != nil {
+		return Upload{}, fetchError(err)
+	}
+	defer resp.Body.Close()
+	if resp.ContentLength > cfg.maxFileSize {
+		return Upload{}, ErrTooLarge.with(fmt.Sprintf("the file is larger than this route's limit of %d bytes", cfg.maxFileSize))
+	}
+	name := from.Name
+	if name == "" {
+		name = path.Base(resp.URL.Path)
+		if u, err := url.PathUnescape(name); err == nil {
+			name = u
+		}
+		if name == "/" || name == "." || strings.TrimSpace(name) == "" {
+			name = "download"
+		}
+	}
+	ctype, _, _ := strings.Cut(resp.ContentType, ";")
+	body := &errReader{r: resp.Body}
+	p, err := r.receive(ctx, h, body, name, strings.TrimSpace(ctype), g, from.Input, resp.ContentLength)
+	if err != nil {
+		if body.err != nil && !errors.Is(err, ErrTooLarge) {
+			return Upload{}, fetchError(body.err)
+		}
+		return Upload{}, err
+	}
+	rec, err := r.settle(ctx, h, p.rec, p.c, p.key)
+	if err != nil {
+		return Upload{}, err
+	}
+	return r.serverJSON(rec), nil
+}
+

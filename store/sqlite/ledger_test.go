@@ -1,0 +1,19 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/carcosa-dev/carcosa/store/storetest"
+)
+
+// BenchmarkQuotaReserve measures Reserve with 100 concurrent creators on
+// one owner and one tenant.
+func BenchmarkQuotaReserve(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "carcosa.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	storetest.BenchmarkReserve(b, s, 100)
+}
