@@ -29,7 +29,8 @@ type Error struct {
 	// rate_limited, when the next request may succeed.
 	RetryAfter time.Duration
 
-	err error // the cause, for logs and errors.Unwrap; never sent
+	err  error  // the cause, for logs and errors.Unwrap; never sent
+	kind *Error // a sentinel e also matches, when its code is more precise
 }
 
 // FieldError names one field of a route's input that failed validation.
@@ -55,10 +56,11 @@ func (e *Error) Error() string {
 // Unwrap returns the cause, if any.
 func (e *Error) Unwrap() error { return e.err }
 
-// Is reports whether target is an *Error with the same code.
+// Is reports whether target is an *Error with the same code, or the
+// sentinel whose more precise variant e is (ErrURLRefused, ErrURLFetch).
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
+	return ok && (t.Code == e.Code || t == e.kind)
 }
 
 // with returns a copy of e with another message.

@@ -3,6 +3,7 @@ package carcosa_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -278,5 +279,55 @@ func TestQuotaParallelCreations(t *testing.T) {
 				t.Fatalf("%d records, want %d (%v)", len(recs), room, err)
 			}
 		})
+	}
+}
+
+// The parts of a concatenation hold the bytes until the final upload is
+// made of them; then the file counts once, at its size.
+func TestQuotaConcatenation(t *testing.T) {
+	t.Parallel()
+	tb := setupConfig(t, memstore.New(), func(c *carcosa.Config) {
+		c.Quota = &quota.Policy{Owner: quota.Limits{Bytes: 5000, Files: 3}}
+	})
+	a, b := randomBytes(1500), randomBytes(2000)
+	parts := tb.tusPartials(t, "alice", "files", a, b)
+	wantUsed(t, "the parts", tb.usage(t, "alice", "files")["owner/"], 3500, 2)
+	resp, body := tb.tusCreate(t, "alice", -1, tusMetadata("route", "files", "filename", "whole.bin"),
+		map[string]string{"Upload-Concat": "final;" + parts[0] + " " + parts[1]})
+	if resp.StatusCode != 201 {
+		t.Fatalf("final: %d %s", resp.StatusCode, body)
+	}
+	rec := tb.record(t, lastSegment(resp.Header.Get("Location")), "alice")
+	if rec.State != "ready" || rec.Size != 3500 {
+		t.Fatalf("final: %+v", rec)
+	}
+	wantUsed(t, "the final upload", tb.usage(t, "alice", "files")["owner/"], 3500, 1)
+}
+
+// Without Config.Quota there is no usage to report.
+func TestQuotaNone(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	resp, body := tb.do(t, "GET", tb.url("/usage?route=files"), "alice", nil, nil)
+	wantError(t, resp, body, 404, "not_found")
+	if _, err := tb.router.Usage(t.Context(), "", "alice", "files"); !errors.Is(err, carcosa.ErrNoQuotas) {
+		t.Fatalf("Usage: %v", err)
+	}
+}
+
+// GET B/usage identifies the caller with the route's middleware.
+func TestQuotaUsageNeedsCaller(t *testing.T) {
+	t.Parallel()
+	tb := setupConfig(t, memstore.New(), func(c *carcosa.Config) {
+		c.Quota = &quota.Policy{Owner: quota.Limits{Files: 1}}
+	})
+	resp, body := tb.do(t, "GET", tb.url("/usage?route=files"), "", nil, nil)
+	wantError(t, resp, body, 401, "unauthorized")
+	resp, body = tb.do(t, "GET", tb.url("/usage?route=nope"), "alice", nil, nil)
+	wantError(t, resp, body, 404, "unknown_route")
+	// A route whose input is required still identifies its callers.
+	u := tb.usage(t, "alice@acme", "images")
+	if q := u["owner/"]; q.LimitFiles != 1 || q.LeftFiles != 1 || q.LimitBytes != -1 {
+		t.Fatalf("usage: %+v", u)
 	}
 }

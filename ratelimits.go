@@ -22,7 +22,8 @@ type RateLimits struct {
 
 	// Owner limits the creation of uploads (a tus creation, a multipart
 	// request, a presign request) by owner, within its tenant, once the
-	// route's middleware has said who the owner is.
+	// route's middleware has said who the owner is. Anonymous uploads (no
+	// owner and no tenant) are left to IP.
 	Owner ratelimit.Limiter
 
 	// ClientIP finds a request's client address for IP. Defaults to the
@@ -72,6 +73,11 @@ func (r *Router) limitIP(req *http.Request) error {
 }
 
 // limitOwner applies RateLimits.Owner to the creation of an upload by g.
+// Anonymous callers (no owner, no tenant) are many people, not one: IP
+// limits them.
 func (r *Router) limitOwner(ctx context.Context, g grant) error {
+	if g.owner == "" && g.tenant == "" {
+		return nil
+	}
 	return r.limit(ctx, r.cfg.RateLimit.Owner, "owner:"+g.tenant+"\x00"+g.owner)
 }

@@ -271,6 +271,9 @@ type routeHandler interface {
 	// what it granted.
 	admit(ctx context.Context, req *http.Request, input []byte, uploadID string, files []FileInfo) (grant, error)
 
+	// checkInput decodes and validates a route input.
+	checkInput(input []byte) error
+
 	// identify runs the middleware for a request about no upload (such as
 	// GET B/usage), with a zero input, and returns who the caller is.
 	identify(ctx context.Context, req *http.Request) (grant, error)
@@ -346,6 +349,11 @@ func (t *typedRoute[I, M]) admit(ctx context.Context, req *http.Request, input [
 		return grant{}, fmt.Errorf("route %q: encoding metadata: %w", t.cfg.name, err)
 	}
 	return grant{owner: g.Owner, tenant: g.Tenant, tier: g.Tier, meta: meta}, nil
+}
+
+func (t *typedRoute[I, M]) checkInput(input []byte) error {
+	_, err := decodeInput[I](t.r.validate, input)
+	return err
 }
 
 func (t *typedRoute[I, M]) identify(ctx context.Context, req *http.Request) (grant, error) {

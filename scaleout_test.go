@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/carcosa-dev/carcosa/internal/testenv"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/store/postgres"

@@ -21,7 +21,9 @@ import (
 // outside a client's upload. Its methods trust their caller; they run no
 // route middleware. Use WithActor to name the caller in the audit log.
 
-// ListOptions selects files for Router.List. Empty fields select all.
+// ListOptions selects files for Router.List. Empty fields select all: an
+// Owner without a Tenant lists that owner name in every tenant, so set
+// both when owners are per tenant.
 type ListOptions struct {
 	Tenant string
 	Owner  string
@@ -225,9 +227,11 @@ type FromURL struct {
 }
 
 // URL fetch errors: the URL, or an address it resolves or redirects to, is
-// refused, or the fetch failed. The code says which (url_forbidden_address,
-// url_forbidden_scheme, url_forbidden_port, url_invalid,
-// url_too_many_redirects, url_bad_status, url_timeout, url_unreachable).
+// refused, or the fetch failed. UploadFromURL's errors match them with
+// errors.Is, and carry a more precise code: url_forbidden_address,
+// url_forbidden_scheme, url_forbidden_port, url_invalid or
+// url_too_many_redirects (ErrURLRefused); url_bad_status, url_timeout or
+// url_unreachable (ErrURLFetch).
 var (
 	ErrURLRefused = NewError(http.StatusUnprocessableEntity, "url_refused", "the URL may not be fetched")
 	ErrURLFetch   = NewError(http.StatusBadGateway, "url_fetch_failed", "the URL could not be fetched")
@@ -241,11 +245,11 @@ func fetchError(err error) *Error {
 		return ErrTooLarge.wrap(err)
 	case "url_forbidden_address", "url_forbidden_scheme", "url_forbidden_port", "url_invalid", "url_too_many_redirects":
 		e := ErrURLRefused.wrap(err)
-		e.Code = code
+		e.Code, e.kind = code, ErrURLRefused
 		return e
 	}
 	e := ErrURLFetch.wrap(err)
-	e.Code = code
+	e.Code, e.kind = code, ErrURLFetch
 	return e
 }
 
@@ -266,8 +270,8 @@ func (r *Router) UploadFromURL(ctx context.Context, route, rawURL string, from F
 	if err != nil {
 		return Upload{}, fmt.Errorf("carcosa: UploadFromURL: encoding metadata: %w", err)
 	}
-	if len(from.Input) > 0 && !json.Valid(from.Input) {
-		return Upload{}, ErrInvalidInput.with("the input is not JSON")
+	if err := h.checkInput(from.Input); err != nil {
+		return Upload{}, err
 	}
 	g := grant{owner: from.Owner, tenant: from.Tenant, tier: from.Tier, meta: meta}
 	resp, err := r.fetcher.Get(ctx, rawURL)
@@ -303,4 +307,3 @@ func (r *Router) UploadFromURL(ctx context.Context, route, rawURL string, from F
 	}
 	return r.serverJSON(rec), nil
 }
-

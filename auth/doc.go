@@ -26,10 +26,38 @@
 // tokens with made-up kids cannot turn the verifier against the issuer. A
 // failed fetch keeps the keys already held.
 //
+// # API keys
+//
+// [Keys] creates, revokes and verifies API keys kept in a [store.Keys]:
+//
+//	keys, err := auth.NewKeys(auth.KeysOptions{Store: db, Audit: db, Limiter: lim})
+//	...
+//	secret, key, err := keys.Create(ctx, auth.KeySpec{Owner: "user-42", Routes: []string{"docs"}})
+//	...
+//	id, err := keys.FromRequest(req.HTTP) // "Authorization: Bearer ck_…" or "X-Api-Key: ck_…"
+//
+// A key reads "ck_<id>_<secret>": 80 random bits of public ID, by which
+// the key is looked up, and 256 random bits of secret. It is shown once,
+// by Create; the store keeps only the SHA-256 of the whole text, compared
+// in constant time. A malformed key, an unknown ID and a wrong secret get
+// the same error, [ErrKeyInvalid], and an unknown ID costs the work of a
+// wrong secret. Validity is never
+// cached, so [Keys.Revoke] takes effect on the next request in every
+// process; LastUsedAt is written at most once per KeysOptions.TouchEvery,
+// so a verification is one read. Creating and revoking keys are logged
+// when KeysOptions.Audit is set; each key is rate limited when
+// KeysOptions.Limiter is.
+//
+// A key may be limited to routes: the middleware checks
+// [Identity.AllowsRoute] and refuses others with [ErrOutOfScope]. [JWT]
+// and [Keys] are both a [Verifier].
+//
 // # Errors
 //
-// Every error matches a sentinel of this package with errors.Is, and [Code]
-// gives its stable code, e.g. "token_expired". Messages never quote the
-// token, so they are safe to log and to send. A route's middleware answers
-// 401 with the code, or 503 for [ErrKeysUnavailable]; see the example.
+// Every error matches a sentinel of this package with errors.Is, [Code]
+// gives its stable code, e.g. "token_expired", and [Error.Status] the HTTP
+// status to answer: 401 for refused credentials, 403 for [ErrOutOfScope],
+// 429 for [ErrRateLimited] (whose [RateLimitedError] says when to retry),
+// 503 for [ErrKeysUnavailable]. Messages never quote the token or the key,
+// so they are safe to log and to send; see the examples.
 package auth

@@ -11,12 +11,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/carcosa-dev/carcosa"
 	"github.com/carcosa-dev/carcosa/auth"
+	"github.com/carcosa-dev/carcosa/store"
+	"github.com/carcosa-dev/carcosa/store/memstore"
 )
 
 // A route whose middleware admits bearer tokens: the owner is the token's
@@ -107,4 +110,61 @@ func ExampleJWT_FromRequest() {
 	// 401 token_invalid_signature
 	// 401 token_expired
 	// 201 ready {"owner":"user-42","tenant":"acme"}
+}
+
+// An API key is shown once, when created; only its hash is stored. A
+// request presents it as a bearer token or in X-Api-Key, and a route's
+// middleware answers each refusal with its error's Status and Code.
+func ExampleKeys() {
+	ctx := context.Background()
+	db := memstore.New()
+	keys, err := auth.NewKeys(auth.KeysOptions{Store: db, Audit: db})
+	if err != nil {
+		panic(err)
+	}
+	secret, key, err := keys.Create(ctx, auth.KeySpec{
+		Name: "CI uploads", Owner: "user-42", Tenant: "acme", Routes: []string{"docs"}, Actor: "admin-1",
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(strings.HasPrefix(secret, "ck_"+key.ID+"_"), len(secret))
+
+	check := func(route string) {
+		req := httptest.NewRequest(http.MethodPost, "/api/uploads/routes/"+route, nil)
+		req.Header.Set("X-Api-Key", secret)
+		id, err := keys.FromRequest(req)
+		if err == nil && !id.AllowsRoute(route) {
+			err = auth.ErrOutOfScope
+		}
+		var e *auth.Error
+		if errors.As(err, &e) {
+			fmt.Println(route, e.Status(), e.Code())
+			return
+		}
+		fmt.Println(route, "ok:", id.Subject, id.Tenant, id.KeyID == key.ID)
+	}
+	check("docs")
+	check("images")
+	if err := keys.Revoke(ctx, key.ID, "admin-1"); err != nil {
+		panic(err)
+	}
+	check("docs")
+
+	events, err := db.ListAudit(ctx, store.AuditQuery{Subject: key.ID})
+	if err != nil {
+		panic(err)
+	}
+	var logged []string
+	for _, e := range events {
+		logged = append(logged, e.Action+" by "+e.Actor)
+	}
+	slices.Sort(logged)
+	fmt.Println(logged)
+	// Output:
+	// true 72
+	// docs ok: user-42 acme true
+	// images 403 key_out_of_scope
+	// docs 401 key_revoked
+	// [key.created by admin-1 key.revoked by admin-1]
 }

@@ -19,13 +19,27 @@ import (
 
 // Identity is who a request is from.
 type Identity struct {
-	Subject string   // the sub claim; never empty
-	Tenant  string   // the tenant claim (JWTOptions.TenantClaim); "" when absent
-	Scopes  []string // from the scope claim (space-separated) or the scp claim (an array)
+	Subject string   // the sub claim, or the API key's owner; never empty
+	Tenant  string   // the tenant claim (JWTOptions.TenantClaim), or the key's tenant; "" when absent
+	Scopes  []string // from the scope claim (space-separated) or the scp claim (an array); nil for API keys
 
 	// Claims holds every claim of the token as encoding/json decodes it
-	// (numbers are float64).
+	// (numbers are float64); nil for API keys.
 	Claims map[string]any
+
+	// KeyID is the ID of the API key the request used; "" for tokens.
+	KeyID string
+
+	// Routes are the only routes the credential may be used on; nil (or
+	// empty) for every route. See AllowsRoute.
+	Routes []string
+}
+
+// Verifier finds who a request is from. *JWT and *Keys implement it.
+type Verifier interface {
+	// FromRequest returns the identity of r's credentials, or an error
+	// matching one of this package's sentinels.
+	FromRequest(r *http.Request) (Identity, error)
 }
 
 // JWTOptions configures a JWT. Exactly one key source (HMACKey, PublicKeys

@@ -19,9 +19,15 @@
 // Redis's (TIME), not the callers'. A hash expires once its bucket would be
 // full again.
 //
+// [Postgres] keeps the buckets in a PostgreSQL table instead, for programs
+// that have a database and no Redis. Each call is one upsert that locks
+// the key's row and is timed by the database's clock (clock_timestamp()).
+// Rows are not deleted by themselves: call [Postgres.Prune] now and then
+// to delete those whose bucket is full again.
+//
 // # Fail open or closed
 //
-// When Redis cannot be reached, [Redis.Allow] returns the error and no
+// When Redis or PostgreSQL cannot be reached, Allow returns the error and no
 // decision. For limits that protect capacity or fairness, as upload limits
 // usually do, fail open: an outage of Redis should not become an outage of
 // uploads. [Middleware] does so. For limits that are a security control,
