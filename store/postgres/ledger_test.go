@@ -35,14 +35,19 @@ func TestLedgerTablesOfLongNames(t *testing.T) {
 	}
 }
 
-// BenchmarkQuotaReserve measures Reserve with 100 concurrent creators on
-// one owner and one tenant, through a pool of 8 connections (more only
-// add contention for the two scopes' rows).
+// BenchmarkQuotaReserve measures Reserve with 100 concurrent creators,
+// through a pool of 8 connections: on one owner and one tenant (shared;
+// more connections only add contention for the two scopes' rows), and
+// each on its own.
 func BenchmarkQuotaReserve(b *testing.B) {
-	pool := newPool(b, 8)
-	s, err := New(ctx, pool, &Options{Table: tempTable(b, pool)})
-	if err != nil {
-		b.Fatal(err)
+	for _, shared := range []bool{true, false} {
+		b.Run(map[bool]string{true: "shared", false: "apart"}[shared], func(b *testing.B) {
+			pool := newPool(b, 8)
+			s, err := New(ctx, pool, &Options{Table: tempTable(b, pool)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			storetest.BenchmarkReserve(b, s, 100, shared)
+		})
 	}
-	storetest.BenchmarkReserve(b, s, 100)
 }

@@ -900,29 +900,38 @@ func testAuditList(t *testing.T, s store.Store) {
 }
 
 // BenchmarkReserve measures Reserve with creators concurrent callers, each
-// reserving for fresh IDs against the same owner and tenant scopes, whose
-// limits never refuse. It reports reservations/s, and fails unless the
-// usage counted equals the reservations made.
-func BenchmarkReserve(b *testing.B, q store.Quotas, creators int) {
+// reserving for fresh IDs against limits that never refuse: all of them
+// against the same owner and tenant scopes when shared is set, each
+// against an owner and a tenant of its own otherwise. It reports
+// reservations/s, and fails unless the usage counted equals the
+// reservations made.
+func BenchmarkReserve(b *testing.B, q store.Quotas, creators int, shared bool) {
 	run := time.Now().UnixNano() // IDs are fresh across the runs of one store
-	owner, tenant := ownerScope("bench", fmt.Sprint("owner-", run)), tenantScope(fmt.Sprint("tenant-", run))
-	checks := []store.QuotaCheck{
-		{Scope: owner, Limits: store.QuotaLimits{Bytes: 1 << 60, Files: 1 << 40}},
-		{Scope: tenant, Limits: store.QuotaLimits{Bytes: 1 << 60, Files: 1 << 40}},
+	none := store.QuotaLimits{Bytes: 1 << 60, Files: 1 << 40}
+	checks := make([][]store.QuotaCheck, creators)
+	for c := range creators {
+		who := c
+		if shared {
+			who = 0
+		}
+		checks[c] = []store.QuotaCheck{
+			{Scope: ownerScope("bench", fmt.Sprint("owner-", run, "-", who)), Limits: none},
+			{Scope: tenantScope(fmt.Sprint("tenant-", run, "-", who)), Limits: none},
+		}
 	}
 	var (
 		next atomic.Int64
 		wg   sync.WaitGroup
 	)
 	b.ResetTimer()
-	for range creators {
+	for c := range creators {
 		wg.Go(func() {
 			for {
 				i := next.Add(1)
 				if i > int64(b.N) {
 					return
 				}
-				if err := q.Reserve(ctx, fmt.Sprintf("%d-%d", run, i), 1000, checks); err != nil {
+				if err := q.Reserve(ctx, fmt.Sprintf("%d-%d", run, i), 1000, checks[c]); err != nil {
 					b.Error(err)
 					return
 				}
@@ -932,13 +941,24 @@ func BenchmarkReserve(b *testing.B, q store.Quotas, creators int) {
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reservations/s")
-	for _, sc := range []store.QuotaScope{owner, tenant} {
-		u, err := q.QuotaUsage(ctx, sc)
+	var files int64
+	for c := range creators {
+		if shared && c > 0 {
+			break
+		}
+		u, err := q.QuotaUsage(ctx, checks[c][0].Scope)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if u.Files != int64(b.N) || u.Bytes != 1000*int64(b.N) {
-			b.Fatalf("usage %+v after %d reservations", u, b.N)
+		if t, err := q.QuotaUsage(ctx, checks[c][1].Scope); err != nil || t != u {
+			b.Fatalf("tenant usage %+v, owner usage %+v (%v)", t, u, err)
 		}
+		if u.Bytes != 1000*u.Files {
+			b.Fatalf("usage %+v", u)
+		}
+		files += u.Files
+	}
+	if files != int64(b.N) {
+		b.Fatalf("%d files counted after %d reservations", files, b.N)
 	}
 }
