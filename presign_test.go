@@ -2,6 +2,7 @@ package carcosa_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -31,19 +32,24 @@ func s3Bucket(t *testing.T) string {
 }
 
 type presignBundle struct {
-	srv *httptest.Server
-	st  storage.Storage
-	db  *memstore.Store
+	srv  *httptest.Server
+	st   storage.Storage
+	db   *memstore.Store
+	user string // X-User of post; "alice" by default
 }
 
-func newPresignBundle(t *testing.T, bucketURL string) *presignBundle {
+func newPresignBundle(t *testing.T, bucketURL string, configure ...func(*carcosa.Config)) *presignBundle {
 	t.Helper()
 	st, err := storage.Open(t.Context(), bucketURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	db := memstore.New()
-	r, err := carcosa.New(carcosa.Config{DataDir: t.TempDir(), Storage: st, Store: db, Logger: slog.New(slog.DiscardHandler)})
+	cfg := carcosa.Config{DataDir: t.TempDir(), Storage: st, Store: db, Logger: slog.New(slog.DiscardHandler)}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	r, err := carcosa.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +78,7 @@ func (pb *presignBundle) post(t *testing.T, path string, body any) (*http.Respon
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest("POST", pb.srv.URL+path, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-User", "alice")
+	req.Header.Set("X-User", cmp.Or(pb.user, "alice"))
 	resp, err := pb.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)

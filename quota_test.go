@@ -331,3 +331,43 @@ func TestQuotaUsageNeedsCaller(t *testing.T) {
 		t.Fatalf("usage: %+v", u)
 	}
 }
+
+// A presign request reserves every file's declared size, all or none, and
+// a completed file settles at its size.
+func TestQuotaPresign(t *testing.T) {
+	t.Parallel()
+	var db store.Store
+	pb := newPresignBundle(t, s3Bucket(t), func(c *carcosa.Config) {
+		c.Quota = &quota.Policy{Owner: quota.Limits{Files: 2, Bytes: 100_000}}
+		db = c.Store
+	})
+	img := pngBytes(t, 24)
+	file := map[string]any{"name": "a.png", "size": len(img), "type": "image/png"}
+	resp, body := pb.post(t, "/routes/images/presign", map[string]any{"files": []any{file, file, file}})
+	wantQuotaError(t, resp, body, 429)
+	if recs, err := db.List(t.Context(), store.Query{}); err != nil || len(recs) != 0 {
+		t.Fatalf("a refused presign left %d records (%v)", len(recs), err)
+	}
+	ledger := db.(store.Quotas)
+	scope := store.QuotaScope{Kind: store.ScopeOwner, Owner: "alice"}
+	if u, err := ledger.QuotaUsage(t.Context(), scope); err != nil || u != (store.QuotaUsage{}) {
+		t.Fatalf("usage after a refused presign: %+v (%v)", u, err)
+	}
+	// Declared larger than it is: the size declared is reserved, and the
+	// completion refuses the file (size_mismatch), giving it back.
+	ups := pb.presign(t, file, map[string]any{"name": "b.png", "size": 50_000, "type": "image/png"})
+	if u, _ := ledger.QuotaUsage(t.Context(), scope); u != (store.QuotaUsage{Bytes: int64(len(img)) + 50_000, Files: 2}) {
+		t.Fatalf("usage after presigning: %+v", u)
+	}
+	put(t, ups[0], img)
+	if resp, body := pb.post(t, "/uploads/"+ups[0].ID+"/complete", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("complete: %d %s", resp.StatusCode, body)
+	}
+	put(t, ups[1], img)
+	if resp, body := pb.post(t, "/uploads/"+ups[1].ID+"/complete", nil); resp.StatusCode != 422 {
+		t.Fatalf("complete of a file smaller than declared: %d %s", resp.StatusCode, body)
+	}
+	if u, _ := ledger.QuotaUsage(t.Context(), scope); u != (store.QuotaUsage{Bytes: int64(len(img)), Files: 1}) {
+		t.Fatalf("usage after completing: %+v", u)
+	}
+}

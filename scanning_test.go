@@ -481,7 +481,8 @@ func TestQuarantineReleaseAndDelete(t *testing.T) {
 	resp, body := tb.do(t, "DELETE", tb.url("/uploads/"+ids[0]), "alice", nil, nil)
 	wantError(t, resp, body, 409, "conflict")
 
-	up, err := tb.router.Release(context.Background(), ids[0])
+	ops := carcosa.WithActor(context.Background(), "ops@example.com")
+	up, err := tb.router.Release(ops, ids[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,8 +497,15 @@ func TestQuarantineReleaseAndDelete(t *testing.T) {
 		t.Fatalf("second Release: %v", err)
 	}
 
-	if err := tb.router.DeleteQuarantined(context.Background(), ids[1]); err != nil {
+	if err := tb.router.DeleteQuarantined(ops, ids[1]); err != nil {
 		t.Fatal(err)
+	}
+	// Both are in the audit log, with who did them.
+	for action, id := range map[string]string{store.AuditQuarantineReleased: ids[0], store.AuditQuarantineDeleted: ids[1]} {
+		events, err := tb.router.AuditLog(context.Background(), store.AuditQuery{Action: action})
+		if err != nil || len(events) != 1 || events[0].Subject != id || events[0].Actor != "ops@example.com" {
+			t.Fatalf("audit log of %s: %+v (%v)", action, events, err)
+		}
 	}
 	if _, err := tb.store.Get(context.Background(), ids[1]); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("record after DeleteQuarantined: %v", err)
