@@ -336,6 +336,12 @@ func (k *Keys) touch(ctx context.Context, id string, now time.Time) {
 	_ = k.opts.Store.TouchKey(ctx, id, now)
 }
 
+// List returns the keys q selects, revoked ones included, ordered by ID:
+// their names, owners, tenants, routes and times, never a secret.
+func (k *Keys) List(ctx context.Context, q store.KeyQuery) ([]*store.APIKey, error) {
+	return k.opts.Store.ListKeys(ctx, q)
+}
+
 // FromRequest verifies the API key of r's "X-Api-Key" header or, when
 // that is absent, of its "Authorization: Bearer" header. Without either,
 // the error is ErrNoToken.

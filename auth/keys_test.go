@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -662,4 +663,32 @@ func openPostgresLedger(t testing.TB) ledger {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// List shows the keys of a tenant, revoked ones too, and no secret.
+func TestKeysList(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, open func(testing.TB) ledger) {
+		b := setupKeys(t, open, auth.KeysOptions{})
+		s1, k1 := b.create(t, auth.KeySpec{Owner: "alice", Tenant: "acme", Name: "ci"})
+		_, k2 := b.create(t, auth.KeySpec{Owner: "bob", Tenant: "acme"})
+		b.create(t, auth.KeySpec{Owner: "alice", Tenant: "other"})
+		if err := b.keys.Revoke(t.Context(), k2.ID, "ops"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.keys.List(t.Context(), store.KeyQuery{Tenant: "acme"})
+		if err != nil || len(got) != 2 {
+			t.Fatalf("List: %d keys (%v), want 2", len(got), err)
+		}
+		byID := map[string]*store.APIKey{}
+		for _, k := range got {
+			byID[k.ID] = k
+			if strings.Contains(fmt.Sprintf("%+v", k), s1[len(s1)-20:]) {
+				t.Fatalf("a listed key holds the secret: %+v", k)
+			}
+		}
+		if byID[k1.ID] == nil || byID[k1.ID].Name != "ci" || byID[k2.ID] == nil || byID[k2.ID].RevokedAt.IsZero() {
+			t.Fatalf("List: %+v", got)
+		}
+	})
 }
