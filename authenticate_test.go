@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/carcosa-dev/carcosa"
 	"github.com/carcosa-dev/carcosa/auth"
 	"github.com/carcosa-dev/carcosa/ratelimit"
-	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/store/memstore"
 )
@@ -34,17 +32,8 @@ type authMeta struct {
 // X-User.
 func setupAuth(t *testing.T, st store.Store, v auth.Verifier) *testBundle {
 	t.Helper()
-	bk, err := storage.Open(context.Background(), "mem://")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dataDir := t.TempDir()
-	r, err := carcosa.New(carcosa.Config{BasePath: base, DataDir: dataDir, Store: st, Storage: bk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb := &testBundle{router: r, store: st, storage: bk, dataDir: dataDir,
-		completed: make(chan carcosa.File, 100), failed: make(chan error, 100)}
+	tb := newBundle(t, st, nil)
+	r := tb.router
 	carcosa.Handle(r, "files", carcosa.Route[struct{}, authMeta]{
 		Accept:      []string{"any"},
 		MaxFileSize: 8 << 20,
@@ -60,15 +49,7 @@ func setupAuth(t *testing.T, st store.Store, v auth.Verifier) *testBundle {
 		Accept:     []string{"any"},
 		Middleware: carcosa.Authenticate[struct{}, struct{}](v, nil),
 	})
-	mux := http.NewServeMux()
-	mux.Handle(base+"/", r)
-	tb.server = httptest.NewServer(mux)
-	t.Cleanup(func() {
-		tb.server.Close()
-		r.Close()
-		st.Close()
-		bk.Close()
-	})
+	tb.serve(t)
 	return tb
 }
 

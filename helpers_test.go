@@ -92,26 +92,8 @@ func setupWith(t *testing.T, st store.Store) *testBundle {
 // setupConfig is setupWith with a Config that configure may change.
 func setupConfig(t *testing.T, st store.Store, configure func(*carcosa.Config)) *testBundle {
 	t.Helper()
-	bk, err := storage.Open(context.Background(), "mem://")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dataDir := t.TempDir()
-	cfg := carcosa.Config{
-		BasePath: base,
-		DataDir:  dataDir,
-		Store:    st,
-		Storage:  bk,
-	}
-	if configure != nil {
-		configure(&cfg)
-	}
-	r, err := carcosa.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb := &testBundle{router: r, store: st, storage: bk, dataDir: dataDir,
-		completed: make(chan carcosa.File, 100), failed: make(chan error, 100)}
+	tb := newBundle(t, st, configure)
+	r := tb.router
 	carcosa.Handle(r, "images", carcosa.Route[albumInput, userMeta]{
 		Accept:      []string{"image"},
 		MaxFileSize: 1 << 20,
@@ -149,16 +131,49 @@ func setupConfig(t *testing.T, st store.Store, configure func(*carcosa.Config)) 
 			return nil, carcosa.Reject("not_welcome", "this text is not welcome")
 		},
 	})
-	mux := http.NewServeMux()
-	mux.Handle(base+"/", r)
-	tb.server = httptest.NewServer(mux)
+	tb.serve(t)
+	return tb
+}
+
+// newBundle is a Router on st and a mem:// bucket, with a Config that
+// configure may change, and no routes yet; serve starts serving it.
+func newBundle(t *testing.T, st store.Store, configure func(*carcosa.Config)) *testBundle {
+	t.Helper()
+	bk, err := storage.Open(context.Background(), "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	cfg := carcosa.Config{
+		BasePath: base,
+		DataDir:  dataDir,
+		Store:    st,
+		Storage:  bk,
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	r, err := carcosa.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		tb.server.Close()
 		r.Close()
 		st.Close()
 		bk.Close()
 	})
-	return tb
+	return &testBundle{router: r, store: st, storage: bk, dataDir: dataDir,
+		completed: make(chan carcosa.File, 100), failed: make(chan error, 100)}
+}
+
+// serve serves tb's Router on a test server, closed when the test ends
+// (before the Router).
+func (tb *testBundle) serve(t *testing.T) {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle(base+"/", tb.router)
+	tb.server = httptest.NewServer(mux)
+	t.Cleanup(tb.server.Close)
 }
 
 func (tb *testBundle) url(p string) string { return tb.server.URL + base + p }

@@ -23,18 +23,8 @@ import (
 
 type quotaErr struct {
 	Error struct {
-		Code  string `json:"code"`
-		Quota struct {
-			Scope      string `json:"scope"`
-			Route      string `json:"route"`
-			Size       int64  `json:"size"`
-			LimitBytes int64  `json:"limitBytes"`
-			LimitFiles int64  `json:"limitFiles"`
-			UsedBytes  int64  `json:"usedBytes"`
-			UsedFiles  int64  `json:"usedFiles"`
-			LeftBytes  int64  `json:"leftBytes"`
-			LeftFiles  int64  `json:"leftFiles"`
-		} `json:"quota"`
+		Code  string            `json:"code"`
+		Quota carcosa.QuotaLeft `json:"quota"`
 	} `json:"error"`
 }
 

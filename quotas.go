@@ -10,18 +10,10 @@ import (
 )
 
 // QuotaLeft is the "quota" member of a quota_exceeded error: the quota the
-// upload would have overrun, and what it has left. A byte or file count of
-// -1 means that dimension has no limit.
+// upload would have overrun, what it has left, and the size asked for.
 type QuotaLeft struct {
-	Scope      string `json:"scope"`           // "owner" or "tenant"
-	Route      string `json:"route,omitempty"` // set when the quota is the route's
-	Size       int64  `json:"size"`            // the size the upload asked for
-	LimitBytes int64  `json:"limitBytes"`
-	LimitFiles int64  `json:"limitFiles"`
-	UsedBytes  int64  `json:"usedBytes"`
-	UsedFiles  int64  `json:"usedFiles"`
-	LeftBytes  int64  `json:"leftBytes"`
-	LeftFiles  int64  `json:"leftFiles"`
+	UsageScope
+	Size int64 `json:"size"` // the size the upload asked for
 }
 
 // reserve counts a new upload's size (its declared size, or the most it
@@ -48,19 +40,7 @@ func quotaError(e *quota.ExceededError) *Error {
 		out.Status = http.StatusRequestEntityTooLarge
 		out.Message = "the file is larger than the storage quota"
 	}
-	l := e.Left()
-	out.Quota = &QuotaLeft{
-		Scope: e.Scope.Kind, Route: e.Scope.Route, Size: e.Size,
-		LimitBytes: e.Limits.Bytes, LimitFiles: e.Limits.Files,
-		UsedBytes: e.Used.Bytes, UsedFiles: e.Used.Files,
-		LeftBytes: l.Bytes, LeftFiles: l.Files,
-	}
-	if e.Limits.Bytes == 0 {
-		out.Quota.LimitBytes = -1
-	}
-	if e.Limits.Files == 0 {
-		out.Quota.LimitFiles = -1
-	}
+	out.Quota = &QuotaLeft{UsageScope: usageOf(e.Scope, e.Limits, e.Used, e.Left()), Size: e.Size}
 	return out
 }
 
@@ -109,6 +89,23 @@ type UsageScope struct {
 	LeftFiles  int64  `json:"leftFiles"`
 }
 
+// usageOf is one scope's quota as clients see it: -1 for no limit.
+func usageOf(scope quota.Scope, limits quota.Limits, used, left quota.Usage) UsageScope {
+	u := UsageScope{
+		Scope: scope.Kind, Route: scope.Route,
+		LimitBytes: limits.Bytes, LimitFiles: limits.Files,
+		UsedBytes: used.Bytes, UsedFiles: used.Files,
+		LeftBytes: left.Bytes, LeftFiles: left.Files,
+	}
+	if u.LimitBytes == 0 {
+		u.LimitBytes = -1
+	}
+	if u.LimitFiles == 0 {
+		u.LimitFiles = -1
+	}
+	return u
+}
+
 // ErrNoQuotas is returned by the quota methods of a Router configured
 // without Config.Quota.
 var ErrNoQuotas = errors.New("carcosa: quotas are not configured (Config.Quota)")
@@ -126,19 +123,7 @@ func (r *Router) Usage(ctx context.Context, tenant, owner, route string) ([]Usag
 	}
 	out := make([]UsageScope, len(reps))
 	for i, s := range reps {
-		u := UsageScope{
-			Scope: s.Scope.Kind, Route: s.Scope.Route,
-			LimitBytes: s.Limits.Bytes, LimitFiles: s.Limits.Files,
-			UsedBytes: s.Used.Bytes, UsedFiles: s.Used.Files,
-			LeftBytes: s.Left.Bytes, LeftFiles: s.Left.Files,
-		}
-		if u.LimitBytes == 0 {
-			u.LimitBytes = -1
-		}
-		if u.LimitFiles == 0 {
-			u.LimitFiles = -1
-		}
-		out[i] = u
+		out[i] = usageOf(s.Scope, s.Limits, s.Used, s.Left)
 	}
 	return out, nil
 }

@@ -482,119 +482,13 @@ func serveBytes(data []byte, ctype string, chunked bool) http.HandlerFunc {
 }
 
 // wantNothingStored checks that owner has no ready upload and storage no
-// object.
+// object at all.
 func wantNothingStored(t *testing.T, tb *testBundle, owner string) {
 	t.Helper()
-	p, err := tb.router.List(t.Context(), carcosa.ListOptions{Owner: owner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range p.Uploads {
-		if u.State == "ready" || u.State == "processing" {
-			t.Errorf("upload %s of %s is %s", u.ID, owner, u.State)
-		}
-	}
+	wantNothingStoredFor(t, tb, owner)
 	if keys := tb.storedKeys(t); len(keys) != 0 {
 		t.Errorf("objects in storage: %v", keys)
 	}
-}
-
-func TestUploadFromURL(t *testing.T) {
-	t.Parallel()
-	data := testenv.RandomBytes(3<<20 + 5)
-	img := pngBytes(t, 64)
-	mux := http.NewServeMux()
-	mux.Handle("/dir/report%20final.bin", serveBytes(data, "image/png", false))
-	mux.Handle("/stream/", serveBytes(data, "text/plain", true))
-	mux.Handle("/img/photo.png", serveBytes(img, "application/octet-stream", false))
-	mux.Handle("/img/", serveBytes(img, "text/html", false))
-	mux.Handle("/fake.png", serveBytes(testenv.RandomBytes(2000), "image/png", false))
-	src := newFromURLSource(t, mux)
-	tb := setupConfig(t, memstore.New(), func(c *carcosa.Config) {
-		c.Fetch = safefetch.Options{
-			AllowedNets:  []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-			AllowedPorts: []int{src.port},
-		}
-	})
-	ctx := t.Context()
-
-	// The name comes from the URL's path, unescaped; the type from the
-	// bytes, not from the Content-Type served.
-	u, err := tb.router.UploadFromURL(ctx, "files", src.URL+"/dir/report%20final.bin", carcosa.FromURL{Owner: "alice", Tenant: "acme"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u.State != "ready" || u.Owner != "alice" || u.Tenant != "acme" || u.Name != "report final.bin" ||
-		u.Type != "application/octet-stream" || u.Size != int64(len(data)) || u.SHA256 != sha(data) || u.Route != "files" {
-		t.Fatalf("UploadFromURL: %+v", u)
-	}
-	if got := tb.readStored(t, u.Key); sha(got) != sha(data) {
-		t.Fatal("stored bytes differ from those served")
-	}
-	rec, err := tb.store.Get(ctx, u.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rec.State != store.Ready || rec.Owner != "alice" || rec.Tenant != "acme" || rec.SHA256 != sha(data) {
-		t.Fatalf("record %+v", rec)
-	}
-	// Its owner sees it as one of their uploads.
-	if r := tb.record(t, u.ID, "alice@acme"); r.SHA256 != sha(data) || r.State != "ready" {
-		t.Fatalf("owner's record %+v", r)
-	}
-	resp, body := tb.do(t, "GET", tb.url("/uploads/"+u.ID), "alice@other", nil, nil)
-	wantError(t, resp, body, 404, "not_found")
-
-	// Without a Content-Length, with the name given.
-	u, err = tb.router.UploadFromURL(ctx, "files", src.URL+"/stream/x", carcosa.FromURL{Owner: "bob", Name: "../given.bin"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u.State != "ready" || u.Owner != "bob" || u.Tenant != "" || u.Name != safename.Clean("../given.bin") || u.SHA256 != sha(data) {
-		t.Fatalf("UploadFromURL, chunked: %+v", u)
-	}
-	if got := tb.readStored(t, u.Key); sha(got) != sha(data) {
-		t.Fatal("stored bytes differ from those served, chunked")
-	}
-
-	// An image route: type checks and OnComplete run, with the metadata
-	// given.
-	u, err = tb.router.UploadFromURL(ctx, "images", src.URL+"/img/photo.png",
-		carcosa.FromURL{Owner: "carol", Tenant: "acme", Metadata: userMeta{User: "carol@acme"}, Input: json.RawMessage(`{"album":"trip"}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u.State != "ready" || u.Type != "image/png" || u.Name != "photo.png" || u.SHA256 != sha(img) {
-		t.Fatalf("UploadFromURL, image: %+v", u)
-	}
-	select {
-	case f := <-tb.completed:
-		if f.ID != u.ID || f.Owner != "carol" || f.Tenant != "acme" || f.SHA256 != sha(img) || f.Type != "image/png" {
-			t.Errorf("OnComplete saw %+v", f)
-		}
-	default:
-		t.Fatal("OnComplete did not run")
-	}
-	var result map[string]string
-	if err := json.Unmarshal(u.Result, &result); err != nil || result["user"] != "carol@acme" || result["name"] != "photo.png" {
-		t.Errorf("result %s: %v", u.Result, err)
-	}
-	// A name without a path segment to take.
-	u, err = tb.router.UploadFromURL(ctx, "images", src.URL+"/img/", carcosa.FromURL{Owner: "carol", Input: json.RawMessage(`{"album":"trip"}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u.Name == "" || strings.Contains(u.Name, "/") || u.Type != "image/png" {
-		t.Errorf("UploadFromURL of a directory URL: %+v", u)
-	}
-	<-tb.completed
-
-	// Random bytes are not an image, whatever the Content-Type says.
-	_, err = tb.router.UploadFromURL(ctx, "images", src.URL+"/fake.png", carcosa.FromURL{Owner: "dave", Input: json.RawMessage(`{"album":"trip"}`)})
-	wantCode(t, err, 415, "type_not_allowed")
-	_, err = tb.router.UploadFromURL(ctx, "nope", src.URL+"/img/photo.png", carcosa.FromURL{Owner: "dave"})
-	wantCode(t, err, 404, "unknown_route")
-	wantNothingStoredFor(t, tb, "dave")
 }
 
 // wantNothingStoredFor checks that owner has no ready upload and that no

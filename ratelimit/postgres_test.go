@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,6 +80,14 @@ func TestPostgresConformance(t *testing.T) {
 		b := setupPostgres(t)
 		return b.limiter(t, b.admin, l)
 	})
+	ratelimittest.RunShared(t, func(t *testing.T, l ratelimit.Limit, n int) []ratelimit.Limiter {
+		b := setupPostgres(t)
+		out := make([]ratelimit.Limiter, n)
+		for i := range out {
+			out[i] = b.limiter(t, b.pool(t), l) // each instance with its own pool
+		}
+		return out
+	})
 }
 
 // Keys are bytes, not text: NUL and invalid UTF-8 make keys too.
@@ -99,70 +106,6 @@ func TestPostgresBinaryKeys(t *testing.T) {
 		if ok, retry, err := lim.Allow(t.Context(), k); err != nil || ok || retry < time.Millisecond {
 			t.Fatalf("drained key %q: ok %v, retry %v, err %v; want a refusal", k, ok, retry, err)
 		}
-	}
-}
-
-func TestPostgresInstancesShareBudget(t *testing.T) {
-	t.Parallel()
-	b := setupPostgres(t)
-	l := ratelimit.Limit{Rate: 1, Burst: 10}
-	instances := []*ratelimit.Postgres{b.limiter(t, b.pool(t), l), b.limiter(t, b.pool(t), l)}
-	start := time.Now()
-	allowed := 0
-	var retry time.Duration
-	for i := 0; ; i++ {
-		ok, r, err := instances[i%2].Allow(t.Context(), "k")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			retry = r
-			break
-		}
-		allowed++
-	}
-	span := time.Since(start)
-	if most := l.Burst + int(l.Rate*span.Seconds()+1); allowed < l.Burst || allowed > most {
-		t.Fatalf("two instances allowed %d calls in %v; want within [%d, %d]", allowed, span, l.Burst, most)
-	}
-	if retry < time.Second-span || retry > time.Second+time.Millisecond {
-		t.Fatalf("retryAfter = %v; want about 1/Rate = 1s", retry)
-	}
-	for i, lim := range instances {
-		if ok, _, err := lim.Allow(t.Context(), "k"); err != nil || ok {
-			t.Fatalf("instance %d: ok %v, err %v; want a refusal", i, ok, err)
-		}
-	}
-}
-
-func TestPostgresConcurrentInstances(t *testing.T) {
-	t.Parallel()
-	const goroutines, calls = 32, 25
-	b := setupPostgres(t)
-	l := ratelimit.Limit{Rate: 20, Burst: 15}
-	instances := []*ratelimit.Postgres{b.limiter(t, b.pool(t), l), b.limiter(t, b.pool(t), l)}
-	var allowed atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for g := range goroutines {
-		lim := instances[g%2]
-		wg.Go(func() {
-			for range calls {
-				ok, _, err := lim.Allow(t.Context(), "shared")
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if ok {
-					allowed.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	span := time.Since(start)
-	if n, most := int(allowed.Load()), l.Burst+int(l.Rate*span.Seconds()+1); n < l.Burst || n > most {
-		t.Fatalf("%d goroutines on two instances allowed %d calls in %v; want within [Burst = %d, Burst + Rate×span = %d]", goroutines, n, span, l.Burst, most)
 	}
 }
 

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,71 +77,14 @@ func TestRedisConformance(t *testing.T) {
 	ratelimittest.Run(t, func(t *testing.T, l ratelimit.Limit) ratelimit.Limiter {
 		return setupRedis(t).limiter(t, l)
 	})
-}
-
-func TestRedisInstancesShareBudget(t *testing.T) {
-	t.Parallel()
-	b := setupRedis(t)
-	l := ratelimit.Limit{Rate: 1, Burst: 10}
-	instances := []*ratelimit.Redis{b.limiter(t, l), b.limiter(t, l)}
-	start := time.Now()
-	allowed := 0
-	var retry time.Duration
-	for i := 0; ; i++ {
-		ok, r, err := instances[i%2].Allow(t.Context(), "k")
-		if err != nil {
-			t.Fatal(err)
+	ratelimittest.RunShared(t, func(t *testing.T, l ratelimit.Limit, n int) []ratelimit.Limiter {
+		b := setupRedis(t)
+		out := make([]ratelimit.Limiter, n)
+		for i := range out {
+			out[i] = b.limiter(t, l) // each instance with its own client
 		}
-		if !ok {
-			retry = r
-			break
-		}
-		allowed++
-	}
-	span := time.Since(start)
-	if most := l.Burst + int(l.Rate*span.Seconds()+1); allowed < l.Burst || allowed > most {
-		t.Fatalf("two instances allowed %d calls in %v; want within [%d, %d]", allowed, span, l.Burst, most)
-	}
-	if retry < time.Second-span || retry > time.Second+time.Millisecond {
-		t.Fatalf("retryAfter = %v; want about 1/Rate = 1s", retry)
-	}
-	// Drained through both, the key is drained for both.
-	for i, lim := range instances {
-		if ok, _, err := lim.Allow(t.Context(), "k"); err != nil || ok {
-			t.Fatalf("instance %d: ok %v, err %v; want a refusal", i, ok, err)
-		}
-	}
-}
-
-func TestRedisConcurrentInstances(t *testing.T) {
-	t.Parallel()
-	const goroutines, calls = 32, 25
-	b := setupRedis(t)
-	l := ratelimit.Limit{Rate: 20, Burst: 15}
-	instances := []*ratelimit.Redis{b.limiter(t, l), b.limiter(t, l)}
-	var allowed atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for g := range goroutines {
-		lim := instances[g%2]
-		wg.Go(func() {
-			for range calls {
-				ok, _, err := lim.Allow(t.Context(), "shared")
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if ok {
-					allowed.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	span := time.Since(start)
-	if n, most := int(allowed.Load()), l.Burst+int(l.Rate*span.Seconds()+1); n < l.Burst || n > most {
-		t.Fatalf("%d goroutines on two instances allowed %d calls in %v; want within [Burst = %d, Burst + Rate×span = %d]", goroutines, n, span, l.Burst, most)
-	}
+		return out
+	})
 }
 
 func TestRedisExpiresFullBuckets(t *testing.T) {

@@ -176,3 +176,88 @@ func testConcurrent(t *testing.T, newLimiter func(*testing.T, ratelimit.Limit) r
 		t.Fatalf("%d goroutines allowed %d calls in %v; want within [Burst = %d, Burst + Rate×%v = %d]", goroutines, n, span, l.Burst, span, most(l, span))
 	}
 }
+
+// RunShared runs the suite of limiters that keep their buckets where many
+// instances share them (PostgreSQL, Redis). newInstances must return n
+// Limiters applying l, as n processes would make them (each with its own
+// connections), sharing one set of buckets that starts full. Subtests run
+// in parallel.
+func RunShared(t *testing.T, newInstances func(t *testing.T, l ratelimit.Limit, n int) []ratelimit.Limiter) {
+	t.Run("ShareBudget", func(t *testing.T) {
+		t.Parallel()
+		testShareBudget(t, newInstances)
+	})
+	t.Run("ConcurrentInstances", func(t *testing.T) {
+		t.Parallel()
+		testConcurrentInstances(t, newInstances)
+	})
+}
+
+// testShareBudget: calls taking turns on two instances drain one bucket,
+// and once drained it is drained for both.
+func testShareBudget(t *testing.T, newInstances func(*testing.T, ratelimit.Limit, int) []ratelimit.Limiter) {
+	l := ratelimit.Limit{Rate: 1, Burst: 10}
+	instances := newInstances(t, l, 2)
+	start := time.Now()
+	allowed := 0
+	var retry time.Duration
+	for i := 0; ; i++ {
+		ok, r, err := instances[i%2].Allow(t.Context(), "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			retry = r
+			break
+		}
+		allowed++
+		if allowed > most(l, time.Since(start)) {
+			t.Fatalf("two instances allowed %d calls in %v; want at most %d", allowed, time.Since(start), most(l, time.Since(start)))
+		}
+	}
+	span := time.Since(start)
+	if allowed < l.Burst {
+		t.Fatalf("two instances allowed %d calls in %v; want at least Burst = %d", allowed, span, l.Burst)
+	}
+	if retry < time.Second-span || retry > time.Second+time.Millisecond {
+		t.Fatalf("retryAfter = %v; want about 1/Rate = 1s", retry)
+	}
+	for i, lim := range instances {
+		if ok, _, err := lim.Allow(t.Context(), "k"); err != nil || ok {
+			t.Fatalf("instance %d: ok %v, err %v; want a refusal", i, ok, err)
+		}
+	}
+}
+
+// testConcurrentInstances: goroutines on two instances, all at once,
+// together stay within one bucket's bounds.
+func testConcurrentInstances(t *testing.T, newInstances func(*testing.T, ratelimit.Limit, int) []ratelimit.Limiter) {
+	const goroutines, calls = 32, 25
+	l := ratelimit.Limit{Rate: 20, Burst: 15}
+	instances := newInstances(t, l, 2)
+	var (
+		allowed atomic.Int64
+		wg      sync.WaitGroup
+	)
+	start := time.Now()
+	for g := range goroutines {
+		lim := instances[g%2]
+		wg.Go(func() {
+			for range calls {
+				ok, _, err := lim.Allow(t.Context(), "shared")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if ok {
+					allowed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	span := time.Since(start)
+	if n := int(allowed.Load()); n < l.Burst || n > most(l, span) {
+		t.Fatalf("%d goroutines on two instances allowed %d calls in %v; want within [Burst = %d, Burst + Rate×span = %d]", goroutines, n, span, l.Burst, most(l, span))
+	}
+}
