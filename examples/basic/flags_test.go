@@ -268,3 +268,65 @@ func TestStartupFailures(t *testing.T) {
 		})
 	}
 }
+
+// -quota-files and -quota-bytes bound what visitors keep; -rate limits
+// each client address.
+func TestQuotaAndRateFlags(t *testing.T) {
+	t.Parallel()
+	base := startServerWith(t, options{Data: t.TempDir(), QuotaFiles: 1, QuotaBytes: 1 << 20})
+	upload := func() (*http.Response, []byte) {
+		t.Helper()
+		data := testenv.RandomBytes(1000)
+		req, err := http.NewRequest(http.MethodPost, base+"/api/uploads/tus/", bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Length", strconv.Itoa(len(data)))
+		req.Header.Set("Upload-Metadata", "route "+b64("files")+",filename "+b64("a.bin"))
+		req.Header.Set("Content-Type", "application/offset+octet-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	if resp, body := upload(); resp.StatusCode != http.StatusCreated || resp.Header.Get("Upload-State") != "ready" {
+		t.Fatalf("first upload: %s %s", resp.Status, truncate(body))
+	}
+	resp, body := upload()
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), `"quota_exceeded"`) {
+		t.Fatalf("second upload: %s %s; want 429 quota_exceeded", resp.Status, truncate(body))
+	}
+	resp, err := http.Get(base + "/api/uploads/usage?route=files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var usage struct {
+		Quotas []struct {
+			Scope                           string
+			UsedBytes, UsedFiles, LeftFiles int64
+			LimitBytes                      int64
+		}
+	}
+	err = json.NewDecoder(resp.Body).Decode(&usage)
+	resp.Body.Close()
+	if err != nil || len(usage.Quotas) == 0 || usage.Quotas[0].UsedFiles != 1 || usage.Quotas[0].UsedBytes != 1000 ||
+		usage.Quotas[0].LeftFiles != 0 || usage.Quotas[0].LimitBytes != 1<<20 {
+		t.Fatalf("usage: %+v (%v)", usage, err)
+	}
+
+	limited := startServerWith(t, options{Data: t.TempDir(), Rate: 0.1}) // a burst of 1
+	for i, want := range []int{http.StatusOK, http.StatusTooManyRequests} {
+		resp, err := http.Get(limited + "/api/uploads/routes")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "") {
+			t.Fatalf("request %d: %s, Retry-After %q; want %d", i, resp.Status, resp.Header.Get("Retry-After"), want)
+		}
+	}
+}

@@ -36,6 +36,13 @@
 //
 // Without it, files are not scanned, which the server logs at start-up.
 //
+// -quota-bytes and -quota-files bound what the page's visitors may keep
+// together (429 quota_exceeded beyond, and GET /api/uploads/usage?route=files
+// says what is left); -rate limits requests per client address (429
+// rate_limited, with Retry-After):
+//
+//	go run ./examples/basic -quota-bytes 1GiB -quota-files 100 -rate 20
+//
 // The backends are opened, the bucket listed and clamd pinged before the
 // server listens: a wrong URL, a missing bucket, refused credentials, an
 // unreachable database or clamd end the process at start-up with exit
@@ -67,6 +74,8 @@ import (
 
 	"github.com/carcosa-dev/carcosa"
 	"github.com/carcosa-dev/carcosa/queue/riverqueue"
+	"github.com/carcosa-dev/carcosa/quota"
+	"github.com/carcosa-dev/carcosa/ratelimit"
 	"github.com/carcosa-dev/carcosa/scan"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store/postgres"
@@ -113,6 +122,13 @@ type options struct {
 	// ClamdMaxSize is the largest file sent to Clamd; larger files are
 	// refused. 0 means scan.ClamdOptions' default, 100 MiB.
 	ClamdMaxSize int64
+	// QuotaBytes and QuotaFiles bound what the page's visitors, who are
+	// anonymous and so one owner, may keep together; 0 means no limit.
+	QuotaBytes int64
+	QuotaFiles int64
+	// Rate is how many requests a second each client address may make,
+	// with bursts of ten times as many; 0 means no limit.
+	Rate float64
 	// QueueSchema is the PostgreSQL schema of River's tables, for the
 	// background jobs, when Postgres is set; empty means the connection's
 	// search_path. No flag sets it; tests give each run a schema of its own.
@@ -140,8 +156,16 @@ func main() {
 	maxScan := byteSize(defaultClamdMaxSize)
 	flag.Var(&maxScan, "clamd-max-size",
 		"largest file `size` sent to -clamd, such as 100MiB or 1GiB; larger files are refused (too_large_to_scan). Keep it within clamd's MaxFileSize and StreamMaxLength (clamd.conf; both 100MiB by default): clamd answers a file over MaxFileSize as clean without scanning it")
+	quotaBytes := byteSize(0)
+	flag.Var(&quotaBytes, "quota-bytes",
+		"the most bytes all visitors may keep together, such as 1GiB; beyond it uploads answer 429 quota_exceeded (default: no limit)")
+	flag.Int64Var(&o.QuotaFiles, "quota-files", 0,
+		"the most files all visitors may keep together (default: no limit)")
+	flag.Float64Var(&o.Rate, "rate", 0,
+		"requests a second each client address may make, in bursts of ten times as many; beyond it requests answer 429 rate_limited (default: no limit)")
 	flag.Parse()
 	o.ClamdMaxSize = int64(maxScan)
+	o.QuotaBytes = int64(quotaBytes)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -162,6 +186,17 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		BasePath: "/api/uploads",
 		DataDir:  o.Data,
 		Logger:   log,
+	}
+	if o.QuotaBytes < 0 || o.QuotaFiles < 0 || o.Rate < 0 {
+		return errors.New("-quota-bytes, -quota-files and -rate must not be negative")
+	}
+	if o.QuotaBytes > 0 || o.QuotaFiles > 0 {
+		cfg.Quota = &quota.Policy{Owner: quota.Limits{Bytes: o.QuotaBytes, Files: o.QuotaFiles}}
+		log.Info("quota", "bytes", o.QuotaBytes, "files", o.QuotaFiles)
+	}
+	if o.Rate > 0 {
+		cfg.RateLimit.IP = ratelimit.NewMemory(ratelimit.Limit{Rate: o.Rate, Burst: max(1, int(o.Rate*10))}, nil)
+		log.Info("rate limit", "per_second", o.Rate)
 	}
 	if o.Clamd != "" {
 		c, err := openClamd(ctx, log, o.Clamd, o.ClamdMaxSize)
