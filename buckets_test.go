@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -99,40 +100,33 @@ func TestRulesPlaceUploads(t *testing.T) {
 	small, big := randomBytes(600), randomBytes(5000)
 
 	// tus: the declared size and the tier choose.
-	id, resp, body := tb.tusUpload(t, "ann-free", "tiered", "a.bin", small, 256)
-	if resp.StatusCode != 204 {
-		t.Fatalf("%d %s", resp.StatusCode, body)
-	}
-	if b := tb.where(t, id, small); b != "small" {
-		t.Errorf("a small file went to %q", b)
-	}
-	id, resp, body = tb.tusUpload(t, "bob-pro", "tiered", "b.bin", big, 4096)
-	if resp.StatusCode != 204 {
-		t.Fatalf("%d %s", resp.StatusCode, body)
-	}
-	if b := tb.where(t, id, big); b != "big" {
-		t.Errorf("a pro's large file went to %q", b)
-	}
-	id, resp, body = tb.tusUpload(t, "cy-free", "tiered", "c.bin", big, 4096)
-	if resp.StatusCode != 204 {
-		t.Fatalf("%d %s", resp.StatusCode, body)
-	}
-	if b := tb.where(t, id, big); b != "" {
-		t.Errorf("a free user's large file went to %q", b)
-	}
-	// Another route matches no rule.
-	id, resp, body = tb.tusUpload(t, "bob-pro", "files", "d.bin", small, 256)
-	if resp.StatusCode != 204 {
-		t.Fatalf("%d %s", resp.StatusCode, body)
-	}
-	if b := tb.where(t, id, small); b != "" {
-		t.Errorf("a file of another route went to %q", b)
+	var id string // the last one, bob's file of another route
+	for _, c := range []struct {
+		user, route string
+		data        []byte
+		chunk       int
+		want, what  string
+	}{
+		{"ann-free", "tiered", small, 256, "small", "a small file"},
+		{"bob-pro", "tiered", big, 4096, "big", "a pro's large file"},
+		{"cy-free", "tiered", big, 4096, "", "a free user's large file"},
+		{"bob-pro", "files", small, 256, "", "a file of another route"}, // matches no rule
+	} {
+		var resp *http.Response
+		var body []byte
+		id, resp, body = tb.tusUpload(t, c.user, c.route, "a.bin", c.data, c.chunk)
+		if resp.StatusCode != 204 {
+			t.Fatalf("%s: %d %s", c.what, resp.StatusCode, body)
+		}
+		if b := tb.where(t, id, c.data); b != c.want {
+			t.Errorf("%s went to %q, want %q", c.what, b, c.want)
+		}
 	}
 
 	// multipart: the size is not declared, so only rules without size
 	// bounds match.
 	mb, ct := multipartBody(t, part{field: "file", name: "e.bin", data: small})
-	resp, body = tb.do(t, "POST", tb.url("/routes/tiered"), "bob-pro", mb, map[string]string{"Content-Type": ct})
+	resp, body := tb.do(t, "POST", tb.url("/routes/tiered"), "bob-pro", mb, map[string]string{"Content-Type": ct})
 	if resp.StatusCode != 201 {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}

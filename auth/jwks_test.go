@@ -117,6 +117,15 @@ func (b *jwksBundle) verify(t *testing.T, key any, kid string) error {
 	return err
 }
 
+// mustVerify fails the test unless a token signed with key under kid
+// verifies.
+func (b *jwksBundle) mustVerify(t *testing.T, key any, kid string) {
+	t.Helper()
+	if err := b.verify(t, key, kid); err != nil {
+		t.Fatalf("kid %q: %v", kid, err)
+	}
+}
+
 func (b *jwksBundle) wantHits(t *testing.T, want int64) {
 	t.Helper()
 	if got := b.srv.hits.Load(); got != want {
@@ -129,12 +138,8 @@ func TestJWKSVerifies(t *testing.T) {
 	k := keys()
 	b := setupJWKS(t)
 	b.srv.serveKeys(t, map[string]any{"r": &k.rsa.PublicKey, "e": k.ed.Public()})
-	if err := b.verify(t, k.rsa, "r"); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.verify(t, k.ed, "e"); err != nil {
-		t.Fatal(err)
-	}
+	b.mustVerify(t, k.rsa, "r")
+	b.mustVerify(t, k.ed, "e")
 	if err := b.verify(t, k.rsaOther, "r"); !errors.Is(err, auth.ErrBadSignature) {
 		t.Fatalf("other key: %v", err)
 	}
@@ -165,9 +170,7 @@ func TestJWKSRotation(t *testing.T) {
 	k := keys()
 	b := setupJWKS(t)
 	b.srv.serveKeys(t, map[string]any{"old": &k.rsa.PublicKey})
-	if err := b.verify(t, k.rsa, "old"); err != nil {
-		t.Fatal(err)
-	}
+	b.mustVerify(t, k.rsa, "old")
 	b.wantHits(t, 1)
 
 	// The issuer rotates. Within the minimum interval, an unknown kid does
@@ -206,16 +209,12 @@ func TestJWKSCacheTTL(t *testing.T) {
 	b := setupJWKS(t)
 	b.srv.serveKeys(t, map[string]any{"e": k.ed.Public()})
 	for range 5 {
-		if err := b.verify(t, k.ed, "e"); err != nil {
-			t.Fatal(err)
-		}
+		b.mustVerify(t, k.ed, "e")
 		b.clock.Advance(time.Minute)
 	}
 	b.wantHits(t, 1)
 	b.clock.Advance(5 * time.Minute) // 10 minutes since the fetch
-	if err := b.verify(t, k.ed, "e"); err != nil {
-		t.Fatal(err)
-	}
+	b.mustVerify(t, k.ed, "e")
 	b.wantHits(t, 2)
 }
 
@@ -225,9 +224,7 @@ func TestJWKSServerFailsKeepsKeys(t *testing.T) {
 	k := keys()
 	b := setupJWKS(t)
 	b.srv.serveKeys(t, map[string]any{"e": k.ed.Public()})
-	if err := b.verify(t, k.ed, "e"); err != nil {
-		t.Fatal(err)
-	}
+	b.mustVerify(t, k.ed, "e")
 	b.srv.serve(http.StatusInternalServerError, "oops")
 	b.clock.Advance(11 * time.Minute)
 	for range 10 {
@@ -243,9 +240,7 @@ func TestJWKSServerFailsKeepsKeys(t *testing.T) {
 	// Recovered, the server is asked again after the interval.
 	b.srv.serveKeys(t, map[string]any{"e": k.ed.Public(), "r": &k.rsa.PublicKey})
 	b.clock.Advance(31 * time.Second)
-	if err := b.verify(t, k.rsa, "r"); err != nil {
-		t.Fatal(err)
-	}
+	b.mustVerify(t, k.rsa, "r")
 	b.wantHits(t, 3)
 }
 
@@ -254,9 +249,7 @@ func TestJWKSServerDown(t *testing.T) {
 	k := keys()
 	b := setupJWKS(t)
 	b.srv.serveKeys(t, map[string]any{"e": k.ed.Public()})
-	if err := b.verify(t, k.ed, "e"); err != nil {
-		t.Fatal(err)
-	}
+	b.mustVerify(t, k.ed, "e")
 	b.srv.Close()
 	b.clock.Advance(11 * time.Minute)
 	if err := b.verify(t, k.ed, "e"); err != nil {
@@ -330,9 +323,7 @@ func TestJWKSMalformed(t *testing.T) {
 			// Once keys are held, a malformed set does not replace them.
 			b.srv.serveKeys(t, map[string]any{"e": k.ed.Public()})
 			b.clock.Advance(31 * time.Second)
-			if err := b.verify(t, k.ed, "e"); err != nil {
-				t.Fatal(err)
-			}
+			b.mustVerify(t, k.ed, "e")
 			b.srv.serve(http.StatusOK, tc.body)
 			b.clock.Advance(11 * time.Minute)
 			if err := b.verify(t, k.ed, "e"); err != nil {

@@ -88,14 +88,24 @@ func runBucket(ctx context.Context, c *s3.Client) (string, func() error, error) 
 	return name, remove, nil
 }
 
+// s3RunBucket connects to the S3 endpoint and makes a bucket for one run
+// (see runBucket).
+func s3RunBucket(ctx context.Context, endpoint string) (*s3.Client, string, func() error, error) {
+	c, err := s3Client(ctx, endpoint)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	name, remove, err := runBucket(ctx, c)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return c, name, remove, nil
+}
+
 // tusdS3Handler is bare tusd on S3: its s3store and an in-memory locker.
 func tusdS3Handler(o serveOptions) (http.Handler, func() error, error) {
 	ctx := context.Background()
-	c, err := s3Client(ctx, o.S3)
-	if err != nil {
-		return nil, nil, err
-	}
-	name, remove, err := runBucket(ctx, c)
+	c, name, remove, err := s3RunBucket(ctx, o.S3)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,11 +130,7 @@ func tusdS3Handler(o serveOptions) (http.Handler, func() error, error) {
 // bucket (resumable uploads go through tusd's s3store), records in SQLite.
 func carcosaS3Handler(o serveOptions) (http.Handler, func() error, error) {
 	ctx := context.Background()
-	c, err := s3Client(ctx, o.S3)
-	if err != nil {
-		return nil, nil, err
-	}
-	name, remove, err := runBucket(ctx, c)
+	_, name, remove, err := s3RunBucket(ctx, o.S3)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"path"
 	"strconv"
@@ -64,20 +63,7 @@ func TestClamdQuarantine(t *testing.T) {
 
 	multipartPost := func(name string, data []byte) (int, []byte) {
 		t.Helper()
-		var b bytes.Buffer
-		mw := multipart.NewWriter(&b)
-		fw, err := mw.CreateFormFile("file", name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fw.Write(data)
-		mw.Close()
-		resp, err := client.Post(base+"/api/uploads/routes/files", mw.FormDataContentType(), &b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		rb, _ := io.ReadAll(resp.Body)
+		resp, rb := postMultipart(t, client, base, "files", name, data)
 		return resp.StatusCode, rb
 	}
 	wantMalware := func(how string, status int, rb []byte) {
@@ -161,17 +147,7 @@ func TestClamdPostgresBackground(t *testing.T) {
 	client := &http.Client{Timeout: time.Minute}
 
 	data := testenv.RandomBytes(40 << 20)
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/uploads/tus/", bytes.NewReader(data))
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Length", strconv.Itoa(len(data)))
-	req.Header.Set("Upload-Metadata", "route "+b64("files")+",filename "+b64("random.bin"))
-	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, rb := tusCreateWithUpload(t, client, base, "files", "random.bin", data)
 	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Upload-State") != "processing" {
 		t.Fatalf("tus upload: %s, Upload-State %q, want 201 processing\n%s", resp.Status, resp.Header.Get("Upload-State"), truncate(rb))
 	}

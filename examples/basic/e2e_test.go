@@ -12,12 +12,14 @@ import (
 	"image/png"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -389,4 +391,46 @@ func TestPageUpload(t *testing.T) {
 	} else if fi.Size() == 0 {
 		t.Errorf("the screenshot %s is empty", shot)
 	}
+}
+
+// postMultipart sends data to route as one multipart file named name, and
+// returns the response with its body read.
+func postMultipart(t *testing.T, client *http.Client, base, route, name string, data []byte) (*http.Response, []byte) {
+	t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	fw, err := mw.CreateFormFile("file", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(data)
+	mw.Close()
+	resp, err := client.Post(base+"/api/uploads/routes/"+route, mw.FormDataContentType(), &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(resp.Body)
+	return resp, rb
+}
+
+// tusCreateWithUpload creates a tus upload of route that carries all of
+// data, and returns the response with its body read.
+func tusCreateWithUpload(t *testing.T, client *http.Client, base, route, name string, data []byte) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/api/uploads/tus/", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Length", strconv.Itoa(len(data)))
+	req.Header.Set("Upload-Metadata", "route "+b64(route)+",filename "+b64(name))
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(resp.Body)
+	return resp, rb
 }

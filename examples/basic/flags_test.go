@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -10,13 +9,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -70,20 +67,7 @@ func TestBucketAndPostgres(t *testing.T) {
 
 	// Multipart, into the private "documents" route.
 	text := []byte("Carcosa keeps this note in the bucket and its record in PostgreSQL.\n")
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, err := mw.CreateFormFile("file", "note.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fw.Write(text)
-	mw.Close()
-	resp, err := client.Post(base+"/api/uploads/routes/documents", mw.FormDataContentType(), &body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, rb := postMultipart(t, client, base, "documents", "note.txt", text)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("multipart upload: %s\n%s", resp.Status, truncate(rb))
 	}
@@ -97,20 +81,7 @@ func TestBucketAndPostgres(t *testing.T) {
 
 	// tus, creation with upload, into the "files" route.
 	bin := testenv.RandomBytes(300 << 10)
-	req, err := http.NewRequest(http.MethodPost, base+"/api/uploads/tus/", bytes.NewReader(bin))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Upload-Length", strconv.Itoa(len(bin)))
-	req.Header.Set("Upload-Metadata", "route "+b64("files")+",filename "+b64("random.bin"))
-	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	resp, err = client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, rb = tusCreateWithUpload(t, client, base, "files", "random.bin", bin)
 	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Upload-State") != "ready" {
 		t.Fatalf("tus upload: %s, Upload-State %q\n%s", resp.Status, resp.Header.Get("Upload-State"), truncate(rb))
 	}
@@ -276,22 +247,7 @@ func TestQuotaAndRateFlags(t *testing.T) {
 	base := startServerWith(t, options{Data: t.TempDir(), QuotaFiles: 1, QuotaBytes: 1 << 20})
 	upload := func() (*http.Response, []byte) {
 		t.Helper()
-		data := testenv.RandomBytes(1000)
-		req, err := http.NewRequest(http.MethodPost, base+"/api/uploads/tus/", bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Tus-Resumable", "1.0.0")
-		req.Header.Set("Upload-Length", strconv.Itoa(len(data)))
-		req.Header.Set("Upload-Metadata", "route "+b64("files")+",filename "+b64("a.bin"))
-		req.Header.Set("Content-Type", "application/offset+octet-stream")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, b
+		return tusCreateWithUpload(t, http.DefaultClient, base, "files", "a.bin", testenv.RandomBytes(1000))
 	}
 	if resp, body := upload(); resp.StatusCode != http.StatusCreated || resp.Header.Get("Upload-State") != "ready" {
 		t.Fatalf("first upload: %s %s", resp.Status, truncate(body))
