@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -242,5 +243,74 @@ func TestPresignUnsupportedAndExpiry(t *testing.T) {
 	fresh, _ := pb.db.Get(ctx, fmt.Sprintf("%032d", 2))
 	if fresh.State != store.Uploading {
 		t.Errorf("a fresh presigned upload was touched: %s", fresh.State)
+	}
+}
+
+// TestCompleteRacesDelete: a presigned upload's completion and its Delete
+// at the same moment. Whichever runs second finds what the first left: the
+// completion answers the ready record or 404, never nothing, and the
+// upload ends deleted.
+func TestCompleteRacesDelete(t *testing.T) {
+	pb := newPresignBundle(t, "mem://")
+	r := pb.srv.Config.Handler.(*carcosa.Router)
+	ctx := t.Context()
+	img := pngBytes(t, 8)
+	for i := range 40 {
+		id := fmt.Sprintf("%032d", i+1)
+		key := "images/" + id + ".png"
+		if err := pb.db.Create(ctx, &store.Upload{ID: id, Route: "images", Owner: "alice", Via: "presign",
+			Name: "a.png", ClaimedType: "image/png", Size: int64(len(img)), Key: key, State: store.Uploading}); err != nil {
+			t.Fatal(err)
+		}
+		if err := pb.st.Put(ctx, key, bytes.NewReader(img), nil); err != nil {
+			t.Fatal(err)
+		}
+		var (
+			wg        sync.WaitGroup
+			start     = make(chan struct{})
+			resp      *http.Response
+			body      []byte
+			postErr   error
+			deleteErr error
+		)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", pb.srv.URL+"/uploads/"+id+"/complete", nil)
+			req.Header.Set("X-User", "alice")
+			<-start
+			if resp, postErr = pb.srv.Client().Do(req); postErr == nil {
+				body, postErr = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			<-start
+			deleteErr = r.Delete(ctx, id)
+		}()
+		close(start)
+		wg.Wait()
+		if postErr != nil {
+			t.Fatalf("complete: %v", postErr)
+		}
+		if deleteErr != nil {
+			t.Fatalf("Delete: %v", deleteErr)
+		}
+		switch resp.StatusCode {
+		case http.StatusOK:
+			if !strings.Contains(string(body), `"state":"ready"`) {
+				t.Fatalf("complete: %s", body)
+			}
+		case http.StatusNotFound:
+		default:
+			t.Fatalf("complete: %d %s", resp.StatusCode, body)
+		}
+		if _, err := pb.db.Get(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("record after Delete: %v", err)
+		}
+		if _, err := pb.st.Open(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("object after Delete: %v", err)
+		}
 	}
 }

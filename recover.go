@@ -11,48 +11,57 @@ import (
 // Finishing an upload (verify, store, OnComplete, ready) can be asked for
 // from three places: the request that brought the last byte, a client that
 // comes back after losing that request's response, and the recovery sweep
-// after a crash. Within a process, one finish per upload runs at a time;
-// the others wait for its outcome. Across restarts, finishing resumes from
-// what the record and the staging area hold, so a file whose bytes were all
-// acknowledged always ends ready or rejected.
+// after a crash. Within a process, the operations that settle an upload or
+// end it (finishing, Release, Delete, DeleteQuarantined) run one at a time
+// per upload; each waits its turn, then reads the record as the one before
+// left it, so a second finish finds the upload settled and does not run the
+// pipeline again. Across restarts, finishing resumes from what the record
+// and the staging area hold, so a file whose bytes were all acknowledged
+// always ends ready or rejected.
 
-// finishCall is one finish in progress.
-type finishCall struct {
-	done chan struct{}
-	rec  *store.Upload
-	err  error
+// finishTurn orders the operations on one upload: a caller runs while it
+// holds the token in turn.
+type finishTurn struct {
+	turn    chan struct{}
+	waiting int // callers running or waiting; guarded by finMu
 }
 
-// finish finishes tus upload id once, or waits for the finish already under
+// finish finishes tus upload id, after any operation on it already under
 // way in this process.
 func (r *Router) finish(ctx context.Context, id string) (*store.Upload, error) {
 	return r.finishWith(ctx, id, r.finishTus)
 }
 
-// finishWith runs fn for upload id once, or waits for the run already under
-// way in this process.
+// finishWith runs fn for upload id once every operation on the upload
+// already under way in this process has ended; fn reads the record as they
+// left it. While waiting, it gives up with ErrConflict when ctx ends.
 func (r *Router) finishWith(ctx context.Context, id string, fn func(context.Context, string) (*store.Upload, error)) (*store.Upload, error) {
 	r.finMu.Lock()
-	if c, ok := r.finishing[id]; ok {
+	t, ok := r.finishing[id]
+	if !ok {
+		t = &finishTurn{turn: make(chan struct{}, 1)}
+		r.finishing[id] = t
+	}
+	t.waiting++
+	r.finMu.Unlock()
+	defer func() {
+		r.finMu.Lock()
+		if t.waiting--; t.waiting == 0 {
+			delete(r.finishing, id)
+		}
 		r.finMu.Unlock()
+	}()
+	select {
+	case t.turn <- struct{}{}:
+	default:
 		select {
-		case <-c.done:
-			return c.rec, c.err
+		case t.turn <- struct{}{}:
 		case <-ctx.Done():
 			return nil, ErrConflict
 		}
 	}
-	c := &finishCall{done: make(chan struct{})}
-	r.finishing[id] = c
-	r.finMu.Unlock()
-	defer func() {
-		r.finMu.Lock()
-		delete(r.finishing, id)
-		r.finMu.Unlock()
-		close(c.done)
-	}()
-	c.rec, c.err = fn(ctx, id)
-	return c.rec, c.err
+	defer func() { <-t.turn }()
+	return fn(ctx, id)
 }
 
 // inFlight reports whether upload id is being finished in this process.

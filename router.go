@@ -231,7 +231,7 @@ type Router struct {
 
 	started   time.Time
 	finMu     sync.Mutex
-	finishing map[string]*finishCall
+	finishing map[string]*finishTurn
 	shielded  map[string]int // uploads whose lock holder must not be interrupted
 	bgOnce    sync.Once
 	bgCancel  context.CancelFunc
@@ -261,7 +261,7 @@ func New(cfg Config) (*Router, error) {
 		queue:    cfg.Queue,
 
 		started:   time.Now(),
-		finishing: make(map[string]*finishCall),
+		finishing: make(map[string]*finishTurn),
 		shielded:  make(map[string]int),
 	}
 	r.stages = defaultStages()
