@@ -32,6 +32,11 @@
 // size limits hold while the bytes arrive, the SHA-256 is computed on the
 // way in, and memory does not grow with the file.
 //
+// A multipart request is all or nothing: its files become ready together,
+// after OnComplete has accepted each, or none does. When one is refused,
+// the others are removed and end rejected with ErrBatchRejected, which
+// OnError sees, even those whose OnComplete already ran.
+//
 // # Verification
 //
 // Every file passes ordered stages before it is ready: its type is found

@@ -128,6 +128,9 @@ var (
 	// ErrRateLimited: too many requests; the Retry-After header says when
 	// to try again.
 	ErrRateLimited = NewError(http.StatusTooManyRequests, "rate_limited", "too many requests; try again later")
+	// ErrBatchRejected ends a file of a multipart request when another
+	// file of the request is refused: the request is all or nothing.
+	ErrBatchRejected = NewError(http.StatusUnprocessableEntity, "batch_rejected", "another file of the request was refused")
 )
 
 // unavailable reports a failing backend (storage or store) as ErrUnavailable:
@@ -151,6 +154,7 @@ var sentinelsByCode = func() map[string]*Error {
 		ErrMalware, ErrScanUnavailable, ErrScanFailed, ErrTooLargeToScan, ErrChecksumMismatch,
 		ErrImageTooLarge, ErrImageCorrupt, ErrNotImage, ErrBadTransform, ErrTransformRefused,
 		ErrQuotaExceeded, ErrRateLimited,
+		ErrBatchRejected,
 	} {
 		m[e.Code] = e
 	}

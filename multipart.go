@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -33,7 +34,8 @@ type pendingFile struct {
 // serveMultipart takes files as multipart/form-data, streaming each "file"
 // part through verification into storage without buffering it. An "input"
 // part, if any, must come before the files. The request is all or nothing:
-// when a file is refused, every file of the request is removed.
+// when a file is refused, every file of the request is removed (see
+// settleAll).
 func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 	h, ok := r.route(req.PathValue("route"))
 	if !ok {
@@ -122,30 +124,91 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 		abort(ErrTooFewFiles.with(fmt.Sprintf("this route takes at least %d files per request", cfg.minFiles)))
 		return
 	}
-	out := make([]Upload, 0, len(pending))
-	var firstErr error
-	for _, p := range pending {
-		rec, err := r.settle(ctx, h, p.rec, p.c, p.key)
-		if err != nil {
-			firstErr = cmpOr(firstErr, err)
-			if rec, err = r.store.Get(ctx, p.rec.ID); err != nil {
-				continue
-			}
-		}
-		out = append(out, r.uploadJSON(rec))
-	}
-	if firstErr != nil {
-		r.writeError(w, req, firstErr)
+	out, err := r.settleAll(ctx, h, pending)
+	if err != nil {
+		r.writeError(w, req, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"uploads": out})
 }
 
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
+// settleAll settles the files of one request, all or none. Each file in
+// turn is scanned, given its derivatives and handed to OnComplete while its
+// record stays processing; once every one has passed, they are all marked
+// ready. When one is refused, or a backend fails, the others are withdrawn:
+// their bytes are removed and they end rejected with ErrBatchRejected,
+// which OnError sees, even those whose OnComplete already ran. The error
+// returned is the refused file's.
+func (r *Router) settleAll(ctx context.Context, h routeHandler, pending []pendingFile) ([]Upload, error) {
+	type completed struct {
+		rec    *store.Upload
+		result json.RawMessage
 	}
-	return b
+	done := make([]completed, 0, len(pending))
+	for i, p := range pending {
+		p.c.batch = len(pending) > 1
+		rec, result, err := r.completeStored(ctx, h, p.rec, p.c, p.key)
+		if err != nil {
+			r.endProcessing(ctx, h, p.rec.ID, err)
+			for _, d := range done {
+				r.refuseStored(ctx, h, d.rec, ErrBatchRejected)
+			}
+			for _, q := range pending[i+1:] {
+				r.refuseStored(ctx, h, q.rec, ErrBatchRejected)
+			}
+			return nil, err
+		}
+		done = append(done, completed{rec, result})
+	}
+	out := make([]Upload, 0, len(done))
+	for i, d := range done {
+		rec, err := r.markReady(ctx, d.rec, d.result)
+		if err != nil {
+			// The store failed. A ready record cannot be rejected, so the
+			// files already ready are deleted, records and all.
+			for _, u := range out {
+				r.withdrawReady(ctx, h, u.ID)
+			}
+			r.endProcessing(ctx, h, d.rec.ID, err)
+			for _, q := range done[i+1:] {
+				r.refuseStored(ctx, h, q.rec, ErrBatchRejected)
+			}
+			return nil, err
+		}
+		out = append(out, r.uploadJSON(rec))
+	}
+	return out, nil
+}
+
+// endProcessing ends upload id, of a multipart request, for cause when
+// settling it stopped with the upload still processing (a backend failed):
+// no retry would finish it, since its request ends. One that could not be
+// read is left to the recovery sweep, which ends it interrupted.
+func (r *Router) endProcessing(ctx context.Context, h routeHandler, id string, cause error) {
+	rec, err := r.store.Get(ctx, id)
+	if err == nil && rec.State == store.Processing {
+		r.refuseStored(ctx, h, rec, cause)
+	}
+}
+
+// withdrawReady deletes upload id, ready, of a request whose other files
+// could not all be settled: its bytes and its record are removed, its quota
+// given back, and OnError sees it with ErrBatchRejected.
+func (r *Router) withdrawReady(ctx context.Context, h routeHandler, id string) {
+	rec, err := r.store.Get(ctx, id)
+	if err == nil {
+		err = r.deleteStored(ctx, rec)
+	}
+	if err == nil {
+		err = r.dropRecord(ctx, id)
+	}
+	if err != nil {
+		r.log.ErrorContext(ctx, "withdrawing a ready file of a failed request", "upload", id, "err", err)
+		return
+	}
+	f := r.fileOf(rec)
+	f.URL, f.Derivatives = "", nil // no longer served
+	h.fail(ctx, rec.Metadata, f, ErrBatchRejected)
 }
 
 // receive streams one file into storage: the first bytes are checked before

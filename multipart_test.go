@@ -4,10 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"maps"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/carcosa-dev/carcosa"
+	"github.com/carcosa-dev/carcosa/quota"
+	"github.com/carcosa-dev/carcosa/scan"
 	"github.com/carcosa-dev/carcosa/storage"
+	"github.com/carcosa-dev/carcosa/store"
+	"github.com/carcosa-dev/carcosa/store/memstore"
 )
 
 type multipartResult struct {
@@ -130,5 +140,122 @@ func assertNoObjects(t *testing.T, tb *testBundle) {
 		if err != nil || rec.State != "ready" {
 			t.Errorf("object %s is stored without a ready record (%v)", obj.Key, err)
 		}
+	}
+}
+
+// TestMultipartAllOrNothing: when OnComplete refuses the second of three
+// files, the request answers that refusal and no file of it stays: the
+// first, whose OnComplete succeeded, is withdrawn through OnError with
+// batch_rejected, as is the third, whose OnComplete never ran; their bytes
+// are removed and their quota given back.
+func TestMultipartAllOrNothing(t *testing.T) {
+	t.Parallel()
+	tb := newBundle(t, memstore.New(), func(c *carcosa.Config) {
+		c.Quota = &quota.Policy{Owner: quota.Limits{Bytes: 1 << 20, Files: 10}}
+	})
+	var (
+		mu        sync.Mutex
+		completed []string
+		failed    = map[string]string{} // file name → error code
+	)
+	carcosa.Handle(tb.router, "pairs", carcosa.Route[struct{}, userMeta]{
+		Accept: []string{"text"}, MaxFiles: 3,
+		Middleware: func(_ context.Context, req *carcosa.Request[struct{}]) (carcosa.Grant[userMeta], error) {
+			return grantOf(req.HTTP)
+		},
+		OnComplete: func(_ context.Context, _ userMeta, f carcosa.File) (any, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			completed = append(completed, f.Name)
+			if f.Name == "2.txt" {
+				return nil, carcosa.Reject("second_refused", "the second file is refused")
+			}
+			return nil, nil
+		},
+		OnError: func(_ context.Context, _ userMeta, f carcosa.File, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			var e *carcosa.Error
+			errors.As(err, &e)
+			failed[f.Name] = e.Code
+		},
+	})
+	tb.serve(t)
+
+	body, ct := multipartBody(t,
+		part{field: "file", name: "1.txt", data: []byte("the first file\n")},
+		part{field: "file", name: "2.txt", data: []byte("the second file\n")},
+		part{field: "file", name: "3.txt", data: []byte("the third file\n")},
+	)
+	resp, raw := tb.do(t, "POST", tb.url("/routes/pairs"), "alice", body, map[string]string{"Content-Type": ct})
+	wantError(t, resp, raw, 422, "second_refused")
+
+	recs, err := tb.store.List(t.Context(), store.Query{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want 3", len(recs))
+	}
+	for _, rec := range recs {
+		want := "batch_rejected"
+		if rec.Name == "2.txt" {
+			want = "second_refused"
+		}
+		if rec.State != store.Rejected || rec.ErrorCode != want {
+			t.Errorf("%s: %s %s, want rejected %s", rec.Name, rec.State, rec.ErrorCode, want)
+		}
+	}
+	if keys := tb.storedKeys(t); len(keys) != 0 {
+		t.Errorf("objects left in storage: %v", keys)
+	}
+	mu.Lock()
+	if want := []string{"1.txt", "2.txt"}; !slices.Equal(completed, want) {
+		t.Errorf("OnComplete ran for %v, want %v", completed, want)
+	}
+	if want := map[string]string{"1.txt": "batch_rejected", "2.txt": "second_refused", "3.txt": "batch_rejected"}; !maps.Equal(failed, want) {
+		t.Errorf("OnError ran with %v, want %v", failed, want)
+	}
+	mu.Unlock()
+	wantUsed(t, "after the refused request", tb.usage(t, "alice", "pairs")["owner/"], 0, 0)
+}
+
+// TestMultipartScanFailsInBatch: a file of a several-file request that
+// cannot be scanned does not wait for a retry that would make it ready
+// after its request failed: it is removed with scan_failed, and the
+// other files with it.
+func TestMultipartScanFailsInBatch(t *testing.T) {
+	t.Parallel()
+	tb := setupConfig(t, memstore.New(), func(c *carcosa.Config) {
+		c.Queue = fastQueue()
+		c.Scanner = scan.Func(func(_ context.Context, r io.Reader) (scan.Verdict, error) {
+			b, err := io.ReadAll(r)
+			if err == nil && bytes.HasPrefix(b, []byte("UNSCANNABLE")) {
+				err = errors.New("the scanner broke")
+			}
+			return scan.Verdict{}, err
+		})
+	})
+	body, ct := multipartBody(t,
+		part{field: "file", name: "1.txt", data: []byte("a file the scanner reads\n")},
+		part{field: "file", name: "2.txt", data: []byte("UNSCANNABLE file\n")},
+	)
+	resp, raw := tb.do(t, "POST", tb.url("/routes/files"), "alice", body, map[string]string{"Content-Type": ct})
+	wantError(t, resp, raw, 503, "scan_failed")
+	time.Sleep(200 * time.Millisecond) // time for a retry, if one were scheduled
+	recs, err := tb.store.List(t.Context(), store.Query{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"1.txt": "rejected batch_rejected", "2.txt": "failed scan_failed"}
+	got := map[string]string{}
+	for _, rec := range recs {
+		got[rec.Name] = string(rec.State) + " " + rec.ErrorCode
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("records %v, want %v", got, want)
+	}
+	if keys := tb.storedKeys(t); len(keys) != 0 {
+		t.Errorf("objects left in storage: %v", keys)
 	}
 }

@@ -26,6 +26,10 @@ type candidate struct {
 	// scan is the outcome of the scan made while the bytes streamed, if
 	// they were scanned then.
 	scan *scanOutcome
+
+	// batch is set for a file settled together with others, all or none
+	// (see settleAll).
+	batch bool
 }
 
 // stage is one step of verification. Stages run in order: every early check
@@ -125,28 +129,43 @@ func (r *Router) processCtx(ctx context.Context) (context.Context, context.Cance
 // only if the process stops (or the store fails) between OnComplete's return
 // and the ready record being written.
 func (r *Router) settle(ctx context.Context, h routeHandler, rec *store.Upload, c *candidate, key string) (*store.Upload, error) {
+	rec, result, err := r.completeStored(ctx, h, rec, c, key)
+	if err != nil {
+		return nil, err
+	}
+	return r.markReady(ctx, rec, result)
+}
+
+// completeStored is settle up to OnComplete: it returns the record, still
+// processing, with OnComplete's result, for markReady.
+func (r *Router) completeStored(ctx context.Context, h routeHandler, rec *store.Upload, c *candidate, key string) (*store.Upload, json.RawMessage, error) {
 	id := rec.ID
 	if rec.State != store.Processing || rec.Key != key || rec.Type != c.typ.MIME || rec.Size != c.size || rec.SHA256 != c.sha256 {
 		var err error
 		if rec, err = r.recordFacts(ctx, id, c, rec.Bucket, key); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	rec, err := r.scanStep(ctx, h, rec, c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if rec, err = r.rewriteStep(ctx, h, rec); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if rec, err = r.derivativesStep(ctx, h, rec); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	result, err := h.complete(ctx, rec.Metadata, r.fileOf(rec))
 	if err != nil {
-		return nil, r.refuseStored(ctx, h, rec, err)
+		return nil, nil, r.refuseStored(ctx, h, rec, err)
 	}
-	rec, err = r.store.Update(ctx, id, func(u *store.Upload) error {
+	return rec, result, nil
+}
+
+// markReady marks upload rec, whose OnComplete returned result, ready.
+func (r *Router) markReady(ctx context.Context, rec *store.Upload, result json.RawMessage) (*store.Upload, error) {
+	rec, err := r.store.Update(ctx, rec.ID, func(u *store.Upload) error {
 		u.State = store.Ready
 		u.Result = result
 		return nil
@@ -155,7 +174,7 @@ func (r *Router) settle(ctx context.Context, h routeHandler, rec *store.Upload, 
 		return nil, unavailable(err)
 	}
 	r.settleQuota(ctx, rec)
-	r.log.InfoContext(ctx, "upload ready", "upload", id, "route", rec.Route, "size", rec.Size, "type", rec.Type)
+	r.log.InfoContext(ctx, "upload ready", "upload", rec.ID, "route", rec.Route, "size", rec.Size, "type", rec.Type)
 	return rec, nil
 }
 

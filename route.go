@@ -114,10 +114,18 @@ type Route[I, M any] struct {
 	// is encoded as JSON into the upload record's "result". An error fails
 	// the upload: a *Error (see Reject) rejects it with that code, any other
 	// error marks it failed. Optional.
+	//
+	// A multipart request is all or nothing: its files become ready
+	// together, once OnComplete has accepted every one. When a file is
+	// refused, the files of the request that OnComplete already accepted
+	// are withdrawn: their bytes are removed, they end rejected with
+	// ErrBatchRejected, and OnError runs for them. Whatever OnComplete did
+	// for such a file, OnError must undo.
 	OnComplete func(ctx context.Context, meta M, file File) (any, error)
 
 	// OnError sees every upload of the route that ends rejected, quarantined
-	// or failed, after its bytes were removed. Optional.
+	// or failed, after its bytes were removed, including the files of a
+	// multipart request withdrawn with ErrBatchRejected. Optional.
 	OnError func(ctx context.Context, meta M, file File, err error)
 }
 

@@ -142,6 +142,10 @@ func (r *Router) scanStep(ctx context.Context, h routeHandler, rec *store.Upload
 	case cfg.scanFailOpen:
 		r.log.WarnContext(ctx, "scanning failed; the route accepts the file unscanned", "upload", rec.ID, "route", rec.Route, "err", out.err)
 		res = store.ScanUnscanned
+	case c.batch:
+		// The other files of its request are withdrawn with it, so it
+		// cannot wait for a retry: it is removed, and sent again.
+		return nil, r.refuseStored(ctx, h, rec, ErrScanFailed.wrap(out.err))
 	default:
 		return nil, r.scanFailed(ctx, h, rec, out.err)
 	}
