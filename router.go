@@ -33,7 +33,8 @@ import (
 )
 
 // Config configures a Router. The zero value of every field but DataDir is a
-// working default.
+// working default. New refuses a negative or contradictory value with an
+// error that names the field.
 type Config struct {
 	// BasePath is the path the Router is mounted at, such as
 	// "/api/uploads". The Router answers requests under it and writes URLs
@@ -163,6 +164,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.DataDir == "" {
 		return c, errors.New("carcosa: Config.DataDir is required")
 	}
+	if err := c.validate(); err != nil {
+		return c, err
+	}
 	c.BasePath = "/" + strings.Trim(c.BasePath, "/")
 	if c.SignedURLTTL == 0 {
 		c.SignedURLTTL = time.Hour
@@ -185,6 +189,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ProcessTimeout == 0 {
 		c.ProcessTimeout = 10 * time.Minute
 	}
+	if c.ProcessTimeout < 0 {
+		return c, errors.New("carcosa: Config.ProcessTimeout must not be negative")
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -192,6 +199,63 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("carcosa: Config.SigningKey must have at least 32 bytes")
 	}
 	return c, nil
+}
+
+// validate reports the first bad value among the path, sizes and nested
+// options of c, as an error naming the field, so that none reaches a make
+// or a package that panics on it. withDefaults checks the durations it fills
+// in; newBuckets checks the fields that name buckets.
+func (c Config) validate() error {
+	if strings.ContainsAny(c.BasePath, "?#") {
+		return errors.New("carcosa: Config.BasePath must be a path, without a query or fragment")
+	}
+	if c.TransformWorkers < 0 {
+		return errors.New("carcosa: Config.TransformWorkers must not be negative")
+	}
+	l := c.TransformLimits
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxPixels", l.MaxPixels},
+		{"MaxSide", int64(l.MaxSide)},
+		{"MaxInputBytes", l.MaxInputBytes},
+		{"MaxOutputBytes", l.MaxOutputBytes},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("carcosa: Config.TransformLimits.%s must not be negative", f.name)
+		}
+	}
+	if c.Quota != nil {
+		check := func(name string, l quota.Limits) error {
+			if l.Bytes < 0 {
+				return fmt.Errorf("carcosa: Config.Quota.%s.Bytes must not be negative (0 means no limit)", name)
+			}
+			if l.Files < 0 {
+				return fmt.Errorf("carcosa: Config.Quota.%s.Files must not be negative (0 means no limit)", name)
+			}
+			return nil
+		}
+		if err := check("Owner", c.Quota.Owner); err != nil {
+			return err
+		}
+		if err := check("Tenant", c.Quota.Tenant); err != nil {
+			return err
+		}
+		for route, rl := range c.Quota.Routes {
+			if err := check(fmt.Sprintf("Routes[%q].Owner", route), rl.Owner); err != nil {
+				return err
+			}
+			if err := check(fmt.Sprintf("Routes[%q].Tenant", route), rl.Tenant); err != nil {
+				return err
+			}
+		}
+	}
+	// safefetch.New panics on what Validate refuses.
+	if err := c.Fetch.Validate(); err != nil {
+		return fmt.Errorf("carcosa: Config.Fetch: %w", err)
+	}
+	return nil
 }
 
 // Router is the upload system mounted as an http.Handler. Create it with

@@ -4,10 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/carcosa-dev/carcosa"
+	"github.com/carcosa-dev/carcosa/quota"
+	"github.com/carcosa-dev/carcosa/storage"
+	"github.com/carcosa-dev/carcosa/store/memstore"
 )
 
 func TestRegistrationMistakesPanic(t *testing.T) {
@@ -74,6 +79,79 @@ func TestConfigRequiresDataDir(t *testing.T) {
 	}
 	if _, err := carcosa.New(carcosa.Config{DataDir: t.TempDir(), SigningKey: []byte("short")}); err == nil {
 		t.Fatal("a short signing key was accepted")
+	}
+}
+
+// TestConfigRefusesBadValues: New refuses every negative or contradictory
+// Config field with an error that names it, and never panics.
+func TestConfigRefusesBadValues(t *testing.T) {
+	t.Parallel()
+	mem, err := storage.Open(t.Context(), "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mem.Close() })
+	for _, tc := range []struct {
+		name      string
+		configure func(*carcosa.Config)
+		want      []string // in the error's text
+	}{
+		{"no DataDir", func(c *carcosa.Config) { c.DataDir = "" }, []string{"Config.DataDir"}},
+		{"BasePath", func(c *carcosa.Config) { c.BasePath = "/uploads?x=1" }, []string{"Config.BasePath"}},
+		{"SignedURLTTL", func(c *carcosa.Config) { c.SignedURLTTL = -1 }, []string{"Config.SignedURLTTL"}},
+		{"PresignTTL", func(c *carcosa.Config) { c.PresignTTL = -1 }, []string{"Config.PresignTTL"}},
+		{"UploadTTL", func(c *carcosa.Config) { c.UploadTTL = -time.Hour }, []string{"Config.UploadTTL"}},
+		{"ProcessTimeout", func(c *carcosa.Config) { c.ProcessTimeout = -1 }, []string{"Config.ProcessTimeout"}},
+		{"SigningKey", func(c *carcosa.Config) { c.SigningKey = []byte("short") }, []string{"Config.SigningKey"}},
+		{"TransformWorkers", func(c *carcosa.Config) { c.TransformWorkers = -1 }, []string{"Config.TransformWorkers"}},
+		{"TransformLimits.MaxPixels", func(c *carcosa.Config) { c.TransformLimits.MaxPixels = -1 }, []string{"Config.TransformLimits.MaxPixels"}},
+		{"TransformLimits.MaxSide", func(c *carcosa.Config) { c.TransformLimits.MaxSide = -1 }, []string{"Config.TransformLimits.MaxSide"}},
+		{"TransformLimits.MaxInputBytes", func(c *carcosa.Config) { c.TransformLimits.MaxInputBytes = -1 }, []string{"Config.TransformLimits.MaxInputBytes"}},
+		{"TransformLimits.MaxOutputBytes", func(c *carcosa.Config) { c.TransformLimits.MaxOutputBytes = -1 }, []string{"Config.TransformLimits.MaxOutputBytes"}},
+		{"Fetch.Timeout", func(c *carcosa.Config) { c.Fetch.Timeout = -1 }, []string{"Config.Fetch", "Timeout"}},
+		{"Fetch.MaxBytes", func(c *carcosa.Config) { c.Fetch.MaxBytes = -1 }, []string{"Config.Fetch", "MaxBytes"}},
+		{"Fetch.AllowedPorts", func(c *carcosa.Config) { c.Fetch.AllowedPorts = []int{443, 70000} }, []string{"Config.Fetch", "AllowedPorts"}},
+		{"Fetch.Schemes", func(c *carcosa.Config) { c.Fetch.Schemes = []string{"ftp"} }, []string{"Config.Fetch", "Schemes"}},
+		{"Fetch.AllowedNets", func(c *carcosa.Config) { c.Fetch.AllowedNets = []netip.Prefix{{}} }, []string{"Config.Fetch", "AllowedNets"}},
+		{"Quota.Owner", func(c *carcosa.Config) { c.Quota = &quota.Policy{Owner: quota.Limits{Bytes: -1}} }, []string{"Config.Quota.Owner.Bytes"}},
+		{"Quota.Tenant", func(c *carcosa.Config) { c.Quota = &quota.Policy{Tenant: quota.Limits{Files: -1}} }, []string{"Config.Quota.Tenant.Files"}},
+		{"Quota.Routes", func(c *carcosa.Config) {
+			c.Quota = &quota.Policy{Routes: map[string]quota.RouteLimits{"images": {Owner: quota.Limits{Files: -2}}}}
+		}, []string{`Config.Quota.Routes["images"].Owner.Files`}},
+		{"Buckets without a name", func(c *carcosa.Config) { c.Buckets = map[string]storage.Storage{"": mem} }, []string{"Config.Buckets"}},
+		{"nil bucket", func(c *carcosa.Config) { c.Buckets = map[string]storage.Storage{"cold": nil} }, []string{"Config.Buckets", "cold"}},
+		{"Rules to no bucket", func(c *carcosa.Config) { c.Rules = []carcosa.Rule{{Bucket: "cold"}} }, []string{"Config.Rules[0]"}},
+		{"Rules out of order", func(c *carcosa.Config) {
+			c.Buckets = map[string]storage.Storage{"cold": mem}
+			c.Rules = []carcosa.Rule{{Bucket: "cold", MinSize: 10, MaxSize: 5}}
+		}, []string{"Config.Rules[0]"}},
+		{"Rules negative", func(c *carcosa.Config) {
+			c.Buckets = map[string]storage.Storage{"cold": mem}
+			c.Rules = []carcosa.Rule{{Bucket: "cold", MinSize: -1}}
+		}, []string{"Config.Rules[0]"}},
+		{"Failover to itself", func(c *carcosa.Config) { c.Failover = map[string]string{"": ""} }, []string{"Config.Failover"}},
+		{"Failover to no bucket", func(c *carcosa.Config) { c.Failover = map[string]string{"": "cold"} }, []string{"Config.Failover"}},
+		{"Quarantine", func(c *carcosa.Config) { c.Quarantine = "vault" }, []string{"Config.Quarantine"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := carcosa.Config{DataDir: t.TempDir(), Storage: mem, Store: memstore.New()}
+			tc.configure(&cfg)
+			defer func() {
+				if p := recover(); p != nil {
+					t.Fatalf("New panicked: %v", p)
+				}
+			}()
+			r, err := carcosa.New(cfg)
+			if err == nil {
+				r.Close()
+				t.Fatal("New accepted the Config")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %s", err, w)
+				}
+			}
+		})
 	}
 }
 

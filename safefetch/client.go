@@ -33,7 +33,7 @@ type Response struct {
 
 // New returns a Client. It panics if opts cannot be honoured: a port outside
 // 1-65535, an invalid prefix, a scheme other than http and https, or a
-// negative MaxBytes or Timeout.
+// negative MaxBytes or Timeout (see Options.Validate).
 func New(opts Options) *Client {
 	o := opts.withDefaults()
 	p := newPolicy(o)

@@ -511,6 +511,9 @@ func TestNewPanics(t *testing.T) {
 		{MaxBytes: -1},
 		{Timeout: -time.Second},
 	} {
+		if opts.Validate() == nil {
+			t.Errorf("Validate(%+v) = nil", opts)
+		}
 		func() {
 			defer func() {
 				if recover() == nil {

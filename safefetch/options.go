@@ -1,6 +1,7 @@
 package safefetch
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -46,14 +47,44 @@ const (
 	defaultTimeout      = 60 * time.Second
 )
 
-// withDefaults returns a copy of o with defaults filled in. It panics on a
-// value no fetch could honour, so a misconfiguration fails at start-up.
-func (o Options) withDefaults() Options {
-	o.AllowedNets = slices.Clone(o.AllowedNets)
+// Validate reports a value of o that no fetch could honour: a port outside
+// 1-65535, an invalid prefix, a scheme other than http and https, or a
+// negative MaxBytes or Timeout. New panics on such options; a program that
+// takes them from its configuration checks them first.
+func (o Options) Validate() error {
 	for i, p := range o.AllowedNets {
 		if !p.IsValid() {
-			panic(fmt.Sprintf("safefetch: Options.AllowedNets[%d] is not a valid prefix", i))
+			return fmt.Errorf("safefetch: Options.AllowedNets[%d] is not a valid prefix", i)
 		}
+	}
+	for _, p := range o.AllowedPorts {
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("safefetch: Options.AllowedPorts: %d is not a TCP port", p)
+		}
+	}
+	for _, s := range o.Schemes {
+		if l := strings.ToLower(s); l != "http" && l != "https" {
+			return fmt.Errorf("safefetch: Options.Schemes: %q is not supported; use http or https", s)
+		}
+	}
+	if o.MaxBytes < 0 {
+		return errors.New("safefetch: Options.MaxBytes must not be negative")
+	}
+	if o.Timeout < 0 {
+		return errors.New("safefetch: Options.Timeout must not be negative")
+	}
+	return nil
+}
+
+// withDefaults returns a copy of o with defaults filled in. It panics on a
+// value no fetch could honour (see Validate), so a misconfiguration fails
+// at start-up.
+func (o Options) withDefaults() Options {
+	if err := o.Validate(); err != nil {
+		panic(err.Error())
+	}
+	o.AllowedNets = slices.Clone(o.AllowedNets)
+	for i, p := range o.AllowedNets {
 		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 		}
@@ -65,11 +96,6 @@ func (o Options) withDefaults() Options {
 	} else {
 		o.AllowedPorts = slices.Clone(o.AllowedPorts)
 	}
-	for _, p := range o.AllowedPorts {
-		if p < 1 || p > 65535 {
-			panic(fmt.Sprintf("safefetch: Options.AllowedPorts: %d is not a TCP port", p))
-		}
-	}
 
 	if len(o.Schemes) == 0 {
 		o.Schemes = []string{"http", "https"}
@@ -77,11 +103,7 @@ func (o Options) withDefaults() Options {
 		o.Schemes = slices.Clone(o.Schemes)
 	}
 	for i, s := range o.Schemes {
-		s = strings.ToLower(s)
-		if s != "http" && s != "https" {
-			panic(fmt.Sprintf("safefetch: Options.Schemes: %q is not supported; use http or https", o.Schemes[i]))
-		}
-		o.Schemes[i] = s
+		o.Schemes[i] = strings.ToLower(s)
 	}
 
 	switch {
@@ -90,14 +112,8 @@ func (o Options) withDefaults() Options {
 	case o.MaxRedirects < 0:
 		o.MaxRedirects = 0
 	}
-	if o.MaxBytes < 0 {
-		panic("safefetch: Options.MaxBytes is negative")
-	}
 	if o.MaxBytes == 0 {
 		o.MaxBytes = defaultMaxBytes
-	}
-	if o.Timeout < 0 {
-		panic("safefetch: Options.Timeout is negative")
 	}
 	if o.Timeout == 0 {
 		o.Timeout = defaultTimeout
