@@ -77,7 +77,10 @@
 // # Serving
 //
 // GET B/files/{key} serves ready files with Range, an ETag from the SHA-256,
-// nosniff and a safe Content-Disposition. Files of private routes (the
+// nosniff and a safe Content-Disposition. A Range header of more than 16
+// ranges is ignored, and overlapping or nearby ranges are merged, so that no
+// answer is much larger than the file; one that selects no byte (bytes=-0)
+// answers 416. Files of private routes (the
 // default) are served only through signed, expiring URLs; the URL in an
 // upload record is always the one to use.
 //

@@ -94,7 +94,7 @@ var (
 	ErrInvalidInput   = NewError(http.StatusUnprocessableEntity, "invalid_input", "the route input is invalid")
 	ErrTooManyFiles   = NewError(http.StatusBadRequest, "too_many_files", "too many files for this route")
 	ErrTooFewFiles    = NewError(http.StatusBadRequest, "too_few_files", "too few files for this route")
-	ErrRange          = NewError(http.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable", "the requested range is beyond the end of the file")
+	ErrRange          = NewError(http.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable", "no requested range selects a byte of the file")
 	ErrSignature      = NewError(http.StatusForbidden, "invalid_signature", "the URL signature is missing or invalid")
 	ErrExpired        = NewError(http.StatusForbidden, "url_expired", "the signed URL has expired")
 	ErrMethod         = NewError(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")

@@ -1,6 +1,7 @@
 package carcosa
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -151,26 +153,38 @@ func (r *Router) serveObject(w http.ResponseWriter, req *http.Request, rec *stor
 
 // serveOpened serves o, already open as obj.
 func (r *Router) serveOpened(w http.ResponseWriter, req *http.Request, rec *store.Upload, cfg routeConfig, o object, obj storage.Reader) {
-	size := obj.Size()
 	r.objectHeaders(w, req, cfg, o)
-	if rg := req.Header.Get("Range"); rg != "" {
-		switch checkRange(rg, size) {
-		case rangeMalformed:
-			req.Header.Del("Range") // a server may ignore a Range it cannot parse
-		case rangeUnsatisfiable:
-			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
-			r.writeError(w, req, ErrRange)
-			return
-		}
-	}
 	src := &failReader{Reader: obj}
-	http.ServeContent(w, req, "", rec.UpdatedAt, src)
+	r.serveContent(w, req, rec, obj.Size(), src)
 	if src.err != nil {
 		// The status and length are sent: cut the connection, so that the
 		// client sees a broken response rather than a short file.
 		r.log.ErrorContext(req.Context(), "reading a stored file", "upload", rec.ID, "err", src.err)
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// serveContent serves the size bytes of content with http.ServeContent,
+// which handles conditional requests, after filterRange has judged the
+// Range header: an unsatisfiable one gets Carcosa's JSON 416.
+func (r *Router) serveContent(w http.ResponseWriter, req *http.Request, rec *store.Upload, size int64, content io.ReadSeeker) {
+	if h := req.Header.Get("Range"); h != "" {
+		ranges, v := filterRange(h, size)
+		if v == rangeUnsatisfiable {
+			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+			r.writeError(w, req, ErrRange)
+			return
+		}
+		// A handler does not modify its request: ServeContent gets a copy.
+		req = req.WithContext(req.Context())
+		req.Header = req.Header.Clone()
+		if v == rangeIgnored {
+			req.Header.Del("Range")
+		} else {
+			req.Header.Set("Range", ranges)
+		}
+	}
+	http.ServeContent(w, req, "", rec.UpdatedAt, content)
 }
 
 // objectHeaders sets the headers of a served object.
@@ -220,62 +234,114 @@ func disposition(rec *store.Upload, cfg routeConfig) string {
 	return kind
 }
 
+// maxRanges is the most ranges a Range header may ask for. A header with
+// more is ignored and the whole file served, as RFC 9110 allows: such a
+// header is the mark of a broken client or of an attack.
+const maxRanges = 16
+
+// partOverhead is about what one part of a multipart/byteranges answer
+// costs beyond its bytes: the boundary line, Content-Type and Content-Range.
+// filterRange merges ranges closer than that, as RFC 9110 allows, so that
+// the parts of an answer never cost more than the bytes they skip.
+const partOverhead = 256
+
 type rangeVerdict int
 
 const (
-	rangeSatisfiable rangeVerdict = iota
-	rangeMalformed
-	rangeUnsatisfiable
+	rangeSatisfiable   rangeVerdict = iota // serve the ranges filterRange returns
+	rangeIgnored                           // serve the whole file
+	rangeUnsatisfiable                     // answer 416
 )
 
-// checkRange judges a Range header against a file of size bytes the way
-// net/http's ServeContent reads it, so that Carcosa answers unsatisfiable
-// ranges with its own JSON 416: a header none of whose ranges overlaps a
-// non-empty file is unsatisfiable; a malformed header is to be ignored.
-func checkRange(h string, size int64) rangeVerdict {
+// filterRange judges a Range header against a file of size bytes, reading
+// it as net/http's ServeContent does, and rewrites it so that no answer is
+// much larger than the file:
+//
+//   - a header that is malformed, not in bytes or asks for more than
+//     maxRanges ranges is ignored;
+//   - ranges that select nothing (beyond the end, or a suffix of 0 bytes)
+//     are dropped, and a header left with none is unsatisfiable, unless the
+//     file is empty, which is served whole as ServeContent does;
+//   - the rest are sorted and those that overlap or lie closer than
+//     partOverhead are merged.
+//
+// For rangeSatisfiable it returns the new header: at most maxRanges
+// disjoint ranges, in order, in the form "bytes=first-last,…".
+func filterRange(h string, size int64) (string, rangeVerdict) {
 	spec, ok := strings.CutPrefix(h, "bytes=")
 	if !ok {
-		return rangeMalformed
+		return "", rangeIgnored
 	}
-	overlap, outside := false, false
+	type span struct{ first, last int64 }
+	var (
+		spans []span
+		count int
+	)
 	for ra := range strings.SplitSeq(spec, ",") {
 		ra = textproto.TrimString(ra)
 		if ra == "" {
 			continue
 		}
+		if count++; count > maxRanges {
+			return "", rangeIgnored
+		}
 		first, last, ok := strings.Cut(ra, "-")
 		if !ok {
-			return rangeMalformed
+			return "", rangeIgnored
 		}
 		first, last = textproto.TrimString(first), textproto.TrimString(last)
 		if first == "" {
-			// A suffix range always selects the end of the file.
+			// A suffix range: the last n bytes.
 			if last == "" || last[0] == '-' {
-				return rangeMalformed
+				return "", rangeIgnored
 			}
-			if n, err := strconv.ParseInt(last, 10, 64); err != nil || n < 0 {
-				return rangeMalformed
+			n, err := strconv.ParseInt(last, 10, 64)
+			if err != nil || n < 0 {
+				return "", rangeIgnored
 			}
-			overlap = true
+			if n > 0 && size > 0 {
+				spans = append(spans, span{size - min(n, size), size - 1})
+			}
 			continue
 		}
 		i, err := strconv.ParseInt(first, 10, 64)
 		if err != nil || i < 0 {
-			return rangeMalformed
+			return "", rangeIgnored
 		}
 		if i >= size {
-			outside = true
-			continue
+			continue // as ServeContent, without reading the end
 		}
+		j := size - 1
 		if last != "" {
-			if j, err := strconv.ParseInt(last, 10, 64); err != nil || j < i {
-				return rangeMalformed
+			if j, err = strconv.ParseInt(last, 10, 64); err != nil || j < i {
+				return "", rangeIgnored
 			}
+			j = min(j, size-1)
 		}
-		overlap = true
+		spans = append(spans, span{i, j})
 	}
-	if outside && !overlap && size > 0 {
-		return rangeUnsatisfiable
+	if len(spans) == 0 {
+		if count == 0 || size == 0 {
+			return "", rangeIgnored
+		}
+		return "", rangeUnsatisfiable
 	}
-	return rangeSatisfiable
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.first, b.first) })
+	merged := spans[:1]
+	for _, s := range spans[1:] {
+		if m := &merged[len(merged)-1]; s.first-m.last <= partOverhead {
+			m.last = max(m.last, s.last)
+		} else {
+			merged = append(merged, s)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("bytes=")
+	for k, s := range merged {
+		if k > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(s.first, 10) + "-" + strconv.FormatInt(s.last, 10))
+	}
+	return b.String(), rangeSatisfiable
 }

@@ -74,6 +74,58 @@ func TestServeFile(t *testing.T) {
 	wantError(t, resp, body, 404, "not_found")
 }
 
+// TestServeFileRanges checks that no Range header makes a response much
+// larger than the file: many ranges are ignored, overlapping and close ones
+// are merged, and a range that selects nothing is refused.
+func TestServeFileRanges(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	data := randomBytes(10 << 10)
+	id, resp, body := tb.tusUpload(t, "alice", "files", "blob.bin", data, 1<<20)
+	if resp.StatusCode != 204 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	u := tb.server.URL + tb.record(t, id, "alice").URL
+	spaced := make([]string, 16)
+	for i := range spaced {
+		spaced[i] = strconv.Itoa(i*600) + "-" + strconv.Itoa(i*600)
+	}
+	for _, c := range []struct {
+		name, rg string
+		status   int
+		want     string // Content-Range of a single-part answer
+	}{
+		{"a thousand duplicates", "bytes=" + strings.Repeat("0-0,", 999) + "0-0", 200, ""},
+		{"seventeen ranges", "bytes=0-0,2-2,4-4,6-6,8-8,10-10,12-12,14-14,16-16,18-18,20-20,22-22,24-24,26-26,28-28,30-30,32-32", 200, ""},
+		{"sixteen duplicates", "bytes=" + strings.Repeat("5-9,", 15) + "5-9", 206, "bytes 5-9/10240"},
+		{"overlapping", "bytes=0-8191,100-10239,-5000", 206, "bytes 0-10239/10240"},
+		{"close together", "bytes=30-30,0-0,10-19", 206, "bytes 0-30/10240"},
+		{"far apart", "bytes=" + strings.Join(spaced, ","), 206, ""},
+		{"empty suffix", "bytes=-0", 416, ""},
+		{"empty suffix and a range", "bytes=-0,0-4", 206, "bytes 0-4/10240"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := tb.do(t, "GET", u, "", nil, map[string]string{"Range": c.rg})
+			if c.status == 416 {
+				wantError(t, resp, body, 416, "range_not_satisfiable")
+				if cr := resp.Header.Get("Content-Range"); cr != "bytes */10240" {
+					t.Fatalf("Content-Range %q", cr)
+				}
+				return
+			}
+			if resp.StatusCode != c.status || len(body) > len(data)+512 {
+				t.Fatalf("%d, %d bytes for a file of %d (Content-Range %q)", resp.StatusCode, len(body), len(data), resp.Header.Get("Content-Range"))
+			}
+			if c.status == 200 && !bytes.Equal(body, data) {
+				t.Fatal("not the file")
+			}
+			if c.want != "" && resp.Header.Get("Content-Range") != c.want {
+				t.Fatalf("Content-Range %q, want %q", resp.Header.Get("Content-Range"), c.want)
+			}
+		})
+	}
+}
+
 func TestServeFileAttachment(t *testing.T) {
 	t.Parallel()
 	tb := setup(t)

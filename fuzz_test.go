@@ -3,6 +3,9 @@ package carcosa
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -46,34 +49,78 @@ func FuzzTusMetadata(f *testing.F) {
 	})
 }
 
-// FuzzCheckRange compares checkRange with what net/http serves for the same
-// header: where Carcosa lets a Range through, net/http never answers 416, and
-// where Carcosa answers 416, so would net/http.
-func FuzzCheckRange(f *testing.F) {
-	for _, s := range []string{"bytes=0-0", "bytes=-5", "bytes=5-", "bytes=100-", "bytes=1-2,4-5", "bytes=-0", "bytes=", "bytes=a-b", "bytes=5-1", "items=1-2", "bytes= 1 - 2 ", "bytes=-", "bytes=0-0,-1", "bytes=+1-2"} {
+// FuzzFilterRange checks filterRange against net/http: the header it
+// hands ServeContent is served as a 206 of at most maxRanges disjoint parts
+// that costs about the file's size at most; where it serves, net/http would
+// not have refused the original header; and where it answers 416, the
+// original header selects no byte.
+func FuzzFilterRange(f *testing.F) {
+	for _, s := range []string{"bytes=0-0", "bytes=-5", "bytes=5-", "bytes=100-", "bytes=1-2,4-5", "bytes=-0", "bytes=", "bytes=a-b", "bytes=5-1", "items=1-2", "bytes= 1 - 2 ", "bytes=-", "bytes=0-0,-1", "bytes=+1-2", "bytes=-0,-0", "bytes=9-,-3,0-1,4-4"} {
 		f.Add(s, int64(10))
 	}
 	f.Add("bytes=0-", int64(0))
+	f.Add("bytes=-1", int64(0))
 	f.Fuzz(func(t *testing.T, h string, size int64) {
 		if size < 0 || size > 1<<20 {
 			return
 		}
-		v := checkRange(h, size)
-		if v == rangeMalformed {
-			return
+		ranges, v := filterRange(h, size)
+		content := strings.Repeat("x", int(size))
+		serve := func(rg string) *httptest.ResponseRecorder {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("GET", "/", nil)
+			req.Header.Set("Range", rg)
+			http.ServeContent(rec, req, "", time.Time{}, strings.NewReader(content))
+			return rec
 		}
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("GET", "/", nil)
-		req.Header.Set("Range", h)
-		http.ServeContent(rec, req, "", time.Time{}, strings.NewReader(strings.Repeat("x", int(size))))
-		refused := rec.Code == http.StatusRequestedRangeNotSatisfiable
-		if v == rangeSatisfiable && refused {
-			t.Fatalf("checkRange(%q, %d) passed a range net/http refuses", h, size)
-		}
-		if v == rangeUnsatisfiable && !refused {
-			t.Fatalf("checkRange(%q, %d) refused a range net/http serves (%d)", h, size, rec.Code)
+		orig := serve(h)
+		switch v {
+		case rangeUnsatisfiable:
+			if orig.Code != http.StatusRequestedRangeNotSatisfiable && (orig.Code != http.StatusPartialContent || rangeBytes(t, orig) != 0) {
+				t.Fatalf("filterRange(%q, %d) refused a range net/http serves (%d)", h, size, orig.Code)
+			}
+		case rangeSatisfiable:
+			if orig.Code == http.StatusRequestedRangeNotSatisfiable {
+				t.Fatalf("filterRange(%q, %d) passed a range net/http refuses", h, size)
+			}
+			if n := strings.Count(ranges, ",") + 1; n > maxRanges {
+				t.Fatalf("filterRange(%q, %d) = %q: %d ranges", h, size, ranges, n)
+			}
+			rec := serve(ranges)
+			if rec.Code != http.StatusPartialContent {
+				t.Fatalf("filterRange(%q, %d) = %q, served with %d", h, size, ranges, rec.Code)
+			}
+			if n := rangeBytes(t, rec); n > int(size) || rec.Body.Len() > int(size)+2*partOverhead {
+				t.Fatalf("filterRange(%q, %d) = %q: %d bytes of the file in an answer of %d", h, size, ranges, n, rec.Body.Len())
+			}
 		}
 	})
+}
+
+// rangeBytes is how many bytes of the file a 206 answer holds, over all
+// its parts.
+func rangeBytes(t *testing.T, rec *httptest.ResponseRecorder) int {
+	t.Helper()
+	mt, params, _ := mime.ParseMediaType(rec.Header().Get("Content-Type"))
+	if mt != "multipart/byteranges" {
+		return rec.Body.Len()
+	}
+	mr := multipart.NewReader(bytes.NewReader(rec.Body.Bytes()), params["boundary"])
+	n := 0
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			return n
+		}
+		if err != nil {
+			t.Fatalf("a multipart answer: %v", err)
+		}
+		b, err := io.ReadAll(p)
+		if err != nil {
+			t.Fatalf("a multipart answer: %v", err)
+		}
+		n += len(b)
+	}
 }
 
 // FuzzVerifySignature checks that no query verifies but the one made by

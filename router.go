@@ -43,8 +43,11 @@ type Config struct {
 
 	// DataDir holds the embedded defaults: the SQLite database
 	// (DataDir/carcosa.db), the files (DataDir/files), the resumable-upload
-	// staging area (DataDir/tus) and the URL signing key
-	// (DataDir/signing.key). Required.
+	// staging area (DataDir/tus), request bodies being checked
+	// (DataDir/tmp) and the URL signing key (DataDir/signing.key).
+	// Everything Carcosa creates there, DataDir included, is private to the
+	// process's user: files 0600, directories 0700. Existing files and
+	// directories keep their modes. Required.
 	DataDir string
 
 	// Storage keeps the files. Defaults to the file system under
@@ -310,7 +313,8 @@ func New(cfg Config) (*Router, error) {
 		return nil, err
 	}
 	// DataDir/tmp holds tus request bodies while their checksum is verified.
-	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "tmp"), 0o750); err != nil {
+	// This makes DataDir too, if missing: private, as all Carcosa keeps.
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "tmp"), 0o700); err != nil {
 		return nil, fmt.Errorf("carcosa: creating DataDir: %w", err)
 	}
 	r := &Router{

@@ -382,7 +382,7 @@ func (r *Router) serveTransform(w http.ResponseWriter, req *http.Request, rec *s
 	}
 	res := v.(rendered)
 	r.objectHeaders(w, req, cfg, o)
-	http.ServeContent(w, req, "", rec.UpdatedAt, bytes.NewReader(res.body))
+	r.serveContent(w, req, rec, int64(len(res.body)), bytes.NewReader(res.body))
 }
 
 // render runs do (a transform) on what open gives, in a slot of the

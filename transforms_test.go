@@ -221,6 +221,34 @@ func TestOnTheFlyTransforms(t *testing.T) {
 	wantError(t, resp, body, http.StatusForbidden, "transform_not_allowed")
 }
 
+// TestTransformRanges: a transform's Range is judged as a file's is, both
+// when it is rendered and when it comes from the cache.
+func TestTransformRanges(t *testing.T) {
+	t.Parallel()
+	tb := setupGallery(t)
+	resp, body := tb.multipartUpload(t, "gallery", "photo.png", pngBytes(t, 400))
+	if resp.StatusCode != 201 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	rec := tb.derivRecord(t, body)
+	u, err := tb.router.TransformURL(context.Background(), rec.Key, transform.Spec{Width: 90, Format: transform.PNG}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, when := range []string{"rendered", "cached"} {
+		resp, body := tb.do(t, "GET", tb.server.URL+u, "", nil, map[string]string{"Range": "bytes=-0"})
+		wantError(t, resp, body, http.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable")
+		if !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes */") {
+			t.Fatalf("%s: Content-Range %q", when, resp.Header.Get("Content-Range"))
+		}
+	}
+	whole := tb.fetch(t, u)
+	resp, body = tb.do(t, "GET", tb.server.URL+u, "", nil, map[string]string{"Range": "bytes=" + strings.Repeat("0-0,", 99) + "0-0"})
+	if resp.StatusCode != 200 || !bytes.Equal(body, whole) {
+		t.Fatalf("a hundred ranges: %d, %d bytes of %d", resp.StatusCode, len(body), len(whole))
+	}
+}
+
 // TestRewrite: a route that rewrites its images drops what rides along
 // with them; the record describes the bytes served.
 func TestRewrite(t *testing.T) {

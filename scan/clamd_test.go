@@ -21,10 +21,6 @@ import (
 
 const mib = 1 << 20
 
-// eicarSignature is the name clamd gives the test database's signature:
-// clamd marks every signature of an unsigned database .UNOFFICIAL.
-const eicarSignature = "Eicar-Test-Signature.UNOFFICIAL"
-
 // newClamd returns a Clamd for the shared clamd (testenv.Clamd).
 func newClamd(t testing.TB, opts scan.ClamdOptions) *scan.Clamd {
 	t.Helper()
@@ -129,16 +125,16 @@ func TestClamdClientLimit(t *testing.T) {
 func TestClamdChunks(t *testing.T) {
 	c := newClamd(t, scan.ClamdOptions{ChunkSize: 16})
 	v, err := c.Scan(t.Context(), bytes.NewReader([]byte("0123456789"+scan.EICAR)))
-	if err != nil || v.Signature != eicarSignature {
-		t.Fatalf("Scan in 16-byte chunks = %+v, %v; want %s", v, err, eicarSignature)
+	if err != nil || !v.Infected || v.Signature == "" {
+		t.Fatalf("Scan in 16-byte chunks = %+v, %v; want infected, with the signature's name", v, err)
 	}
 
 	c = newClamd(t, scan.ClamdOptions{})
 	data := append(scantest.RandomBytes(mib+64<<10-20), scan.EICAR...)
 	data = append(data, scantest.RandomBytes(1000)...)
 	v, err = c.Scan(t.Context(), bytes.NewReader(data))
-	if err != nil || v.Signature != eicarSignature {
-		t.Fatalf("Scan of EICAR across a chunk boundary after 1 MiB = %+v, %v; want %s", v, err, eicarSignature)
+	if err != nil || !v.Infected || v.Signature == "" {
+		t.Fatalf("Scan of EICAR across a chunk boundary after 1 MiB = %+v, %v; want infected, with the signature's name", v, err)
 	}
 }
 

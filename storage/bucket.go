@@ -65,6 +65,10 @@ type Bucket struct {
 
 	azure bool // whether b is a container of the Azure driver; see Put
 
+	// fileMode is the mode of the objects of a file:// bucket opened with
+	// Open, 0 for any other bucket.
+	fileMode os.FileMode
+
 	s3name string // the bucket's name, for an s3:// URL
 }
 
@@ -79,7 +83,7 @@ func isAzure(b *blob.Bucket) bool {
 type fileDir struct {
 	dir     string      // absolute path of the bucket's root
 	prefix  string      // from the URL's "prefix" parameter, put before every key
-	dirMode os.FileMode // for the directories made for keys
+	dirMode os.FileMode // for the directories made for keys, and the root
 	sidecar bool        // whether fileblob keeps attributes in ".attrs" files
 }
 
@@ -96,7 +100,13 @@ type fileDir struct {
 // For a file:// URL, the directory is created if missing and the returned
 // Bucket imports files by renaming them into it. Each Put is written to a
 // temporary file beside its object and renamed into place (no_tmp_dir=1 is
-// the default; set no_tmp_dir=0 to stage in os.TempDir instead).
+// the default; set no_tmp_dir=0 to stage in os.TempDir instead). What the
+// bucket creates is private to the process's user: directories 0700 (set
+// dir_file_mode to change it, as for fileblob) and files 0600 (set
+// file_mode, such as file_mode=0640; values as for dir_file_mode). A file's
+// mode is set before any of its bytes are written; its ".attrs" sidecar,
+// which fileblob writes with the umask's mode, gets it just after, in a
+// directory no other user may enter unless dir_file_mode allows it.
 //
 // Errors never contain the URL's user information or query, which may hold
 // credentials.
@@ -117,9 +127,16 @@ func Open(ctx context.Context, urlstr string) (*Bucket, error) {
 			return nil, fmt.Errorf("storage: open bucket %s: %s", safe, scrub(err.Error(), secrets, safe))
 		}
 		b.file = fd
+		q := u.Query()
+		if b.fileMode, err = modeParam(q, "file_mode", 0o600); err != nil {
+			return nil, fmt.Errorf("storage: open bucket %s: %s", safe, scrub(err.Error(), secrets, safe))
+		}
+		q.Del("file_mode") // Carcosa's own: fileblob refuses it
+		if !q.Has("dir_file_mode") {
+			q.Set("dir_file_mode", "0700")
+		}
 		// Let fileblob create the directory, after it has checked the
 		// rest of the URL, so a bad URL creates nothing.
-		q := u.Query()
 		q.Set("create_dir", "1")
 		if !q.Has("no_tmp_dir") {
 			// Stage writes beside their object, not in os.TempDir: the final
@@ -232,6 +249,17 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts *PutOpti
 		DisableContentTypeDetection: true,
 		BufferSize:                  bufferSize(o.Size),
 	}
+	if b.fileMode != 0 {
+		// fileblob creates its temporary file with the umask's mode; it
+		// gets the bucket's before the first byte is written.
+		wopts.BeforeWrite = func(as func(any) bool) error {
+			var f *os.File
+			if !as(&f) {
+				return errors.New("the file driver gave no file to set the mode of")
+			}
+			return f.Chmod(b.fileMode)
+		}
+	}
 	if b.azure {
 		// The Azure driver of gocloud.dev v0.47.0 panics in Close when an
 		// upload fed through Write fails (writer.Close reads the pipe it
@@ -259,6 +287,13 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts *PutOpti
 	}
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("storage: put %q: %w", key, err)
+	}
+	if b.file != nil && b.file.sidecar {
+		if p, err := b.file.objectPath(key); err == nil {
+			if err := os.Chmod(p+attrsExt, b.fileMode); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("storage: put %q: %w", key, err)
+			}
+		}
 	}
 	return nil
 }
@@ -323,7 +358,8 @@ func (b *Bucket) Close() error {
 // ImportFile moves the regular file at path into the bucket under key.
 //
 // In a file:// bucket opened with Open it renames the file to the object's
-// path, so no byte is copied; the file keeps its permissions. Its content
+// path, so no byte is copied; the file takes the bucket's file mode first
+// (see Open). Its content
 // type goes into fileblob's ".attrs" sidecar (unless the URL says
 // metadata=skip), without the MD5 fileblob would compute, since computing it
 // means reading the file. The rename is atomic, but nothing is fsynced: a
@@ -366,10 +402,15 @@ func (b *Bucket) ImportFile(ctx context.Context, key, path string, opts *PutOpti
 	if err := os.MkdirAll(filepath.Dir(dst), b.file.dirMode); err != nil {
 		return fmt.Errorf("storage: import %q: %w", key, err)
 	}
+	// The file takes the bucket's mode while it is still where the caller
+	// keeps it, so it is never in the bucket with another.
+	if err := os.Chmod(path, b.fileMode); err != nil {
+		return fmt.Errorf("storage: import %q: %w", key, err)
+	}
 	// The attributes go first, as fileblob does, so that a new object is
 	// never seen with the wrong content type.
 	if b.file.sidecar {
-		if err := writeAttrs(dst, ct); err != nil {
+		if err := writeAttrs(dst, ct, b.fileMode); err != nil {
 			return fmt.Errorf("storage: import %q: %w", key, err)
 		}
 	}
@@ -431,17 +472,28 @@ func fileDirOf(u *url.URL) (*fileDir, error) {
 	fd := &fileDir{
 		dir:     dir,
 		prefix:  q.Get("prefix"),
-		dirMode: 0o777,
 		sidecar: q.Get("metadata") != "skip",
 	}
-	if s := q.Get("dir_file_mode"); s != "" {
-		m, err := strconv.ParseUint(s, 0, 32)
-		if err != nil {
-			return nil, fmt.Errorf("invalid dir_file_mode %q", s)
-		}
-		fd.dirMode = os.FileMode(m)
+	fd.dirMode, err = modeParam(q, "dir_file_mode", 0o700)
+	if err != nil {
+		return nil, err
 	}
 	return fd, nil
+}
+
+// modeParam reads the file mode in URL parameter name as fileblob reads
+// dir_file_mode: base 0, so "0700" is octal. It gives def when name is
+// unset.
+func modeParam(q url.Values, name string, def os.FileMode) (os.FileMode, error) {
+	s := q.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	m, err := strconv.ParseUint(s, 0, 32)
+	if err != nil || m == 0 || m&^uint64(os.ModePerm) != 0 {
+		return 0, fmt.Errorf("invalid %s %q", name, s)
+	}
+	return os.FileMode(m), nil
 }
 
 // attrsExt is the suffix of fileblob's attribute sidecar files.
@@ -472,17 +524,16 @@ type sidecarAttrs struct {
 	MD5                []byte            `json:"md5"`
 }
 
-// writeAttrs writes the sidecar of the object at path through a temporary
-// file and a rename, so a reader never sees half of it.
-func writeAttrs(path, contentType string) error {
+// writeAttrs writes the sidecar of the object at path, with mode perm,
+// through a temporary file and a rename, so a reader never sees half of it.
+func writeAttrs(path, contentType string, perm os.FileMode) error {
 	data, err := json.Marshal(sidecarAttrs{ContentType: contentType})
 	if err != nil {
 		return err
 	}
 	final := path + attrsExt
 	tmp := final + "." + rand.Text() + ".tmp"
-	// 0666 less the umask, like the files fileblob writes.
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return err
 	}

@@ -146,6 +146,62 @@ func wantType(t *testing.T, b *blob.Bucket, key, want string) {
 	}
 }
 
+// TestFileBucketModes: a file bucket's directories are 0700 and its files,
+// written or imported, with their .attrs, 0600, unless the URL says
+// otherwise.
+func TestFileBucketModes(t *testing.T) {
+	for _, tc := range []struct {
+		query         string
+		file, dirMode os.FileMode
+	}{
+		{"", 0o600, 0o700},
+		{"file_mode=0640&dir_file_mode=0750", 0o640, 0o750},
+	} {
+		root := filepath.Join(t.TempDir(), "bucket")
+		b := openBucket(t, fileURL(root, tc.query))
+		if err := b.Put(t.Context(), "a/b/put", strings.NewReader("data"), nil); err != nil {
+			t.Fatal(err)
+		}
+		src := filepath.Join(t.TempDir(), "upload")
+		if err := os.WriteFile(src, []byte("file bytes"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.ImportFile(t.Context(), "c/imported", src, nil); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n++
+			want := tc.file
+			if d.IsDir() {
+				want = tc.dirMode
+			}
+			if fi.Mode().Perm() != want {
+				t.Errorf("%q: %s has mode %v, want %v", tc.query, path, fi.Mode().Perm(), want)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 8 { // root, a, a/b, c, and two objects with their .attrs
+			t.Errorf("%q: %d entries in the bucket", tc.query, n)
+		}
+	}
+	for _, bad := range []string{"file_mode=0", "file_mode=rw", "file_mode=01777"} {
+		if _, err := storage.Open(t.Context(), fileURL(t.TempDir(), bad)); err == nil {
+			t.Errorf("Open with %s succeeded", bad)
+		}
+	}
+}
+
 func TestImportFileRenames(t *testing.T) {
 	dir := t.TempDir()
 	b := openBucket(t, fileURL(dir, ""))

@@ -50,8 +50,10 @@ var ErrInvalidID = handler.NewError("ERR_INVALID_UPLOAD_ID", "invalid upload id"
 var ErrNotFinished = errors.New("tusstage: upload is not finished")
 
 const (
-	dirPerm  = 0o750
-	filePerm = 0o640
+	// Staged bytes are readable by the process's user only; finished
+	// files keep filePerm when they are moved into a file bucket.
+	dirPerm  = 0o700
+	filePerm = 0o600
 
 	// maxIDLen keeps "<id>.hash.tmp<random>" well below the usual 255-byte
 	// file name limit.

@@ -19,7 +19,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -160,14 +162,23 @@ var migrations = [][]string{
 }
 
 // Open opens the database at path, creating the file if needed (but not its
-// directory), and brings its schema up to date. It fails if the file's
-// schema is newer than this package knows.
+// directory) with mode 0600, and brings its schema up to date. It fails if
+// the file's schema is newer than this package knows.
 func Open(path string) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, errors.New("sqlite: open: path must name a file")
 	}
 	dsn, err := dataSourceName(path)
 	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	// SQLite would create the database 0644, and gives its -wal and -shm
+	// files the database's mode: made here first, all three are 0600.
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		err = f.Close()
+	}
+	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	db, err := sql.Open("sqlite", dsn)
