@@ -165,7 +165,7 @@ func resize(img image.Image, s Spec, maxSide int, bg color.Color) image.Image {
 			if w == sw && h == sh {
 				return img
 			}
-			return imaging.Fill(img, w, h, imaging.Center, filter)
+			return fill(img, w, h)
 		case Fill:
 			return resizeTo(img, w, h)
 		case Contain:
@@ -189,6 +189,34 @@ func resize(img image.Image, s Spec, maxSide int, bg color.Color) image.Image {
 		w, h = fitWithin(w, h, maxSide, maxSide)
 	}
 	return resizeTo(img, w, h)
+}
+
+// fill is imaging.Fill anchored at the centre, without the copy it makes
+// of the crop (as large as the source, for a square): a source of 100
+// pixels a side or more is cropped as a sub-image, which shares its
+// pixels, and resized from there, as Fill resizes its copy.
+func fill(img image.Image, w, h int) image.Image {
+	b := img.Bounds()
+	sub, ok := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	})
+	if !ok || b.Dx() < 100 || b.Dy() < 100 {
+		return imaging.Fill(img, w, h, imaging.Center, filter)
+	}
+	return imaging.Resize(sub.SubImage(coverCrop(b.Dx(), b.Dy(), w, h).Add(b.Min)), w, h, filter)
+}
+
+// coverCrop is the centred part of a sw×sh source with the aspect ratio
+// of w×h, as imaging.Fill crops it.
+func coverCrop(sw, sh, w, h int) image.Rectangle {
+	cw, ch := sw, sh
+	if float64(sw)/float64(sh) < float64(w)/float64(h) {
+		ch = int(math.Max(1, float64(sw)*float64(h)/float64(w)) + 0.5)
+	} else {
+		cw = int(math.Max(1, float64(sh)*float64(w)/float64(h)) + 0.5)
+	}
+	x, y := (sw-cw)/2, (sh-ch)/2
+	return image.Rect(x, y, x+cw, y+ch).Intersect(image.Rect(0, 0, sw, sh))
 }
 
 // resizeTo returns img at w×h, itself if it is that size already.
