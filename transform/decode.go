@@ -148,6 +148,10 @@ func (h *header) decode(ctx context.Context, lim Limits, allFrames bool) (*sourc
 		src.img = onScreen(src.img, h.cfg)
 	}
 	src.img = orient(src.img, h.orientation)
+	// What was planned and reserved was for the header's size.
+	if w, ht := h.size(); src.img.Bounds().Dx() != w || src.img.Bounds().Dy() != ht {
+		return nil, fmt.Errorf("%w: decoded %v, not the %d×%d of its header", ErrCorrupt, src.img.Bounds(), w, ht)
+	}
 	return src, ctx.Err()
 }
 
