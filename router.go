@@ -127,9 +127,11 @@ type Config struct {
 	UploadTTL time.Duration
 
 	// TransformLimits bound every image transform (derivatives and
-	// on-the-fly): the pixel budget checked before decoding, the largest
-	// output. The zero value takes package transform's defaults (50
-	// megapixels).
+	// on-the-fly): the pixel budget checked before decoding, the memory
+	// all of them hold at once (MaxMemory: transforms beyond it wait, and
+	// an image that needs more on its own is refused), the largest output.
+	// The zero value takes package transform's defaults (50 megapixels,
+	// 256 MiB). A negative MaxMemory is an error.
 	TransformLimits transform.Limits
 
 	// TransformWorkers is the most image transforms run at once, so that
@@ -188,6 +190,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.UploadTTL < 0 {
 		return c, errors.New("carcosa: Config.UploadTTL must not be negative")
+	}
+	if c.TransformLimits.MaxMemory < 0 {
+		return c, errors.New("carcosa: Config.TransformLimits.MaxMemory must not be negative")
 	}
 	if c.ProcessTimeout == 0 {
 		c.ProcessTimeout = 10 * time.Minute
@@ -335,6 +340,7 @@ func New(cfg Config) (*Router, error) {
 	r.stages = defaultStages()
 	r.transforms = &transformer{
 		lim:   cfg.TransformLimits,
+		tf:    transform.New(cfg.TransformLimits),
 		video: cfg.Video,
 		slots: make(chan struct{}, cmp.Or(cfg.TransformWorkers, runtime.GOMAXPROCS(0))),
 	}

@@ -39,7 +39,10 @@ import (
 //
 // Every decode checks the pixel budget (Config.TransformLimits) from the
 // image's header first, so a decompression bomb is refused before any
-// pixel is decoded.
+// pixel is decoded, then reserves the memory it will take from one budget
+// (TransformLimits.MaxMemory) that all the Router's transforms, both
+// kinds, share. A video's poster frame is decoded by ffmpeg, in a process
+// of its own, outside that budget; the derivatives made from it are not.
 
 // derivativeName is the form of a derivative's or preset's name.
 var derivativeName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
@@ -82,23 +85,32 @@ func transformable(mime string) bool {
 	return false
 }
 
-// transformer runs transforms on a bounded pool.
+// transformer runs transforms on a bounded pool, within one memory
+// budget.
 type transformer struct {
 	lim   transform.Limits
+	tf    *transform.Transformer
 	video transform.Video // nil: no posters
 	slots chan struct{}
 	group singleflight.Group
 }
 
 // run runs fn in a slot of the pool, waiting for one until ctx is done.
+// A transform whose ctx ends while it waits, for a slot or for memory, or
+// while it runs, finds the server busy.
 func (t *transformer) run(ctx context.Context, fn func() error) error {
+	busy := ErrUnavailable.with("the server is busy transforming images; try again")
 	select {
 	case t.slots <- struct{}{}:
 	case <-ctx.Done():
-		return ErrUnavailable.with("the server is busy transforming images; try again").wrap(ctx.Err())
+		return busy.wrap(ctx.Err())
 	}
 	defer func() { <-t.slots }()
-	return fn()
+	err := fn()
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return busy.wrap(err)
+	}
+	return err
 }
 
 // derivativesStep makes the derivatives the route declares for upload rec,
@@ -143,7 +155,7 @@ func (r *Router) derivativesStep(ctx context.Context, h routeHandler, rec *store
 	}
 	for name, spec := range specs {
 		out, err := r.render(ctx, src, func(in io.Reader, w io.Writer) (string, error) {
-			return transform.Image(ctx, in, spec, r.transforms.lim, w)
+			return r.transforms.tf.Image(ctx, in, spec, w)
 		})
 		if err != nil {
 			return fail(err)
@@ -182,7 +194,7 @@ func (r *Router) rewriteStep(ctx context.Context, h routeHandler, rec *store.Upl
 		return nil, err
 	}
 	out, err := r.render(ctx, openStored(ctx, bk, rec.Key), func(in io.Reader, w io.Writer) (string, error) {
-		return transform.Rewrite(ctx, in, r.transforms.lim, w)
+		return r.transforms.tf.Rewrite(ctx, in, w)
 	})
 	if err != nil {
 		if te := transformError(err); te != err {
@@ -366,7 +378,7 @@ func (r *Router) serveTransform(w http.ResponseWriter, req *http.Request, rec *s
 	defer cancel()
 	v, err, _ := r.transforms.group.Do(key, func() (any, error) {
 		out, err := r.render(ctx, openStored(ctx, bk, rec.Key), func(in io.Reader, w io.Writer) (string, error) {
-			return transform.Image(ctx, in, spec, r.transforms.lim, w)
+			return r.transforms.tf.Image(ctx, in, spec, w)
 		})
 		if err != nil {
 			return nil, transformError(err)

@@ -28,7 +28,14 @@ import (
 // image and offers one preset.
 func setupGallery(t *testing.T) *testBundle {
 	t.Helper()
-	tb := setupConfig(t, memstore.New(), nil)
+	return setupGalleryConfig(t, nil)
+}
+
+// setupGalleryConfig is setupGallery with a Config that configure may
+// change.
+func setupGalleryConfig(t *testing.T, configure func(*carcosa.Config)) *testBundle {
+	t.Helper()
+	tb := setupConfig(t, memstore.New(), configure)
 	carcosa.Handle(tb.router, "gallery", carcosa.Route[struct{}, struct{}]{
 		Accept: []string{"image"}, MaxFileSize: 4 << 20, Public: true,
 		Derivatives: map[string]transform.Spec{
@@ -295,6 +302,50 @@ func TestTransformBomb(t *testing.T) {
 	}
 	resp, body = tb.do(t, "GET", tb.server.URL+u, "", nil, nil)
 	wantError(t, resp, body, 422, "image_too_large")
+}
+
+// TestTransformMemoryBudget: derivatives and on-the-fly transforms
+// reserve their memory from TransformLimits.MaxMemory; one that needs more
+// than all of it is refused before decoding.
+func TestTransformMemoryBudget(t *testing.T) {
+	t.Parallel()
+	tb := setupGalleryConfig(t, func(c *carcosa.Config) { c.TransformLimits.MaxMemory = 2 << 20 })
+
+	// 600×301 decodes to 0.7 MB: its derivatives fit.
+	resp, body := tb.multipartUpload(t, "gallery", "small.png", pngBytes(t, 600))
+	if resp.StatusCode != 201 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	rec := tb.derivRecord(t, body)
+	if rec.State != "ready" || len(rec.Derivatives) != 2 {
+		t.Fatalf("record = %+v", rec)
+	}
+	// 1000×501 decodes to 2 MB: over the budget with any derivative.
+	resp, body = tb.multipartUpload(t, "gallery", "large.png", pngBytes(t, 1000))
+	wantError(t, resp, body, 422, "image_too_large")
+	if keys := tb.storedKeys(t); len(keys) != 3 {
+		t.Fatalf("objects %v, want the small file and its two derivatives", keys)
+	}
+
+	// On the fly: a preset within the budget, a padded 1280×1280 over it.
+	resp, body = tb.do(t, "GET", tb.server.URL+rec.URL+"?preset=small", "", nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("preset: %d %s", resp.StatusCode, body)
+	}
+	u, err := tb.router.TransformURL(context.Background(), rec.Key, transform.Spec{Width: 1280, Height: 1280, Fit: transform.Contain, Format: transform.JPEG}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body = tb.do(t, "GET", tb.server.URL+u, "", nil, nil)
+	wantError(t, resp, body, 422, "image_too_large")
+}
+
+func TestTransformMemoryBudgetNegative(t *testing.T) {
+	t.Parallel()
+	_, err := carcosa.New(carcosa.Config{DataDir: t.TempDir(), TransformLimits: transform.Limits{MaxMemory: -1}})
+	if err == nil || !strings.Contains(err.Error(), "Config.TransformLimits.MaxMemory") {
+		t.Fatalf("err = %v, want one naming Config.TransformLimits.MaxMemory", err)
+	}
 }
 
 // TestVideoDerivatives: a video's derivatives are made from its poster

@@ -31,12 +31,26 @@ type source struct {
 	anim   *gif.GIF    // every frame of a GIF, when asked for
 }
 
-// decode reads one image from r within lim. It dispatches on the magic
-// bytes itself rather than through image.Decode, so that only the formats
-// named here are decoded, whatever other packages register. Before any
-// pixel is decoded, the header's width×height (×frames, for GIF) is checked
-// against lim.MaxPixels. With allFrames, a GIF's every frame is decoded.
-func decode(ctx context.Context, r io.Reader, lim Limits, allFrames bool) (*source, error) {
+// header is an image whose header has been read and checked against the
+// pixel budget, none of its pixels decoded yet.
+type header struct {
+	format      string
+	cfg         image.Config
+	raw         []byte    // what DecodeConfig consumed, the start of the source
+	body        io.Reader // the whole source, from its first byte
+	frames      int64     // a GIF's frames; 1 otherwise
+	buffered    int64     // bytes of a GIF read ahead to count its frames
+	orientation int       // a JPEG's EXIF orientation; 1 otherwise
+	webp        string    // a WebP's image chunk, "VP8 " or "VP8L"; "" if not known
+	lr          *limitReader
+}
+
+// readHeader reads the header of one image from r within lim. It
+// dispatches on the magic bytes itself rather than through image.Decode,
+// so that only the formats named here are decoded, whatever other packages
+// register. The header's width×height (×frames, for GIF) is checked
+// against lim.MaxPixels.
+func readHeader(r io.Reader, lim Limits) (*header, error) {
 	lr := &limitReader{r: r, n: lim.MaxInputBytes, max: lim.MaxInputBytes}
 	br := bufio.NewReader(lr)
 	magic, _ := br.Peek(12)
@@ -69,49 +83,74 @@ func decode(ctx context.Context, r io.Reader, lim Limits, allFrames bool) (*sour
 	if pixels > lim.MaxPixels {
 		return nil, fmt.Errorf("%w: %d×%d is over the budget of %d pixels", ErrTooManyPixels, cfg.Width, cfg.Height, lim.MaxPixels)
 	}
-	var body io.Reader = io.MultiReader(bytes.NewReader(hdr.Bytes()), br)
-	if format == srcGIF {
+	h := &header{
+		format: format, cfg: cfg, raw: hdr.Bytes(), frames: 1, orientation: 1, lr: lr,
+		body: io.MultiReader(bytes.NewReader(hdr.Bytes()), br),
+	}
+	switch format {
+	case srcGIF:
 		// Counting frames means reading the whole GIF; what is read is kept
 		// for the decoder. Reading stops as soon as the budget is spent.
 		var all bytes.Buffer
 		maxFrames := lim.MaxPixels / pixels
-		frames := gifFrames(bufio.NewReader(io.TeeReader(body, &all)), maxFrames)
+		h.frames = gifFrames(bufio.NewReader(io.TeeReader(h.body, &all)), maxFrames)
 		if err := lr.failure(); err != nil {
 			return nil, err
 		}
-		if frames > maxFrames {
+		if h.frames > maxFrames {
 			return nil, fmt.Errorf("%w: %d×%d with more than %d frames is over the budget of %d pixels", ErrTooManyPixels, cfg.Width, cfg.Height, maxFrames, lim.MaxPixels)
 		}
-		body = &all
+		h.body, h.buffered = &all, int64(all.Len())
+	case srcJPEG:
+		h.orientation = jpegOrientation(h.raw)
+	case srcWebP:
+		next, _ := br.Peek(br.Buffered())
+		h.webp = webpImage(h.raw, next)
 	}
+	return h, nil
+}
+
+// size is the image's size once upright: orientations 5 to 8 swap width
+// and height.
+func (h *header) size() (w, ht int) {
+	if h.orientation >= 5 {
+		return h.cfg.Height, h.cfg.Width
+	}
+	return h.cfg.Width, h.cfg.Height
+}
+
+// decode decodes the image h heads, within lim; with allFrames, a GIF's
+// every frame.
+func (h *header) decode(ctx context.Context, lim Limits, allFrames bool) (*source, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-
-	src := &source{format: format}
-	err = protect(func() (err error) {
+	src := &source{format: h.format}
+	err := protect(func() (err error) {
 		switch {
-		case format == srcGIF && allFrames:
-			src.anim, err = gif.DecodeAll(body)
+		case h.format == srcGIF && allFrames:
+			src.anim, err = gif.DecodeAll(h.body)
 			if err == nil {
 				src.img = src.anim.Image[0]
 			}
 		default:
-			src.img, err = decodeImage(format, body)
+			src.img, err = decodeImage(h.format, h.body)
 		}
 		return err
 	})
 	if err != nil {
-		return nil, lr.classify(err)
+		return nil, h.lr.classify(err)
 	}
 	if b := src.img.Bounds(); int64(b.Dx())*int64(b.Dy()) > lim.MaxPixels {
 		return nil, fmt.Errorf("%w: decoded %v, more than its header said", ErrTooManyPixels, b)
 	}
-	if format == srcGIF {
-		src.img = onScreen(src.img, cfg)
+	if h.format == srcGIF {
+		src.img = onScreen(src.img, h.cfg)
 	}
-	if format == srcJPEG {
-		src.img = orient(src.img, jpegOrientation(hdr.Bytes()))
+	src.img = orient(src.img, h.orientation)
+	// What was planned and reserved was for the header's size.
+	if w, ht := h.size(); src.img.Bounds().Dx() != w || src.img.Bounds().Dy() != ht {
+		return nil, fmt.Errorf("%w: decoded %v, not the %d×%d of its header", ErrCorrupt, src.img.Bounds(), w, ht)
 	}
 	return src, ctx.Err()
 }

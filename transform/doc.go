@@ -9,7 +9,9 @@
 // string for storage keys, and [Sign] and [Verify] let an application issue
 // transform URLs that nobody else can forge, as imgproxy does. [Image]
 // makes the transform; [Rewrite] re-encodes an upload as it is, keeping
-// only its pixels.
+// only its pixels. A [Transformer] makes both within one memory budget
+// shared by all its calls ([Limits.MaxMemory]); the functions Image and
+// Rewrite have a budget of their own each.
 //
 // Fits, for a source w×h given both sides:
 //
@@ -41,11 +43,14 @@
 // width×height×frames (a GIF's frames counted by walking its blocks,
 // without decompressing them) is checked against [Limits.MaxPixels]; the
 // header bytes are kept and replayed to the decoder, so the source is read
-// once, as a stream. The source is read up to [Limits.MaxInputBytes], the
-// output is held to [Limits.MaxOutputBytes], and a decoder's panic is
-// recovered as [ErrCorrupt]. Re-encoding drops all metadata (EXIF with its
-// GPS position, XMP, ICC profiles, comments) after a JPEG's EXIF
-// orientation has been applied to the pixels.
+// once, as a stream. The memory the transform will take is estimated
+// from the header too, and reserved from [Limits.MaxMemory] before
+// decoding: transforms beyond it wait their turn, and an image that needs
+// more than all of it is refused. The source is read up to
+// [Limits.MaxInputBytes], the output is held to [Limits.MaxOutputBytes],
+// and a decoder's panic is recovered as [ErrCorrupt]. Re-encoding drops
+// all metadata (EXIF with its GPS position, XMP, ICC profiles, comments)
+// after a JPEG's EXIF orientation has been applied to the pixels.
 //
 // # Errors
 //

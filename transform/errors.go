@@ -10,8 +10,9 @@ var (
 	ErrBadSpec = errors.New("transform: invalid parameters")
 
 	// ErrTooManyPixels is matched when the source's width×height×frames is
-	// over Limits.MaxPixels: a decompression bomb or simply too large
-	// (HTTP 422). It is found from the header, before any pixel is decoded.
+	// over Limits.MaxPixels, or the memory its transform needs is over
+	// Limits.MaxMemory: a decompression bomb or simply too large (HTTP
+	// 422). It is found from the header, before any pixel is decoded.
 	ErrTooManyPixels = errors.New("transform: the image has more pixels than allowed")
 
 	// ErrCorrupt is matched when the source is truncated or corrupt, or its

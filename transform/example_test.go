@@ -40,3 +40,23 @@ func Example() {
 	// w64_h64_cover_jpeg_q82
 	// image/jpeg 64 64
 }
+
+func ExampleTransformer() {
+	// One Transformer for the program: however many transforms run at
+	// once, their decoded images share 64 MiB, and those that do not fit
+	// wait their turn.
+	tf := transform.New(transform.Limits{MaxMemory: 64 << 20})
+
+	var src bytes.Buffer
+	png.Encode(&src, image.NewNRGBA(image.Rect(0, 0, 300, 200)))
+	var out bytes.Buffer
+	mime, err := tf.Image(context.Background(), &src, transform.Spec{Width: 30}, &out)
+	if err != nil {
+		fmt.Println(err) // ErrTooManyPixels: more than 64 MiB for this one image
+		return
+	}
+	cfg, _, _ := image.DecodeConfig(&out)
+	fmt.Println(mime, cfg.Width, cfg.Height)
+	// Output:
+	// image/png 30 20
+}

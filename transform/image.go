@@ -27,41 +27,75 @@ var filter = imaging.CatmullRom
 const rewriteQuality = 90
 
 // Image reads an image (JPEG, PNG, GIF or WebP) from r, transforms it as s
+// says and writes it to w, returning the output's MIME type. It is
+// New(lim).Image: lim.MaxMemory bounds this call alone. A program that
+// transforms concurrently shares one Transformer, so that the budget
+// bounds all its transforms together.
+func Image(ctx context.Context, r io.Reader, s Spec, lim Limits, w io.Writer) (mime string, err error) {
+	return New(lim).Image(ctx, r, s, w)
+}
+
+// Rewrite is New(lim).Rewrite.
+func Rewrite(ctx context.Context, r io.Reader, lim Limits, w io.Writer) (mime string, err error) {
+	return New(lim).Rewrite(ctx, r, w)
+}
+
+// Image reads an image (JPEG, PNG, GIF or WebP) from r, transforms it as s
 // says and writes it to w, returning the output's MIME type.
 //
-// Before any pixel is decoded, the header is checked against
-// lim.MaxPixels (a GIF's frames counted too), so a decompression bomb costs
-// only its header. A JPEG's EXIF orientation is applied; all metadata is
-// dropped, the image being re-encoded. The output of an animated GIF is
-// its first frame. s.Format "" keeps the source's format when it is JPEG,
-// PNG or GIF and gives JPEG otherwise.
+// Before any pixel is decoded, the header is checked against MaxPixels (a
+// GIF's frames counted too), so a decompression bomb costs only its
+// header, and the memory the transform will take is estimated from it and
+// reserved from MaxMemory, waiting while other calls hold the budget. A
+// JPEG's EXIF orientation is applied; all metadata is dropped, the image
+// being re-encoded. The output of an animated GIF is its first frame.
+// s.Format "" keeps the source's format when it is JPEG, PNG or GIF and
+// gives JPEG otherwise.
 //
-// The output is encoded in memory (at most lim.MaxOutputBytes) and written
-// to w only when complete: on error nothing has been written. ctx is
-// checked between steps; a decoder already running is not interrupted.
-// Errors match ErrBadSpec, ErrTooManyPixels, ErrCorrupt, ErrUnsupported or
+// The output is encoded in memory (at most MaxOutputBytes) and written to
+// w only when complete: on error nothing has been written. ctx is checked
+// between steps; a decoder already running is not interrupted. Errors
+// match ErrBadSpec, ErrTooManyPixels, ErrCorrupt, ErrUnsupported or
 // ErrTooLarge, or are ctx's, r's or w's.
-func Image(ctx context.Context, r io.Reader, s Spec, lim Limits, w io.Writer) (mime string, err error) {
-	lim = lim.withDefaults()
+func (t *Transformer) Image(ctx context.Context, r io.Reader, s Spec, w io.Writer) (mime string, err error) {
+	lim := t.lim
 	if err := s.Validate(lim); err != nil {
 		return "", err
 	}
 	s = s.withDefaults()
-	src, err := decode(ctx, r, lim, false)
+	h, err := readHeader(r, lim)
 	if err != nil {
 		return "", err
 	}
 	format := s.Format
 	if format == "" {
-		format = sourceFormat(src.format)
+		format = sourceFormat(h.format)
 	}
-	img := resize(src.img, s, lim.MaxSide, background(format))
-	if err := ctx.Err(); err != nil {
+	sw, sh := h.size()
+	p := planResize(sw, sh, s, lim.MaxSide)
+	cost := h.decodeCost(false) + p.cost(sw, sh) + encodeCost(format, p.w, p.h, p.op == keep && h.encodesDirectly())
+	var out []byte
+	err = t.reserve(ctx, h, cost, func() error {
+		src, err := h.decode(ctx, lim, false)
+		if err != nil {
+			return err
+		}
+		img := p.apply(src.img, background(format))
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		out, err = encodeBounded(lim, format, func(out io.Writer) error {
+			return encode(out, img, format, s.Quality)
+		})
+		return err
+	})
+	if err != nil {
 		return "", err
 	}
-	return write(w, lim, format, func(out io.Writer) error {
-		return encode(out, img, format, s.Quality)
-	})
+	if _, err := w.Write(out); err != nil {
+		return "", err
+	}
+	return mimeType(format), nil
 }
 
 // Rewrite decodes the image in r and encodes it again at its own size and
@@ -69,21 +103,38 @@ func Image(ctx context.Context, r io.Reader, s Spec, lim Limits, w io.Writer) (m
 // surrounds the image in the file (a polyglot's other half, trailing data)
 // and all metadata are dropped. A JPEG's EXIF orientation is applied to the
 // pixels, since the tag saying it is dropped. Every frame of an animated
-// GIF is kept, with its timing. lim.MaxSide does not apply; the other
-// limits and errors are those of Image.
-func Rewrite(ctx context.Context, r io.Reader, lim Limits, w io.Writer) (mime string, err error) {
-	lim = lim.withDefaults()
-	src, err := decode(ctx, r, lim, true)
+// GIF is kept, with its timing. MaxSide does not apply; the other limits
+// and errors are those of Image.
+func (t *Transformer) Rewrite(ctx context.Context, r io.Reader, w io.Writer) (mime string, err error) {
+	lim := t.lim
+	h, err := readHeader(r, lim)
 	if err != nil {
 		return "", err
 	}
-	format := sourceFormat(src.format)
-	return write(w, lim, format, func(out io.Writer) error {
-		if src.anim != nil {
-			return gif.EncodeAll(out, src.anim)
+	format := sourceFormat(h.format)
+	sw, sh := h.size()
+	cost := h.decodeCost(true) + encodeCost(format, sw, sh, h.encodesDirectly())
+	var out []byte
+	err = t.reserve(ctx, h, cost, func() error {
+		src, err := h.decode(ctx, lim, true)
+		if err != nil {
+			return err
 		}
-		return encode(out, src.img, format, rewriteQuality)
+		out, err = encodeBounded(lim, format, func(out io.Writer) error {
+			if src.anim != nil {
+				return gif.EncodeAll(out, src.anim)
+			}
+			return encode(out, src.img, format, rewriteQuality)
+		})
+		return err
 	})
+	if err != nil {
+		return "", err
+	}
+	if _, err := w.Write(out); err != nil {
+		return "", err
+	}
+	return mimeType(format), nil
 }
 
 // sourceFormat is the output format for a source kept in its own format.
@@ -108,20 +159,17 @@ func background(f Format) color.Color {
 	return color.Transparent
 }
 
-// write encodes with enc into a buffer bounded by lim.MaxOutputBytes, then
-// copies it to w.
-func write(w io.Writer, lim Limits, format Format, enc func(io.Writer) error) (string, error) {
+// encodeBounded encodes with enc into a buffer bounded by
+// lim.MaxOutputBytes.
+func encodeBounded(lim Limits, format Format, enc func(io.Writer) error) ([]byte, error) {
 	out := &limitBuffer{max: lim.MaxOutputBytes}
 	if err := enc(out); err != nil {
 		if errors.Is(err, errOutputTooLarge) || out.exceeded {
-			return "", fmt.Errorf("%w: the output is longer than %d bytes", ErrTooLarge, lim.MaxOutputBytes)
+			return nil, fmt.Errorf("%w: the output is longer than %d bytes", ErrTooLarge, lim.MaxOutputBytes)
 		}
-		return "", fmt.Errorf("transform: encoding %s: %w", format, err)
+		return nil, fmt.Errorf("transform: encoding %s: %w", format, err)
 	}
-	if _, err := w.Write(out.Bytes()); err != nil {
-		return "", err
-	}
-	return mimeType(format), nil
+	return out.Bytes(), nil
 }
 
 var errOutputTooLarge = errors.New("transform: output limit reached")
@@ -141,10 +189,28 @@ func (b *limitBuffer) Write(p []byte) (int, error) {
 	return b.Buffer.Write(p)
 }
 
-// resize applies s (its defaults filled in) to img, within maxSide.
-func resize(img image.Image, s Spec, maxSide int, bg color.Color) image.Image {
-	b := img.Bounds()
-	sw, sh := b.Dx(), b.Dy()
+// A resizing is what Image does to a source's size: keep it, scale to
+// w×h, cover w×h (scale and crop the centre), or pad (scale to fw×fh and
+// centre that on w×h). It is planned from the source's size alone, so
+// that its memory is known before decoding.
+type resizing struct {
+	op     resizeOp
+	w, h   int // the result's size
+	fw, fh int // pad: the scaled image's size
+}
+
+type resizeOp int
+
+const (
+	keep resizeOp = iota
+	scaleTo
+	cover
+	pad
+)
+
+// planResize plans s (its defaults filled in) for a sw×sh source, within
+// maxSide.
+func planResize(sw, sh int, s Spec, maxSide int) resizing {
 	w, h := s.Width, s.Height
 	switch {
 	case w == 0 && h == 0:
@@ -162,25 +228,21 @@ func resize(img image.Image, s Spec, maxSide int, bg color.Color) image.Image {
 	default:
 		switch s.Fit {
 		case Cover:
-			if w == sw && h == sh {
-				return img
-			}
-			return imaging.Fill(img, w, h, imaging.Center, filter)
+			return sized(cover, sw, sh, w, h)
 		case Fill:
-			return resizeTo(img, w, h)
+			return sized(scaleTo, sw, sh, w, h)
 		case Contain:
 			fw, fh := fitWithin(sw, sh, w, h)
-			fitted := resizeTo(img, fw, fh)
 			if fw == w && fh == h {
-				return fitted
+				return sized(scaleTo, sw, sh, w, h)
 			}
-			return imaging.PasteCenter(imaging.New(w, h, bg), fitted)
+			return resizing{op: pad, w: w, h: h, fw: fw, fh: fh}
 		case Inside:
 			if sw <= w && sh <= h {
-				return img
+				return resizing{op: keep, w: sw, h: sh}
 			}
 			fw, fh := fitWithin(sw, sh, w, h)
-			return resizeTo(img, fw, fh)
+			return sized(scaleTo, sw, sh, fw, fh)
 		}
 	}
 	// One side derived from the other, or the source's own size: keep it
@@ -188,16 +250,102 @@ func resize(img image.Image, s Spec, maxSide int, bg color.Color) image.Image {
 	if w > maxSide || h > maxSide {
 		w, h = fitWithin(w, h, maxSide, maxSide)
 	}
-	return resizeTo(img, w, h)
+	return sized(scaleTo, sw, sh, w, h)
 }
 
-// resizeTo returns img at w×h, itself if it is that size already.
-func resizeTo(img image.Image, w, h int) image.Image {
-	if b := img.Bounds(); b.Dx() == w && b.Dy() == h {
-		return img
+// sized is op to w×h, or keep when that is the source's size.
+func sized(op resizeOp, sw, sh, w, h int) resizing {
+	if w == sw && h == sh {
+		op = keep
 	}
-	return imaging.Resize(img, w, h, filter)
+	return resizing{op: op, w: w, h: h}
 }
+
+// apply resizes img as planned; bg is pad's colour.
+func (p resizing) apply(img image.Image, bg color.Color) image.Image {
+	switch p.op {
+	case scaleTo:
+		return imaging.Resize(img, p.w, p.h, filter)
+	case cover:
+		return fill(img, p.w, p.h)
+	case pad:
+		fitted := img
+		if b := img.Bounds(); b.Dx() != p.fw || b.Dy() != p.fh {
+			fitted = imaging.Resize(img, p.fw, p.fh, filter)
+		}
+		return imaging.PasteCenter(imaging.New(p.w, p.h, bg), fitted)
+	}
+	return img
+}
+
+// cost is what apply allocates for a sw×sh source: the NRGBA images
+// imaging makes on the way, 4 bytes a pixel. It follows fill and
+// imaging's Resize, Fill and PasteCenter.
+func (p resizing) cost(sw, sh int) int64 {
+	switch p.op {
+	case scaleTo:
+		return resizeCost(sw, sh, p.w, p.h)
+	case cover:
+		if sw >= 100 && sh >= 100 {
+			c := coverCrop(sw, sh, p.w, p.h)
+			return resizeCost(c.Dx(), c.Dy(), p.w, p.h)
+		}
+		// imaging.Fill resizes a small source to cover, then crops it
+		// into a copy.
+		rw, rh := p.w, scale(sh, p.w, sw)
+		if float64(sw)/float64(sh) >= float64(p.w)/float64(p.h) {
+			rw, rh = scale(sw, p.h, sh), p.h
+		}
+		return resizeCost(sw, sh, rw, rh) + nrgbaBytes(p.w, p.h)
+	case pad:
+		var n int64
+		if p.fw != sw || p.fh != sh {
+			n = resizeCost(sw, sh, p.fw, p.fh)
+		}
+		return n + 2*nrgbaBytes(p.w, p.h) // the background, and Paste's copy of it
+	}
+	return 0
+}
+
+// fill is imaging.Fill anchored at the centre, without the copy it makes
+// of the crop (as large as the source, for a square): a source of 100
+// pixels a side or more is cropped as a sub-image, which shares its
+// pixels, and resized from there, as Fill resizes its copy.
+func fill(img image.Image, w, h int) image.Image {
+	b := img.Bounds()
+	sub, ok := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	})
+	if !ok || b.Dx() < 100 || b.Dy() < 100 {
+		return imaging.Fill(img, w, h, imaging.Center, filter)
+	}
+	return imaging.Resize(sub.SubImage(coverCrop(b.Dx(), b.Dy(), w, h).Add(b.Min)), w, h, filter)
+}
+
+// coverCrop is the centred part of a sw×sh source with the aspect ratio
+// of w×h, as imaging.Fill crops it.
+func coverCrop(sw, sh, w, h int) image.Rectangle {
+	cw, ch := sw, sh
+	if float64(sw)/float64(sh) < float64(w)/float64(h) {
+		ch = int(math.Max(1, float64(sw)*float64(h)/float64(w)) + 0.5)
+	} else {
+		cw = int(math.Max(1, float64(sh)*float64(w)/float64(h)) + 0.5)
+	}
+	x, y := (sw-cw)/2, (sh-ch)/2
+	return image.Rect(x, y, x+cw, y+ch).Intersect(image.Rect(0, 0, sw, sh))
+}
+
+// resizeCost is what imaging.Resize allocates from sw×sh to w×h: the
+// result, and the horizontal pass's when both sides change.
+func resizeCost(sw, sh, w, h int) int64 {
+	n := nrgbaBytes(w, h)
+	if w != sw && h != sh {
+		n += nrgbaBytes(w, sh)
+	}
+	return n
+}
+
+func nrgbaBytes(w, h int) int64 { return 4 * int64(w) * int64(h) }
 
 // scale returns n×num/den rounded, at least 1.
 func scale(n, num, den int) int {

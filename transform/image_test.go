@@ -12,6 +12,8 @@ import (
 	"image/png"
 	"os"
 	"testing"
+
+	"github.com/disintegration/imaging"
 )
 
 // gradient returns a w×h opaque image with some detail to compress.
@@ -359,5 +361,38 @@ func TestImageHonoursContext(t *testing.T) {
 	_, err := Image(ctx, bytes.NewReader(encodePNG(t, gradient(8, 8))), Spec{}, Limits{}, &out)
 	if !errors.Is(err, context.Canceled) || out.Len() != 0 {
 		t.Errorf("got %v and %d bytes, want context.Canceled and nothing", err, out.Len())
+	}
+}
+
+// fill crops by a sub-image where imaging.Fill copies the crop: the
+// pixels must be the same.
+func TestFillMatchesImaging(t *testing.T) {
+	t.Parallel()
+	ycbcr, _, err := image.Decode(bytes.NewReader(encodeJPEG(t, gradient(333, 250))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paletted := image.NewPaletted(image.Rect(0, 0, 301, 123), color.Palette{color.Black, color.White, color.Transparent})
+	for i := range paletted.Pix {
+		paletted.Pix[i] = uint8(i * 7 % 3)
+	}
+	for name, src := range map[string]image.Image{
+		"NRGBA":        gradient(400, 300),
+		"YCbCr 4:2:0":  ycbcr,
+		"paletted":     paletted,
+		"offset NRGBA": gradient(500, 500).SubImage(image.Rect(37, 11, 480, 333)),
+		"small":        gradient(60, 90),
+	} {
+		for _, size := range [][2]int{{100, 100}, {64, 200}, {250, 31}, {640, 480}} {
+			got := fill(src, size[0], size[1])
+			want := imaging.Fill(src, size[0], size[1], imaging.Center, filter)
+			if got.Bounds().Size() != want.Bounds().Size() {
+				t.Fatalf("%s to %v: %v, want %v", name, size, got.Bounds(), want.Bounds())
+			}
+			g := imaging.Clone(got)
+			if !bytes.Equal(g.Pix, want.Pix) {
+				t.Errorf("%s to %v: the pixels differ from imaging.Fill's", name, size)
+			}
+		}
 	}
 }

@@ -11,12 +11,29 @@ import (
 // beginning b holds, or 1 when there is none. It reads the segments before
 // the first scan, which DecodeConfig has consumed.
 func jpegOrientation(b []byte) int {
+	o := 1
+	jpegSegments(b, func(marker byte, p []byte) bool {
+		if marker == 0xe1 { // APP1: Exif, or XMP, which is skipped
+			if v := exifOrientation(p); v != 0 {
+				o = v
+				return false
+			}
+		}
+		return true
+	})
+	return o
+}
+
+// jpegSegments calls fn with the marker and payload of each segment of
+// the JPEG whose start b holds, up to the first scan, while fn returns
+// true.
+func jpegSegments(b []byte, fn func(marker byte, payload []byte) bool) {
 	if len(b) < 2 || b[0] != 0xff || b[1] != 0xd8 {
-		return 1
+		return
 	}
 	for i := 2; i+4 <= len(b); {
 		if b[i] != 0xff {
-			return 1
+			return
 		}
 		m := b[i+1]
 		switch {
@@ -27,20 +44,17 @@ func jpegOrientation(b []byte) int {
 			i += 2
 			continue
 		case m == 0xda || m == 0xd9: // start of scan, end of image
-			return 1
+			return
 		}
 		end := i + 2 + int(binary.BigEndian.Uint16(b[i+2:]))
 		if end > len(b) || end < i+4 {
-			return 1
+			return
 		}
-		if m == 0xe1 { // APP1: Exif, or XMP, which is skipped
-			if o := exifOrientation(b[i+4 : end]); o != 0 {
-				return o
-			}
+		if !fn(m, b[i+4:end]) {
+			return
 		}
 		i = end
 	}
-	return 1
 }
 
 // exifOrientation returns the orientation tag of IFD0 in the APP1 payload

@@ -20,10 +20,10 @@ import (
 )
 
 // TestMain lets the test binary serve as the bench's child processes: the
-// bench re-executes os.Executable() with "serve", "thumbs-worker" or
-// "thumbs-generate".
+// bench re-executes os.Executable() with "serve", "thumbs-worker",
+// "thumbs-generate", "decode-worker" or "decode-generate".
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && slices.Contains([]string{"serve", "thumbs-worker", "thumbs-generate"}, os.Args[1]) {
+	if len(os.Args) > 1 && slices.Contains([]string{"serve", "thumbs-worker", "thumbs-generate", "decode-worker", "decode-generate"}, os.Args[1]) {
 		if err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "serve:", err)
 			os.Exit(1)

@@ -50,6 +50,16 @@
 // Maxrss) as Markdown on stdout; vipsthumbnail must be in PATH (Debian:
 // libvips-tools).
 //
+// -decode-memory N measures the memory budget of image transforms
+// instead of the benchmark: it generates N mostly uniform RGB PNGs of
+// -decode-memory-source pixels (7000x7000: about 200 KB that decode to
+// 190 MB), then transforms them all at once to 256×256 cover JPEGs with
+// one transform.Transformer in a child process (this binary, re-executed
+// as "decode-worker"), -reps times (3 unless given), with
+// transform.Limits.MaxMemory at its default and with no budget. It
+// reports the medians of the child's peak RSS and of what the transforms
+// added to it as Markdown on stdout.
+//
 // Every server runs in a process of its own (this binary, re-executed with
 // the hidden subcommand "serve"), with a fresh data directory, for each
 // (kind, scenario, repetition). The kinds alternate their order from one
@@ -131,6 +141,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return thumbsWorker(ctx, args[1:], stdout, stderr)
 		case "thumbs-generate":
 			return thumbsGenerate(ctx, args[1:], stderr)
+		case "decode-worker":
+			return decodeWorker(ctx, args[1:], stdout, stderr)
+		case "decode-generate":
+			return decodeGenerate(ctx, args[1:], stderr)
 		}
 	}
 	cfg, err := parseFlags(args, stderr)
@@ -142,6 +156,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if cfg.thumbs > 0 {
 		return runThumbs(ctx, cfg, stdout, stderr)
+	}
+	if cfg.decodeMemory > 0 {
+		return runDecodeMemory(ctx, cfg, stdout, stderr)
 	}
 	return runBench(ctx, cfg, stdout, stderr)
 }
@@ -167,6 +184,9 @@ type config struct {
 	thumbsWidth    int
 	thumbsHeight   int
 	thumbsParallel int
+	decodeMemory   int
+	decodeWidth    int
+	decodeHeight   int
 	args           []string // as given, for the report
 }
 
@@ -197,6 +217,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.thumbs, "thumbs", 0, "instead of the benchmark, generate this many JPEGs of -thumbs-source and time their 256×256 thumbnails through Carcosa's transform.Image and through vipsthumbnail, each in a process of its own; -reps defaults to 3")
 	thumbsSource := fs.String("thumbs-source", "4000x3000", "`WIDTHxHEIGHT` of the JPEGs of -thumbs")
 	fs.IntVar(&cfg.thumbsParallel, "thumbs-parallel", 1, "thumbnails Carcosa makes at once in -thumbs")
+	fs.IntVar(&cfg.decodeMemory, "decode-memory", 0, "instead of the benchmark, transform this many large PNGs of -decode-memory-source at once, with transform.Limits.MaxMemory at its default and with no budget, each in a process of its own, and report their peak RSS; -reps defaults to 3")
+	decodeSource := fs.String("decode-memory-source", "7000x7000", "`WIDTHxHEIGHT` of the PNGs of -decode-memory")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -250,6 +272,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-goroutines needs a positive count and -clamd")
 	}
 	if err := thumbsFlags(cfg, fs, *thumbsSource); err != nil {
+		return nil, err
+	}
+	if err := decodeFlags(cfg, fs, *decodeSource); err != nil {
 		return nil, err
 	}
 	return cfg, nil
