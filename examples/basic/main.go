@@ -343,11 +343,7 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
+	srv := newServer(mux)
 	log.Info("listening", "url", fmt.Sprintf("http://%s/", ln.Addr()))
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -366,6 +362,22 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		return err
 	}
 	return nil
+}
+
+// newServer returns the example's server of h. A client must send its
+// headers within ReadHeaderTimeout, and an idle keep-alive connection is
+// closed after IdleTimeout, so that slow or idle clients cannot hold
+// connections open. There is no ReadTimeout or WriteTimeout: each bounds a
+// whole request or response, however fast its bytes flow, and would cut a
+// large upload or download that is still making progress. A stalled
+// upload is the Router's to cut, by a read deadline that every byte that
+// arrives pushes back.
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
 }
 
 // openStorage opens the bucket at rawURL. storage.Open checks that the
