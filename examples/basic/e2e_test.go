@@ -378,6 +378,15 @@ func TestPageUpload(t *testing.T) {
 		t.Errorf("the page shows sha256 %s, want %s", out.SHA256, want)
 	}
 
+	// The page's requests carried its visitor cookie: the upload is that
+	// browser's, and a client without the cookie does not find its record.
+	link, err := url.Parse(out.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSuffix(path.Base(link.Path), path.Ext(link.Path))
+	get(t, base+"/api/uploads/uploads/"+url.PathEscape(id), http.StatusNotFound)
+
 	dropped, _ := get(t, resolve(t, base, out.DropURL), http.StatusOK)
 	if !bytes.HasPrefix(dropped, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Errorf("the dropped file's link %s does not serve a PNG", out.DropURL)

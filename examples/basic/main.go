@@ -36,10 +36,16 @@
 //
 // Without it, files are not scanned, which the server logs at start-up.
 //
-// -quota-bytes and -quota-files bound what the page's visitors may keep
-// together (429 quota_exceeded beyond, and GET /api/uploads/usage?route=files
-// says what is left); -rate limits requests per client address (429
-// rate_limited, with Retry-After):
+// Each browser that loads the page is an owner of its own, by a random ID
+// in an HttpOnly cookie that the page sets: it alone can read, resume and
+// delete its uploads. Requests without that cookie (curl, scripts,
+// tus-js-client in Node) share one anonymous owner and cannot touch a
+// browser's uploads.
+//
+// -quota-bytes and -quota-files bound what each owner may keep, each browser
+// and the anonymous owner (429 quota_exceeded beyond, and
+// GET /api/uploads/usage?route=files says what is left); -rate limits
+// requests per client address (429 rate_limited, with Retry-After):
 //
 //	go run ./examples/basic -quota-bytes 1GiB -quota-files 100 -rate 20
 //
@@ -122,8 +128,9 @@ type options struct {
 	// ClamdMaxSize is the largest file sent to Clamd; larger files are
 	// refused. 0 means scan.ClamdOptions' default, 100 MiB.
 	ClamdMaxSize int64
-	// QuotaBytes and QuotaFiles bound what the page's visitors, who are
-	// anonymous and so one owner, may keep together; 0 means no limit.
+	// QuotaBytes and QuotaFiles bound what each owner may keep: each
+	// browser, by its visitor cookie, and the anonymous owner that requests
+	// without the cookie share; 0 means no limit.
 	QuotaBytes int64
 	QuotaFiles int64
 	// Rate is how many requests a second each client address may make,
@@ -158,9 +165,9 @@ func main() {
 		"largest file `size` sent to -clamd, such as 100MiB or 1GiB; larger files are refused (too_large_to_scan). Keep it within clamd's MaxFileSize and StreamMaxLength (clamd.conf; both 100MiB by default): clamd answers a file over MaxFileSize as clean without scanning it")
 	quotaBytes := byteSize(0)
 	flag.Var(&quotaBytes, "quota-bytes",
-		"the most bytes all visitors may keep together, such as 1GiB; beyond it uploads answer 429 quota_exceeded (default: no limit)")
+		"the most bytes each browser may keep, such as 1GiB, requests without the page's cookie counting together as one; beyond it uploads answer 429 quota_exceeded (default: no limit)")
 	flag.Int64Var(&o.QuotaFiles, "quota-files", 0,
-		"the most files all visitors may keep together (default: no limit)")
+		"the most files each browser may keep, requests without the page's cookie counting together as one (default: no limit)")
 	flag.Float64Var(&o.Rate, "rate", 0,
 		"requests a second each client address may make, in bursts of ten times as many; beyond it requests answer 429 rate_limited (default: no limit)")
 	flag.Parse()
@@ -282,8 +289,11 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		}
 		return n
 	}
-	anyone := func(ctx context.Context, req *carcosa.Request[struct{}]) (carcosa.Grant[Meta], error) {
-		return carcosa.Grant[Meta]{Metadata: Meta{Client: "web"}}, nil
+	// The owner is the browser's, by its visitor cookie, or the anonymous
+	// one; the Router compares it on every request about an upload, so
+	// another owner's uploads are not found.
+	visitor := func(ctx context.Context, req *carcosa.Request[struct{}]) (carcosa.Grant[Meta], error) {
+		return carcosa.Grant[Meta]{Owner: visitorOwner(req.HTTP), Metadata: Meta{Client: "web"}}, nil
 	}
 	logDone := func(ctx context.Context, m Meta, f carcosa.File) (any, error) {
 		log.Info("file ready", "route", f.Route, "upload", f.ID, "size", f.Size, "type", f.Type)
@@ -299,7 +309,7 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 			"thumb": {Width: 256, Height: 256, Fit: transform.Cover, Format: transform.JPEG},
 		},
 		Middleware: func(ctx context.Context, req *carcosa.Request[ImageInput]) (carcosa.Grant[Meta], error) {
-			return carcosa.Grant[Meta]{Metadata: Meta{Client: "web"}}, nil
+			return carcosa.Grant[Meta]{Owner: visitorOwner(req.HTTP), Metadata: Meta{Client: "web"}}, nil
 		},
 		OnComplete: func(ctx context.Context, m Meta, f carcosa.File) (any, error) {
 			return logDone(ctx, m, f)
@@ -309,7 +319,7 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		Accept:      []string{"pdf", "text"},
 		MaxFileSize: maxSize(64 << 20),
 		MaxFiles:    10,
-		Middleware:  anyone,
+		Middleware:  visitor,
 		OnComplete:  logDone,
 	})
 	carcosa.Handle(uploads, "files", carcosa.Route[struct{}, Meta]{
@@ -317,7 +327,7 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		MaxFileSize: maxSize(2 << 30),
 		MaxFiles:    10,
 		Attachment:  true,
-		Middleware:  anyone,
+		Middleware:  visitor,
 		OnComplete:  logDone,
 	})
 
@@ -327,17 +337,13 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/uploads/", uploads)
-	mux.Handle("/", http.FileServerFS(page))
+	mux.Handle("/", withVisitorCookie(http.FileServerFS(page)))
 
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
+	srv := newServer(mux)
 	log.Info("listening", "url", fmt.Sprintf("http://%s/", ln.Addr()))
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -356,6 +362,22 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		return err
 	}
 	return nil
+}
+
+// newServer returns the example's server of h. A client must send its
+// headers within ReadHeaderTimeout, and an idle keep-alive connection is
+// closed after IdleTimeout, so that slow or idle clients cannot hold
+// connections open. There is no ReadTimeout or WriteTimeout: each bounds a
+// whole request or response, however fast its bytes flow, and would cut a
+// large upload or download that is still making progress. A stalled
+// upload is the Router's to cut, by a read deadline that every byte that
+// arrives pushes back.
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
 }
 
 // openStorage opens the bucket at rawURL. storage.Open checks that the

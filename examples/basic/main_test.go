@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -76,5 +77,19 @@ func TestClamdMaxSizeFlag(t *testing.T) {
 		if got := n.String(); got != want {
 			t.Errorf("String(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestServerTimeouts checks that the server bounds how long a client may
+// take to send its headers and keep an idle connection, and sets no
+// deadline on a whole request or response, which would cut long uploads
+// and downloads.
+func TestServerTimeouts(t *testing.T) {
+	srv := newServer(http.NotFoundHandler())
+	if srv.ReadHeaderTimeout <= 0 || srv.IdleTimeout <= 0 {
+		t.Errorf("ReadHeaderTimeout %v, IdleTimeout %v; want both set", srv.ReadHeaderTimeout, srv.IdleTimeout)
+	}
+	if srv.ReadTimeout != 0 || srv.WriteTimeout != 0 {
+		t.Errorf("ReadTimeout %v, WriteTimeout %v; want none", srv.ReadTimeout, srv.WriteTimeout)
 	}
 }

@@ -91,7 +91,9 @@
 
   // request sends one XMLHttpRequest and resolves with it once loaded. It
   // rejects with NetworkError on network failures and AbortedError when
-  // signal fires.
+  // signal fires. Requests to the page's own origin, these and fetch's,
+  // carry the visitor cookie the page was served with: it makes this
+  // browser the owner of its uploads.
   function request(method, url, { headers = {}, body = null, signal, onUploadProgress } = {}) {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(new AbortedError());
