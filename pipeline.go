@@ -142,6 +142,12 @@ func (r *Router) settle(ctx context.Context, h routeHandler, rec *store.Upload, 
 	if rec, err = r.derivativesStep(ctx, h, rec); err != nil {
 		return nil, err
 	}
+	if err := r.settleQuota(ctx, rec); err != nil {
+		if errors.Is(err, ErrQuotaExceeded) {
+			return nil, r.refuseStored(ctx, h, rec, err)
+		}
+		return nil, err
+	}
 	result, err := h.complete(ctx, rec.Metadata, r.fileOf(rec))
 	if err != nil {
 		return nil, r.refuseStored(ctx, h, rec, err)
@@ -154,7 +160,6 @@ func (r *Router) settle(ctx context.Context, h routeHandler, rec *store.Upload, 
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	r.settleQuota(ctx, rec)
 	r.log.InfoContext(ctx, "upload ready", "upload", id, "route", rec.Route, "size", rec.Size, "type", rec.Type)
 	return rec, nil
 }

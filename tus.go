@@ -308,6 +308,21 @@ func (r *Router) authorize(req *http.Request, id string) (*store.Upload, routeHa
 	return rec, h, nil
 }
 
+// MaxConcatParts is the most partial uploads one final concatenation may
+// join (tus's concatenation extension); each may be named once.
+const MaxConcatParts = 1000
+
+func hasDuplicate(ids []string) bool {
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if seen[id] {
+			return true
+		}
+		seen[id] = true
+	}
+	return false
+}
+
 // errNoUpload answers a tus request about an upload that does not exist or
 // is another owner's, alike, so that IDs cannot be probed.
 var errNoUpload = ErrNotFound.with("no such upload")
@@ -335,13 +350,22 @@ func (r *Router) checkConcat(req *http.Request) error {
 	if err != nil {
 		return err
 	}
+	parts := strings.Fields(final)
+	if len(parts) > MaxConcatParts {
+		return ErrBadRequest.with(fmt.Sprintf("a concatenation joins at most %d partial uploads", MaxConcatParts))
+	}
 	tusBase := strings.TrimSuffix(r.cfg.BasePath, "/") + "/tus/"
-	for _, u := range strings.Fields(final) {
+	seen := make(map[string]bool, len(parts))
+	for _, u := range parts {
 		_, id, _ := strings.Cut(u, tusBase)
 		id = strings.Trim(id, "/")
 		if !validID(id) {
 			return errNoUpload
 		}
+		if seen[id] {
+			return ErrBadRequest.with("a concatenation names each partial upload once")
+		}
+		seen[id] = true
 		p, err := r.store.Get(req.Context(), id)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -386,19 +410,20 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 	if err != nil {
 		return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
 	}
+	if len(info.PartialUploads) > MaxConcatParts || hasDuplicate(info.PartialUploads) {
+		return tusd.HTTPResponse{}, none, tusError(ErrBadRequest.with(fmt.Sprintf("a concatenation names each of at most %d partial uploads once", MaxConcatParts)), reqID)
+	}
 	for _, pid := range info.PartialUploads {
 		p, err := r.store.Get(hook.Context, pid)
 		if err != nil || !p.Partial || !g.owns(p) || p.Route != md.route {
 			return tusd.HTTPResponse{}, none, tusError(errNoUpload, reqID)
 		}
 	}
-	// A final concatenation's bytes are its parts', which hold their
-	// reservations until they are removed: it counts as one more file.
+	// A final concatenation reserves its whole size although its parts
+	// hold theirs until they are removed, once it is stored: for that
+	// while, the bytes count twice.
 	reserved := size
-	switch {
-	case info.IsFinal:
-		reserved = 0
-	case size < 0:
+	if size < 0 {
 		reserved = cfg.maxFileSize
 	}
 	if err := r.limitOwner(hook.Context, g); err != nil {
