@@ -1,8 +1,11 @@
 package carcosa_test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -115,4 +118,72 @@ func TestQuotaConcatenationOverLimit(t *testing.T) {
 	}
 	// The file counts once, beside the part left over (c).
 	wantUsed(t, "after the final", tb.usage(t, "alice", "files")["owner/"], 13_000, 2)
+}
+
+// chunkedPatch sends data as a PATCH whose length is not declared
+// (Transfer-Encoding: chunked).
+func (tb *testBundle) chunkedPatch(t *testing.T, loc, user string, offset int64, data []byte) (*http.Response, []byte) {
+	t.Helper()
+	return tb.do(t, "PATCH", loc, user, io.MultiReader(bytes.NewReader(data)), map[string]string{
+		"Tus-Resumable": "1.0.0",
+		"Upload-Offset": strconv.FormatInt(offset, 10),
+		"Content-Type":  "application/offset+octet-stream",
+	})
+}
+
+// A chunked PATCH that sends more than the upload's length is refused, and
+// the upload does not end ready with the bytes that fitted.
+func TestTusChunkedPatchTooLong(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		offset int // bytes sent before, with a length
+		extra  int
+	}{
+		{"whole", 0, 500},
+		{"rest", 400, 1},
+		{"one byte over", 999, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tb := setup(t)
+			data := randomBytes(1000)
+			loc := tb.tusStart(t, len(data))
+			if tc.offset > 0 {
+				if resp, body := tb.tusPatch(t, loc, "alice", 0, data[:tc.offset], nil); resp.StatusCode != http.StatusNoContent {
+					t.Fatalf("PATCH: %d %s", resp.StatusCode, body)
+				}
+			}
+			resp, body := tb.chunkedPatch(t, loc, "alice", int64(tc.offset), append(data[tc.offset:], bytes.Repeat([]byte{7}, tc.extra)...))
+			wantError(t, resp, body, http.StatusRequestEntityTooLarge, "too_large")
+			rec, err := tb.store.Get(t.Context(), tusID(loc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.State != store.Rejected || rec.ErrorCode != "too_large" {
+				t.Fatalf("record after a PATCH longer than the upload: %s %s", rec.State, rec.ErrorCode)
+			}
+			if keys := tb.storedKeys(t); len(keys) != 0 {
+				t.Fatalf("stored %v", keys)
+			}
+			if left := tb.stagedFiles(t, tusID(loc)); len(left) != 0 {
+				t.Fatalf("staged files left: %v", left)
+			}
+		})
+	}
+}
+
+// Chunked PATCHes that keep within the upload's length make the file.
+func TestTusChunkedPatch(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	data := randomBytes(100_000)
+	loc := tb.tusStart(t, len(data))
+	for _, end := range [][2]int{{0, 1}, {1, 60_000}, {60_000, 99_999}, {99_999, 100_000}} {
+		resp, body := tb.chunkedPatch(t, loc, "alice", int64(end[0]), data[end[0]:end[1]])
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Upload-Offset") != strconv.Itoa(end[1]) {
+			t.Fatalf("PATCH %v: %d %v %s", end, resp.StatusCode, resp.Header, body)
+		}
+	}
+	tb.wantReady(t, tusID(loc), data)
 }
