@@ -3,6 +3,7 @@ package carcosa
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -13,12 +14,56 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/carcosa-dev/carcosa/store"
 )
+
+// FuzzExactBody reads bodies of every length, in reads of every size,
+// through exactBody: it never gives more than its limit, gives the whole
+// body when it fits, and refuses it before the last allowed byte when it
+// does not.
+func FuzzExactBody(f *testing.F) {
+	f.Add([]byte("hello"), int64(5), uint8(1))
+	f.Add([]byte("hello"), int64(4), uint8(3))
+	f.Add([]byte("hello!"), int64(5), uint8(64))
+	f.Add([]byte(""), int64(0), uint8(1))
+	f.Add([]byte("x"), int64(0), uint8(2))
+	f.Add([]byte("ab"), int64(1), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, left int64, step uint8) {
+		if left < 0 || step == 0 {
+			return
+		}
+		b := &exactBody{ReadCloser: io.NopCloser(iotest.OneByteReader(bytes.NewReader(data))), left: left}
+		var got []byte
+		buf := make([]byte, step)
+		var err error
+		for range len(data) + 3 {
+			var n int
+			n, err = b.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		if int64(len(got)) > left {
+			t.Fatalf("gave %d bytes, limit %d", len(got), left)
+		}
+		var mbe *http.MaxBytesError
+		if int64(len(data)) > left {
+			if !errors.As(err, &mbe) || !b.exceeded || int64(len(got)) >= left && left > 0 {
+				t.Fatalf("%d bytes over a limit of %d: gave %d, err %v", len(data), left, len(got), err)
+			}
+			return
+		}
+		if err != io.EOF || b.exceeded || !bytes.Equal(got, data) {
+			t.Fatalf("%d bytes within a limit of %d: gave %d, err %v", len(data), left, len(got), err)
+		}
+	})
+}
 
 // FuzzTusMetadata feeds Upload-Metadata headers through tusd's parser and
 // Carcosa's: no panic, and whatever is accepted names a well-formed route

@@ -156,6 +156,12 @@ func (r *Router) completeStored(ctx context.Context, h routeHandler, rec *store.
 	if rec, err = r.derivativesStep(ctx, h, rec); err != nil {
 		return nil, nil, err
 	}
+	if err := r.settleQuota(ctx, rec); err != nil {
+		if errors.Is(err, ErrQuotaExceeded) {
+			return nil, nil, r.refuseStored(ctx, h, rec, err)
+		}
+		return nil, nil, err
+	}
 	result, err := h.complete(ctx, rec.Metadata, r.fileOf(rec))
 	if err != nil {
 		return nil, nil, r.refuseStored(ctx, h, rec, err)
@@ -173,7 +179,6 @@ func (r *Router) markReady(ctx context.Context, rec *store.Upload, result json.R
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	r.settleQuota(ctx, rec)
 	r.log.InfoContext(ctx, "upload ready", "upload", rec.ID, "route", rec.Route, "size", rec.Size, "type", rec.Type)
 	return rec, nil
 }

@@ -273,11 +273,12 @@ func TestQuotaParallelCreations(t *testing.T) {
 }
 
 // The parts of a concatenation hold the bytes until the final upload is
-// made of them; then the file counts once, at its size.
+// made of them, and the final reserves its whole size beside them; once it
+// is stored the file counts once, at its size.
 func TestQuotaConcatenation(t *testing.T) {
 	t.Parallel()
 	tb := setupConfig(t, memstore.New(), func(c *carcosa.Config) {
-		c.Quota = &quota.Policy{Owner: quota.Limits{Bytes: 5000, Files: 3}}
+		c.Quota = &quota.Policy{Owner: quota.Limits{Bytes: 7000, Files: 3}}
 	})
 	a, b := randomBytes(1500), randomBytes(2000)
 	parts := tb.tusPartials(t, "alice", "files", a, b)

@@ -44,14 +44,23 @@ func quotaError(e *quota.ExceededError) *Error {
 	return out
 }
 
-// settleQuota counts a ready upload at its real size.
-func (r *Router) settleQuota(ctx context.Context, rec *store.Upload) {
+// settleQuota counts a verified upload at its real size, before it is
+// ready. Its reservation was the most it could take, so settling never
+// adds to the usage; a file larger than its reservation is refused with
+// quota_exceeded rather than pushed over a limit.
+func (r *Router) settleQuota(ctx context.Context, rec *store.Upload) error {
 	if r.quota == nil {
-		return
+		return nil
 	}
-	if err := r.quota.Settle(context.WithoutCancel(ctx), rec.ID, rec.Size); err != nil {
-		r.log.ErrorContext(ctx, "settling an upload's quota", "upload", rec.ID, "err", err)
+	err := r.quota.Settle(context.WithoutCancel(ctx), rec.ID, rec.Size)
+	switch {
+	case errors.Is(err, store.ErrSettleGrows):
+		r.log.ErrorContext(ctx, "an upload is larger than its quota reservation", "upload", rec.ID, "err", err)
+		return ErrQuotaExceeded.with("the file is larger than the space it reserved")
+	case err != nil:
+		return unavailable(err)
 	}
+	return nil
 }
 
 // releaseQuota gives back what upload id reserved: it was refused, deleted

@@ -203,6 +203,16 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 		}
 		defer done()
 	}
+	var chunked *exactBody
+	if req.Method == http.MethodPatch && req.ContentLength < 0 && rec.Size >= 0 {
+		// A body of unknown length (chunked): tusd would store the
+		// upload's remaining bytes, finish it, and only then refuse the
+		// rest.
+		if off, err := strconv.ParseInt(req.Header.Get("Upload-Offset"), 10, 64); err == nil && 0 <= off && off <= rec.Size {
+			chunked = &exactBody{ReadCloser: req.Body, left: rec.Size - off}
+			req.Body = chunked
+		}
+	}
 	r.tus.Middleware(next).ServeHTTP(tw, req)
 
 	switch {
@@ -210,6 +220,12 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 		if err := r.dropRecord(req.Context(), id); err != nil {
 			r.log.ErrorContext(req.Context(), "deleting a terminated upload's record", "upload", id, "err", err)
 		}
+	case chunked != nil && chunked.exceeded:
+		// The client sent more than the file it declared: what it sent
+		// is not the file.
+		ctx := context.WithoutCancel(req.Context())
+		r.removeStaged(ctx, id)
+		r.fail(ctx, h, id, errLongerThanUpload)
 	case req.Method == http.MethodPatch && tw.tusdCode() == tusstage.ErrTooLarge.ErrorCode:
 		// A deferred-length upload grew past its route's limit. (A chunk
 		// longer than a declared length is refused by itself, and the
@@ -308,6 +324,21 @@ func (r *Router) authorize(req *http.Request, id string) (*store.Upload, routeHa
 	return rec, h, nil
 }
 
+// MaxConcatParts is the most partial uploads one final concatenation may
+// join (tus's concatenation extension); each may be named once.
+const MaxConcatParts = 1000
+
+func hasDuplicate(ids []string) bool {
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if seen[id] {
+			return true
+		}
+		seen[id] = true
+	}
+	return false
+}
+
 // errNoUpload answers a tus request about an upload that does not exist or
 // is another owner's, alike, so that IDs cannot be probed.
 var errNoUpload = ErrNotFound.with("no such upload")
@@ -335,13 +366,22 @@ func (r *Router) checkConcat(req *http.Request) error {
 	if err != nil {
 		return err
 	}
+	parts := strings.Fields(final)
+	if len(parts) > MaxConcatParts {
+		return ErrBadRequest.with(fmt.Sprintf("a concatenation joins at most %d partial uploads", MaxConcatParts))
+	}
 	tusBase := strings.TrimSuffix(r.cfg.BasePath, "/") + "/tus/"
-	for _, u := range strings.Fields(final) {
+	seen := make(map[string]bool, len(parts))
+	for _, u := range parts {
 		_, id, _ := strings.Cut(u, tusBase)
 		id = strings.Trim(id, "/")
 		if !validID(id) {
 			return errNoUpload
 		}
+		if seen[id] {
+			return ErrBadRequest.with("a concatenation names each partial upload once")
+		}
+		seen[id] = true
 		p, err := r.store.Get(req.Context(), id)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -386,19 +426,20 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 	if err != nil {
 		return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
 	}
+	if len(info.PartialUploads) > MaxConcatParts || hasDuplicate(info.PartialUploads) {
+		return tusd.HTTPResponse{}, none, tusError(ErrBadRequest.with(fmt.Sprintf("a concatenation names each of at most %d partial uploads once", MaxConcatParts)), reqID)
+	}
 	for _, pid := range info.PartialUploads {
 		p, err := r.store.Get(hook.Context, pid)
 		if err != nil || !p.Partial || !g.owns(p) || p.Route != md.route {
 			return tusd.HTTPResponse{}, none, tusError(errNoUpload, reqID)
 		}
 	}
-	// A final concatenation's bytes are its parts', which hold their
-	// reservations until they are removed: it counts as one more file.
+	// A final concatenation reserves its whole size although its parts
+	// hold theirs until they are removed, once it is stored: for that
+	// while, the bytes count twice.
 	reserved := size
-	switch {
-	case info.IsFinal:
-		reserved = 0
-	case size < 0:
+	if size < 0 {
 		reserved = cfg.maxFileSize
 	}
 	if err := r.limitOwner(hook.Context, g); err != nil {
@@ -505,7 +546,7 @@ func (r *Router) verifyChecksum(w http.ResponseWriter, req *http.Request, limit 
 		r.writeError(w, req, ErrChecksumMismatch)
 		return nil, false
 	case errors.Is(err, tusext.ErrTooLarge):
-		r.writeError(w, req, ErrTooLarge.with("the request sends more bytes than the upload's length"))
+		r.writeError(w, req, errLongerThanUpload)
 		return nil, false
 	case err != nil:
 		r.writeError(w, req, bodyError(err))
@@ -692,6 +733,55 @@ func (r *Router) finishLocked(ctx context.Context, id string, wait time.Duration
 	return r.finish(ctx, id)
 }
 
+// errLongerThanUpload refuses a request that sends more bytes than its
+// upload's length.
+var errLongerThanUpload = ErrTooLarge.with("the request sends more bytes than the upload's length")
+
+// exactBody passes on at most left bytes of a request body of unknown
+// length, and keeps the last of them back until the body's end shows that
+// no byte follows. A body longer than left fails with an
+// *http.MaxBytesError before its last allowed byte is given, so that it
+// never completes the upload it is written to.
+type exactBody struct {
+	io.ReadCloser
+	left     int64
+	exceeded bool
+	err      error // what to answer once the last byte is given
+}
+
+func (b *exactBody) Read(p []byte) (int, error) {
+	switch {
+	case b.exceeded:
+		return 0, &http.MaxBytesError{Limit: b.left}
+	case b.err != nil:
+		return 0, b.err
+	case len(p) == 0:
+		return 0, nil
+	case b.left > 1:
+		p = p[:min(int64(len(p)), b.left-1)]
+		n, err := b.ReadCloser.Read(p)
+		b.left -= int64(n)
+		return n, err
+	}
+	// The last byte, if any, and one more to see that none follows.
+	var two [2]byte
+	n, err := io.ReadAtLeast(b.ReadCloser, two[:], 2)
+	switch {
+	case int64(n) > b.left:
+		b.exceeded = true
+		return 0, &http.MaxBytesError{Limit: b.left}
+	case n == 1:
+		p[0] = two[0]
+		b.left = 0
+		b.err = err
+		if err == io.ErrUnexpectedEOF {
+			b.err = io.EOF
+		}
+		return 1, nil
+	}
+	return 0, err
+}
+
 // tusError makes e a tusd error whose response is Carcosa's JSON.
 func tusError(e *Error, reqID string) error {
 	h := tusd.HTTPHeader{
@@ -794,7 +884,7 @@ func tusdError(status int, code, msg string) *Error {
 	case code == "ERR_UPLOAD_NOT_FOUND" || status == http.StatusNotFound:
 		return errNoUpload
 	case code == "ERR_UPLOAD_SIZE_EXCEEDED":
-		return ErrTooLarge.with("the request sends more bytes than the upload's length")
+		return errLongerThanUpload
 	case status == http.StatusRequestEntityTooLarge:
 		return ErrTooLarge
 	}

@@ -68,6 +68,10 @@ type QuotaCheck struct {
 	Limits QuotaLimits
 }
 
+// ErrSettleGrows is returned by Quotas.Settle for a final size larger
+// than what was reserved.
+var ErrSettleGrows = errors.New("store: settled size exceeds the reservation")
+
 // ErrQuotaExceeded is matched by every *QuotaExceededError.
 var ErrQuotaExceeded = errors.New("store: quota exceeded")
 
@@ -97,8 +101,10 @@ type Quotas interface {
 	Reserve(ctx context.Context, id string, size int64, checks []QuotaCheck) error
 
 	// Settle replaces the size reserved for id by its final size, in every
-	// scope it was reserved in, without checking limits. An id with no
-	// reservation is not an error.
+	// scope it was reserved in. A reservation is the most its upload may
+	// take, so settling never adds to a scope's usage: a final size above
+	// the reservation is refused with ErrSettleGrows and changes nothing.
+	// An id with no reservation is not an error.
 	Settle(ctx context.Context, id string, size int64) error
 
 	// Release gives back everything reserved for id. Releasing an id with

@@ -60,6 +60,11 @@ func (s *Store) Settle(ctx context.Context, id string, size int64) error {
 	s.ledgerMu.Lock()
 	defer s.ledgerMu.Unlock()
 	r := s.reservations[id]
+	for _, reserved := range r {
+		if size > reserved {
+			return fmt.Errorf("memstore: settle %d bytes over a reservation of %d: %w", size, reserved, store.ErrSettleGrows)
+		}
+	}
 	for k, reserved := range r {
 		u := s.usage[k]
 		u.Bytes = max(u.Bytes+size-reserved, 0)

@@ -119,6 +119,16 @@ func (s *Store) Settle(ctx context.Context, id string, size int64) error {
 		return errors.New("postgres: settle: negative size")
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// Locked in changeReservation's order, so that no cycle forms.
+		var reserved int64
+		err := tx.QueryRow(ctx, `SELECT coalesce(min(bytes), -1) FROM (SELECT bytes FROM `+s.quotaReservations+`
+			WHERE upload_id = $1 ORDER BY scope FOR UPDATE) r`, id).Scan(&reserved)
+		if err != nil {
+			return err
+		}
+		if reserved >= 0 && size > reserved {
+			return fmt.Errorf("%d bytes over a reservation of %d: %w", size, reserved, store.ErrSettleGrows)
+		}
 		return s.changeReservation(ctx, tx, id,
 			`UPDATE `+s.quotaUsage+` u SET bytes = greatest(u.bytes + $2 - r.bytes, 0)
 			FROM `+s.quotaReservations+` r WHERE r.upload_id = $1 AND u.scope = r.scope`,

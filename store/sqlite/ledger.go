@@ -133,6 +133,11 @@ func (s *Store) Settle(ctx context.Context, id string, size int64) error {
 			return fmt.Errorf("sqlite: settle: %w", err)
 		}
 		for _, r := range rs {
+			if size > r.bytes {
+				return fmt.Errorf("sqlite: settle %d bytes over a reservation of %d: %w", size, r.bytes, store.ErrSettleGrows)
+			}
+		}
+		for _, r := range rs {
 			if _, err := conn.ExecContext(ctx, `UPDATE quota_usage SET bytes = max(bytes + ?, 0) WHERE scope = ?`, size-r.bytes, r.scope); err != nil {
 				return fmt.Errorf("sqlite: settle: %w", err)
 			}

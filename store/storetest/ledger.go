@@ -261,14 +261,14 @@ func testQuotaConcurrentReserveRelease(t *testing.T, s store.Store) {
 	requireUsage(t, q, tenant, store.QuotaUsage{})
 }
 
-// testQuotaSettle moves a reservation's size up and down, past the limits,
+// testQuotaSettle moves a reservation's size down, refuses to move it up,
 // and releases it.
 func testQuotaSettle(t *testing.T, s store.Store) {
 	q := quotasOf(t, s)
 	owner, tenant := ownerScope("t1", "o1"), tenantScope("t1")
 	limits := store.QuotaLimits{Bytes: 1000}
 	checks := []store.QuotaCheck{{Scope: owner, Limits: limits}, {Scope: tenant, Limits: limits}}
-	if err := q.Reserve(ctx, "u1", 100, checks); err != nil {
+	if err := q.Reserve(ctx, "u1", 700, checks); err != nil {
 		t.Fatal(err)
 	}
 	if err := q.Reserve(ctx, "u2", 300, checks); err != nil {
@@ -279,10 +279,8 @@ func testQuotaSettle(t *testing.T, s store.Store) {
 		want store.QuotaUsage
 	}{
 		{250, store.QuotaUsage{Bytes: 550, Files: 2}},
+		{250, store.QuotaUsage{Bytes: 550, Files: 2}}, // settling again is harmless
 		{40, store.QuotaUsage{Bytes: 340, Files: 2}},
-		{0, store.QuotaUsage{Bytes: 300, Files: 2}},
-		{5000, store.QuotaUsage{Bytes: 5300, Files: 2}}, // no limit check
-		{5000, store.QuotaUsage{Bytes: 5300, Files: 2}}, // settling again is harmless
 	} {
 		if err := q.Settle(ctx, "u1", step.size); err != nil {
 			t.Fatalf("Settle(%d): %v", step.size, err)
@@ -290,23 +288,45 @@ func testQuotaSettle(t *testing.T, s store.Store) {
 		requireUsage(t, q, owner, step.want)
 		requireUsage(t, q, tenant, step.want)
 	}
-	// Over the limit now, so nothing more fits.
-	err := q.Reserve(ctx, "u3", 0, checks)
-	requireExceeded(t, err, owner, limits, store.QuotaUsage{Bytes: 5300, Files: 2})
+	// Settling never adds to the usage: above the reservation, nothing
+	// changes.
+	for _, size := range []int64{41, 5000} {
+		if err := q.Settle(ctx, "u1", size); !errors.Is(err, store.ErrSettleGrows) {
+			t.Fatalf("Settle(%d) over a reservation of 40: %v, want ErrSettleGrows", size, err)
+		}
+		requireUsage(t, q, owner, store.QuotaUsage{Bytes: 340, Files: 2})
+		requireUsage(t, q, tenant, store.QuotaUsage{Bytes: 340, Files: 2})
+	}
+	if err := q.Settle(ctx, "u1", 0); err != nil {
+		t.Fatal(err)
+	}
+	requireUsage(t, q, owner, store.QuotaUsage{Bytes: 300, Files: 2})
+	if err := q.Reserve(ctx, "u4", 700, checks); err != nil {
+		t.Fatal(err)
+	}
+	// At the limit now, so nothing more fits.
+	err := q.Reserve(ctx, "u3", 1, checks)
+	requireExceeded(t, err, owner, limits, store.QuotaUsage{Bytes: 1000, Files: 3})
 	// An ID without reservation is not an error and changes nothing.
 	if err := q.Settle(ctx, "nope", 77); err != nil {
 		t.Fatalf("Settle of an unknown ID: %v", err)
 	}
-	requireUsage(t, q, owner, store.QuotaUsage{Bytes: 5300, Files: 2})
+	requireUsage(t, q, owner, store.QuotaUsage{Bytes: 1000, Files: 3})
 	if err := q.Settle(ctx, "u1", -1); err == nil {
 		t.Error("Settle with a negative size succeeded")
 	}
 	// Release gives back the settled size.
+	if err := q.Settle(ctx, "u4", 200); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Release(ctx, "u4"); err != nil {
+		t.Fatal(err)
+	}
+	requireUsage(t, q, owner, store.QuotaUsage{Bytes: 300, Files: 2})
+	requireUsage(t, q, tenant, store.QuotaUsage{Bytes: 300, Files: 2})
 	if err := q.Release(ctx, "u1"); err != nil {
 		t.Fatal(err)
 	}
-	requireUsage(t, q, owner, store.QuotaUsage{Bytes: 300, Files: 1})
-	requireUsage(t, q, tenant, store.QuotaUsage{Bytes: 300, Files: 1})
 	if err := q.Settle(ctx, "u1", 10); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,8 @@
 //   - Every Store implements store.Quotas, store.Keys and store.AuditLog;
 //     the suite fails a Store that does not.
 //   - Reserve refuses an empty ID, a negative size, an invalid scope and a
-//     scope named twice; Settle refuses a negative size; SetQuotaLimits
+//     scope named twice; Settle refuses a negative size and a size above
+//     the reservation (store.ErrSettleGrows); SetQuotaLimits
 //     refuses an invalid scope and negative limits.
 //   - CreateKey rejects an empty ID; RevokeKey and TouchKey a zero time.
 //   - AppendAudit stores a copy, leaving the caller's event as it was; it
