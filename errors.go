@@ -131,6 +131,9 @@ var (
 	// ErrBatchRejected ends a file of a multipart request when another
 	// file of the request is refused: the request is all or nothing.
 	ErrBatchRejected = NewError(http.StatusUnprocessableEntity, "batch_rejected", "another file of the request was refused")
+	// ErrIdleTimeout: the request's body stopped arriving for longer than
+	// Config.IdleTimeout; it was cut off and what it had sent discarded.
+	ErrIdleTimeout = NewError(http.StatusRequestTimeout, "request_timeout", "the request stopped sending its body; send it again")
 )
 
 // unavailable reports a failing backend (storage or store) as ErrUnavailable:
@@ -154,7 +157,7 @@ var sentinelsByCode = func() map[string]*Error {
 		ErrMalware, ErrScanUnavailable, ErrScanFailed, ErrTooLargeToScan, ErrChecksumMismatch,
 		ErrImageTooLarge, ErrImageCorrupt, ErrNotImage, ErrBadTransform, ErrTransformRefused,
 		ErrQuotaExceeded, ErrRateLimited,
-		ErrBatchRejected,
+		ErrBatchRejected, ErrIdleTimeout,
 	} {
 		m[e.Code] = e
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -47,6 +46,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	cfg := h.config()
+	r.watchIdle(w, req)
 	req.Body = http.MaxBytesReader(w, req.Body, int64(cfg.maxFiles)*cfg.maxFileSize+multipartOverhead)
 	mr, err := req.MultipartReader()
 	if err != nil {
@@ -75,7 +75,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 			break
 		}
 		if err != nil {
-			abort(bodyError(err))
+			abort(multipartError(err))
 			return
 		}
 		switch part.FormName() {
@@ -88,7 +88,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 			input, err = io.ReadAll(io.LimitReader(part, maxInputSize+1))
 			part.Close()
 			if err != nil {
-				abort(bodyError(err))
+				abort(multipartError(err))
 				return
 			}
 		case "file", "files", "files[]":
@@ -338,18 +338,6 @@ func readError(l *limitedReader, err error) error {
 		return bodyError(l.err)
 	}
 	return bodyError(err)
-}
-
-// bodyError maps an error reading the request body to a client error.
-func bodyError(err error) error {
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe), errors.Is(err, ErrTooLarge):
-		return ErrTooLarge
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled):
-		return ErrBadRequest.with("the request body ended early").wrap(err)
-	}
-	return ErrBadRequest.with("the multipart body is malformed").wrap(err)
 }
 
 // hashCounter hashes and counts what is written to it.

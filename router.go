@@ -120,6 +120,15 @@ type Config struct {
 	// serves its first request and stops it in Close.
 	Queue queue.Queue
 
+	// IdleTimeout is how long a request may go without sending a byte of
+	// its body before it is cut off with 408 request_timeout: a client that
+	// stalls mid-upload holds neither a connection nor a spooled chunk for
+	// longer. It is a read deadline on the connection, pushed forward as
+	// bytes arrive (through http.ResponseController, which a
+	// ResponseWriter wrapped by the host must allow with Unwrap). It also
+	// bounds tusd's own reads. Defaults to 60 seconds.
+	IdleTimeout time.Duration
+
 	// UploadTTL is how long a resumable upload may take from its creation
 	// to its last byte (tus's expiration extension: Upload-Expires). An
 	// upload not finished by then answers 410 and is removed by the
@@ -187,6 +196,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.UploadTTL == 0 {
 		c.UploadTTL = 24 * time.Hour
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = time.Minute
+	}
+	if c.IdleTimeout < 0 {
+		return c, errors.New("carcosa: Config.IdleTimeout must not be negative")
 	}
 	if c.UploadTTL < 0 {
 		return c, errors.New("carcosa: Config.UploadTTL must not be negative")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -253,6 +254,18 @@ func fetchError(err error) *Error {
 	return e
 }
 
+// fetchedBody reports the errors of a fetched file's body as fetch errors,
+// which the upload's record then keeps.
+type fetchedBody struct{ io.Reader }
+
+func (b fetchedBody) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	if err != nil && err != io.EOF {
+		err = fetchError(err)
+	}
+	return n, err
+}
+
 // UploadFromURL fetches a file from rawURL into route, as if its owner had
 // uploaded it: the route's size limit, type checks, scan, derivatives,
 // quota and OnComplete apply (its middleware does not run). The fetch is
@@ -293,12 +306,8 @@ func (r *Router) UploadFromURL(ctx context.Context, route, rawURL string, from F
 		}
 	}
 	ctype, _, _ := strings.Cut(resp.ContentType, ";")
-	body := &errReader{r: resp.Body}
-	p, err := r.receive(ctx, h, body, name, strings.TrimSpace(ctype), g, from.Input, resp.ContentLength)
+	p, err := r.receive(ctx, h, fetchedBody{resp.Body}, name, strings.TrimSpace(ctype), g, from.Input, resp.ContentLength)
 	if err != nil {
-		if body.err != nil && !errors.Is(err, ErrTooLarge) {
-			return Upload{}, fetchError(body.err)
-		}
 		return Upload{}, err
 	}
 	rec, err := r.settle(ctx, h, p.rec, p.c, p.key)

@@ -92,6 +92,7 @@ func (r *Router) newTusHandler() (*tusd.UnroutedHandler, error) {
 		Cors:                      &tusd.CorsConfig{Disable: true},
 		PreUploadCreateCallback:   r.tusCreate,
 		PreFinishResponseCallback: r.tusFinish,
+		NetworkTimeout:            r.cfg.IdleTimeout,
 		Logger:                    xslog.New(xslog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -116,6 +117,9 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 	req = req.WithContext(context.WithValue(ctx, ctxKey{}, req))
 	tw := &tusWriter{ResponseWriter: w, r: r, req: req}
 	defer tw.finish()
+	if req.Method == http.MethodPost || req.Method == http.MethodPatch {
+		r.watchIdle(tw, req)
+	}
 	defer func() {
 		if mark.id != "" {
 			r.unshield(mark.id)
@@ -548,6 +552,13 @@ func (r *Router) verifyChecksum(w http.ResponseWriter, req *http.Request, limit 
 	case errors.Is(err, tusext.ErrTooLarge):
 		r.writeError(w, req, errLongerThanUpload)
 		return nil, false
+	case errors.Is(err, tusext.ErrSpoolWrite):
+		r.log.ErrorContext(req.Context(), "spooling a tus request's body", "err", err)
+		r.writeError(w, req, ErrUnavailable.with("the server could not take the request's bytes; try again").wrap(err))
+		return nil, false
+	case idled(req):
+		r.writeError(w, req, ErrIdleTimeout.wrap(err))
+		return nil, false
 	case err != nil:
 		r.writeError(w, req, bodyError(err))
 		return nil, false
@@ -879,6 +890,8 @@ func (w *tusWriter) finish() {
 // protocol errors are safe to show; server errors are replaced.
 func tusdError(status int, code, msg string) *Error {
 	switch {
+	case code == "ERR_READ_TIMEOUT":
+		return ErrIdleTimeout
 	case status >= 500:
 		return ErrInternal
 	case code == "ERR_UPLOAD_NOT_FOUND" || status == http.StatusNotFound:

@@ -29,6 +29,9 @@ var (
 	ErrMalformed = errors.New("tusext: malformed Upload-Checksum")
 	// ErrTooLarge means the body is longer than Spool's limit (413).
 	ErrTooLarge = errors.New("tusext: body exceeds the size limit")
+	// ErrSpoolWrite means the spool file could not be created or written:
+	// the server's fault, such as a full disk (503), never the client's.
+	ErrSpoolWrite = errors.New("tusext: the spool file could not be written")
 )
 
 // algorithm is one entry of Algorithms.

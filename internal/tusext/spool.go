@@ -78,7 +78,7 @@ func spool(ctx context.Context, body io.Reader, sum Checksum, dir string, limit 
 
 	f, err := os.CreateTemp(dir, "tusext-*.chunk")
 	if err != nil {
-		return nil, fmt.Errorf("tusext: creating spool file: %w", err)
+		return nil, fmt.Errorf("%w: creating it: %w", ErrSpoolWrite, err)
 	}
 	s := &Spooled{f: f, name: f.Name()}
 	if unlinkEarly && os.Remove(s.name) == nil {
@@ -107,14 +107,14 @@ func spool(ctx context.Context, body io.Reader, sum Checksum, dir string, limit 
 	case err != nil && src.err != nil:
 		return nil, fmt.Errorf("tusext: reading body: %w", err)
 	case err != nil:
-		return nil, fmt.Errorf("tusext: writing spool file: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrSpoolWrite, err)
 	case limit >= 0 && n > limit:
 		return nil, ErrTooLarge
 	case !bytes.Equal(h.Sum(nil), sum.Sum):
 		return nil, ErrMismatch
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("tusext: rewinding spool file: %w", err)
+		return nil, fmt.Errorf("%w: rewinding it: %w", ErrSpoolWrite, err)
 	}
 	s.size = n
 	return s, nil
