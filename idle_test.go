@@ -17,8 +17,8 @@ import (
 
 const idle = 300 * time.Millisecond
 
-// stall sends a request's head and the first bytes of its body, then
-// nothing more, and returns the response the server sends while the
+// stall sends a request's head (as alice, unless hdr has an X-User, "" for
+// none) and the first bytes of its body, then nothing more, and returns the response the server sends while the
 // connection stays open (the test fails if none comes within 10 s).
 func (tb *testBundle) stall(t *testing.T, method, path string, length int, hdr map[string]string, first []byte) (*http.Response, []byte) {
 	t.Helper()
@@ -28,9 +28,14 @@ func (tb *testBundle) stall(t *testing.T, method, path string, length int, hdr m
 	}
 	defer conn.Close()
 	var head strings.Builder
-	fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Length: %d\r\n", method, base+path, length)
+	fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n", method, base+path, length)
+	if _, ok := hdr["X-User"]; !ok {
+		head.WriteString("X-User: alice\r\n")
+	}
 	for k, v := range hdr {
-		fmt.Fprintf(&head, "%s: %s\r\n", k, v)
+		if v != "" {
+			fmt.Fprintf(&head, "%s: %s\r\n", k, v)
+		}
 	}
 	head.WriteString("\r\n")
 	if _, err := io.WriteString(conn, head.String()); err != nil {

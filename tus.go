@@ -139,14 +139,28 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		// Creation with upload: a body sent with a checksum must match it.
+		// It is spooled to be checked, once the caller is admitted.
 		if req.ContentLength != 0 && req.Header.Get("Upload-Checksum") != "" {
-			if limit, ok := r.creationBodyLimit(req); ok {
-				done, ok := r.verifyChecksum(tw, req, limit)
-				if !ok {
-					return
-				}
-				defer done()
+			a, err := r.admitCreation(req)
+			if err != nil {
+				r.writeError(tw, req, err)
+				return
 			}
+			defer func() {
+				if !a.recorded {
+					r.releaseQuota(context.WithoutCancel(req.Context()), a.id)
+				}
+			}()
+			req = req.WithContext(context.WithValue(req.Context(), admittedKey{}, a))
+			limit := a.h.config().maxFileSize
+			if a.size >= 0 {
+				limit = min(limit, a.size)
+			}
+			done, ok := r.verifyChecksum(tw, req, limit)
+			if !ok {
+				return
+			}
+			defer done()
 		}
 		if err := r.checkConcat(req); err != nil {
 			r.writeError(tw, req, err)
@@ -408,35 +422,78 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 		return tusd.HTTPResponse{}, none, tusError(ErrInternal, "")
 	}
 	reqID := requestID(req)
-	md, err := parseTusMeta(hook.Upload.MetaData)
+	info := hook.Upload
+	a, _ := hook.Context.Value(admittedKey{}).(*tusAdmission)
+	if a == nil {
+		size := info.Size
+		if info.SizeIsDeferred {
+			size = -1
+		}
+		var err error
+		if a, err = r.admitTus(hook.Context, req, info.MetaData, size, info.PartialUploads); err != nil {
+			return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
+		}
+	}
+	rec := &store.Upload{
+		ID: a.id, Route: a.md.route, Owner: a.g.owner, Tenant: a.g.tenant, Via: "tus",
+		Name: a.name, ClaimedType: a.md.typ, Size: a.size, State: store.Uploading,
+		Input: a.md.input, Metadata: a.g.meta, Partial: info.IsPartial,
+		Bucket: r.buckets.place(placement{route: a.md.route, tier: a.g.tier, size: a.size}),
+	}
+	if err := r.store.Create(hook.Context, rec); err != nil {
+		r.releaseQuota(hook.Context, a.id)
+		return tusd.HTTPResponse{}, none, tusError(clientError(unavailable(err)), reqID)
+	}
+	a.recorded = true
+	expires := time.Now().Add(r.cfg.UploadTTL).UTC().Format(http.TimeFormat)
+	return tusd.HTTPResponse{Header: tusd.HTTPHeader{"Upload-Expires": expires}}, tusd.FileInfoChanges{ID: rec.ID}, nil
+}
+
+// tusAdmission is a tus upload admitted for creation: its route, the
+// caller's grant, and the quota reserved under the upload's ID.
+type tusAdmission struct {
+	id       string
+	h        routeHandler
+	md       tusMeta
+	name     string // safe
+	size     int64  // -1 when deferred
+	g        grant
+	recorded bool // the upload's record was created
+}
+
+// admittedKey carries a *tusAdmission made before tusd saw the request
+// (see admitCreation) to tusCreate.
+type admittedKey struct{}
+
+// admitTus admits a new tus upload of size bytes (-1: deferred), a final
+// concatenation of parts if any: route, size, input, middleware, the
+// parts' owner, the owner's rate and quota. The quota is reserved under
+// the admission's ID; the caller releases it if no record follows.
+func (r *Router) admitTus(ctx context.Context, req *http.Request, meta tusd.MetaData, size int64, parts []string) (*tusAdmission, error) {
+	md, err := parseTusMeta(meta)
 	if err != nil {
-		return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
+		return nil, err
 	}
 	h, ok := r.route(md.route)
 	if !ok {
-		return tusd.HTTPResponse{}, none, tusError(ErrUnknownRoute, reqID)
+		return nil, ErrUnknownRoute
 	}
 	cfg := h.config()
-	info := hook.Upload
-	if !info.SizeIsDeferred && info.Size > cfg.maxFileSize {
-		return tusd.HTTPResponse{}, none, tusError(ErrTooLarge.with(fmt.Sprintf("the file is larger than this route's limit of %d bytes", cfg.maxFileSize)), reqID)
+	if size > cfg.maxFileSize {
+		return nil, ErrTooLarge.with(fmt.Sprintf("the file is larger than this route's limit of %d bytes", cfg.maxFileSize))
 	}
 	name := safename.Clean(md.name)
-	size := info.Size
-	if info.SizeIsDeferred {
-		size = -1
-	}
-	g, err := h.admit(hook.Context, req, md.input, "", []FileInfo{{Name: name, Size: size, Type: md.typ}})
+	g, err := h.admit(ctx, req, md.input, "", []FileInfo{{Name: name, Size: size, Type: md.typ}})
 	if err != nil {
-		return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
+		return nil, err
 	}
-	if len(info.PartialUploads) > MaxConcatParts || hasDuplicate(info.PartialUploads) {
-		return tusd.HTTPResponse{}, none, tusError(ErrBadRequest.with(fmt.Sprintf("a concatenation names each of at most %d partial uploads once", MaxConcatParts)), reqID)
+	if len(parts) > MaxConcatParts || hasDuplicate(parts) {
+		return nil, ErrBadRequest.with(fmt.Sprintf("a concatenation names each of at most %d partial uploads once", MaxConcatParts))
 	}
-	for _, pid := range info.PartialUploads {
-		p, err := r.store.Get(hook.Context, pid)
+	for _, pid := range parts {
+		p, err := r.store.Get(ctx, pid)
 		if err != nil || !p.Partial || !g.owns(p) || p.Route != md.route {
-			return tusd.HTTPResponse{}, none, tusError(errNoUpload, reqID)
+			return nil, errNoUpload
 		}
 	}
 	// A final concatenation reserves its whole size although its parts
@@ -446,25 +503,32 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 	if size < 0 {
 		reserved = cfg.maxFileSize
 	}
-	if err := r.limitOwner(hook.Context, g); err != nil {
-		return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
+	if err := r.limitOwner(ctx, g); err != nil {
+		return nil, err
 	}
 	id := newID()
-	if err := r.reserve(hook.Context, id, reserved, g, md.route); err != nil {
-		return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
+	if err := r.reserve(ctx, id, reserved, g, md.route); err != nil {
+		return nil, err
 	}
-	rec := &store.Upload{
-		ID: id, Route: md.route, Owner: g.owner, Tenant: g.tenant, Via: "tus",
-		Name: name, ClaimedType: md.typ, Size: size, State: store.Uploading,
-		Input: md.input, Metadata: g.meta, Partial: info.IsPartial,
-		Bucket: r.buckets.place(placement{route: md.route, tier: g.tier, size: size}),
+	return &tusAdmission{id: id, h: h, md: md, name: name, size: size, g: g}, nil
+}
+
+// admitCreation admits a creation-with-upload request from its headers,
+// before its body is read: a body is spooled (for its checksum) only for
+// a caller the route accepts, within the file's size and the quota.
+func (r *Router) admitCreation(req *http.Request) (*tusAdmission, error) {
+	if c := req.Header.Get("Upload-Concat"); c != "" && c != "partial" {
+		return nil, ErrBadRequest.with("a final concatenation carries no bytes of its own")
 	}
-	if err := r.store.Create(hook.Context, rec); err != nil {
-		r.releaseQuota(hook.Context, id)
-		return tusd.HTTPResponse{}, none, tusError(clientError(unavailable(err)), reqID)
+	size := int64(-1)
+	if req.Header.Get("Upload-Defer-Length") != "1" {
+		n, err := strconv.ParseInt(req.Header.Get("Upload-Length"), 10, 64)
+		if err != nil || n < 0 {
+			return nil, ErrBadRequest.with("Upload-Length must be the file's size in bytes, or Upload-Defer-Length 1")
+		}
+		size = n
 	}
-	expires := time.Now().Add(r.cfg.UploadTTL).UTC().Format(http.TimeFormat)
-	return tusd.HTTPResponse{Header: tusd.HTTPHeader{"Upload-Expires": expires}}, tusd.FileInfoChanges{ID: rec.ID}, nil
+	return r.admitTus(req.Context(), req, tusd.ParseMetadataHeader(req.Header.Get("Upload-Metadata")), size, nil)
 }
 
 // tusFinish verifies a tus upload whose last byte arrived, before tusd
@@ -909,24 +973,4 @@ func tusdError(status int, code, msg string) *Error {
 		msg = http.StatusText(status)
 	}
 	return NewError(status, "tus_"+c, msg)
-}
-
-// creationBodyLimit bounds the body of a creation-with-upload request
-// whose checksum is verified before tusd creates the upload: by its route's
-// limit and its declared length. A request that names no known route is
-// left to tusd, which refuses it without reading its body.
-func (r *Router) creationBodyLimit(req *http.Request) (int64, bool) {
-	md, err := parseTusMeta(tusd.ParseMetadataHeader(req.Header.Get("Upload-Metadata")))
-	if err != nil {
-		return 0, false
-	}
-	h, ok := r.route(md.route)
-	if !ok {
-		return 0, false
-	}
-	limit := h.config().maxFileSize
-	if n, err := strconv.ParseInt(req.Header.Get("Upload-Length"), 10, 64); err == nil && n >= 0 {
-		limit = min(limit, n)
-	}
-	return limit, true
 }

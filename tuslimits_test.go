@@ -187,3 +187,67 @@ func TestTusChunkedPatch(t *testing.T) {
 	}
 	tb.wantReady(t, tusID(loc), data)
 }
+
+// A creation with upload whose body is spooled for its checksum is admitted
+// first: a caller the route refuses, or one over its quota, is answered
+// without a byte of the body being read or spooled.
+func TestTusChecksumCreationAdmittedFirst(t *testing.T) {
+	t.Parallel()
+	tb := setupConfig(t, memstore.New(), func(c *carcosa.Config) {
+		c.Quota = &quota.Policy{Owner: quota.Limits{Bytes: 1 << 20}}
+	})
+	hdr := func(user string, length int) map[string]string {
+		return map[string]string{
+			"X-User":          user,
+			"Tus-Resumable":   "1.0.0",
+			"Content-Type":    "application/offset+octet-stream",
+			"Upload-Length":   strconv.Itoa(length),
+			"Upload-Metadata": tusMetadata("route", "files", "filename", "a.bin"),
+			"Upload-Checksum": uploadChecksum("sha256", []byte("x")),
+		}
+	}
+	for _, c := range []struct {
+		user   string
+		length int
+		status int
+		code   string
+	}{
+		{"", 4 << 20, http.StatusUnauthorized, "unauthorized"},
+		{"banned", 4 << 20, http.StatusForbidden, "forbidden"},
+		{"alice", 9 << 20, http.StatusRequestEntityTooLarge, "too_large"},      // over the route's limit
+		{"alice", 2 << 20, http.StatusRequestEntityTooLarge, "quota_exceeded"}, // over the whole quota
+	} {
+		// The body never comes: only an answer before reading it ends
+		// the request before the test's 10 s.
+		resp, body := tb.stall(t, "POST", "/tus/", c.length, hdr(c.user, c.length), make([]byte, 100))
+		wantError(t, resp, body, c.status, c.code)
+		if left := tb.spooled(t); len(left) != 0 {
+			t.Fatalf("spooled for a refused creation: %v", left)
+		}
+	}
+	// Over what is left of the quota, after a file that holds some of it.
+	data := randomBytes(600 << 10)
+	resp, body := tb.do(t, "POST", tb.url("/tus/"), "alice", bytes.NewReader(data), map[string]string{
+		"Tus-Resumable":   "1.0.0",
+		"Content-Type":    "application/offset+octet-stream",
+		"Upload-Length":   strconv.Itoa(len(data)),
+		"Upload-Metadata": tusMetadata("route", "files", "filename", "a.bin"),
+		"Upload-Checksum": uploadChecksum("sha256", data),
+	})
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Upload-Offset") != strconv.Itoa(len(data)) {
+		t.Fatalf("creation with upload: %d %s", resp.StatusCode, body)
+	}
+	tb.wantReady(t, lastSegment(resp.Header.Get("Location")), data)
+	resp, body = tb.stall(t, "POST", "/tus/", 600<<10, hdr("alice", 600<<10), make([]byte, 100))
+	wantError(t, resp, body, http.StatusTooManyRequests, "quota_exceeded")
+	// A checksum that does not match gives the reservation back.
+	resp, body = tb.do(t, "POST", tb.url("/tus/"), "alice", bytes.NewReader(data[:1000]), map[string]string{
+		"Tus-Resumable":   "1.0.0",
+		"Content-Type":    "application/offset+octet-stream",
+		"Upload-Length":   "1000",
+		"Upload-Metadata": tusMetadata("route", "files", "filename", "a.bin"),
+		"Upload-Checksum": uploadChecksum("sha256", data[1:1001]),
+	})
+	wantError(t, resp, body, 460, "checksum_mismatch")
+	wantUsed(t, "after the refusals", tb.usage(t, "alice", "files")["owner/"], 600<<10, 1)
+}
