@@ -128,6 +128,10 @@ var (
 	// ErrRateLimited: too many requests; the Retry-After header says when
 	// to try again.
 	ErrRateLimited = NewError(http.StatusTooManyRequests, "rate_limited", "too many requests; try again later")
+	// ErrMetadataTooLarge: a tus creation's Upload-Metadata is larger than
+	// MaxTusMetadata, not counting the route input (which has its own
+	// limit of 64 KiB).
+	ErrMetadataTooLarge = NewError(http.StatusRequestHeaderFieldsTooLarge, "metadata_too_large", "the Upload-Metadata header is too large")
 )
 
 // unavailable reports a failing backend (storage or store) as ErrUnavailable:
@@ -150,7 +154,7 @@ var sentinelsByCode = func() map[string]*Error {
 		ErrUnavailable, ErrInterrupted, ErrSizeMismatch, ErrNotUploaded, ErrUploadExpired, ErrNoPresign,
 		ErrMalware, ErrScanUnavailable, ErrScanFailed, ErrTooLargeToScan, ErrChecksumMismatch,
 		ErrImageTooLarge, ErrImageCorrupt, ErrNotImage, ErrBadTransform, ErrTransformRefused,
-		ErrQuotaExceeded, ErrRateLimited,
+		ErrQuotaExceeded, ErrRateLimited, ErrMetadataTooLarge,
 	} {
 		m[e.Code] = e
 	}

@@ -3,6 +3,7 @@ package carcosa
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,6 +65,47 @@ func parseTusMeta(md tusd.MetaData) (tusMeta, error) {
 		m.input = []byte(in)
 	}
 	return m, nil
+}
+
+// MaxTusMetadata bounds the Upload-Metadata of a tus creation, as sent
+// (base64 values), leaving out the route input, which has its own limit of
+// 64 KiB decoded. A larger header is refused with ErrMetadataTooLarge.
+const MaxTusMetadata = 16 << 10
+
+// checkMetadataSize refuses an Upload-Metadata header larger than
+// MaxTusMetadata besides its input entry. The whole header is bounded
+// first, so that a header of many input entries is not split at length.
+func checkMetadataSize(header string) error {
+	const slack = 64 // "input ", separators and spaces
+	if len(header) > MaxTusMetadata+base64.StdEncoding.EncodedLen(maxInputSize)+slack {
+		return ErrMetadataTooLarge
+	}
+	rest := len(header)
+	for el := range strings.SplitSeq(header, ",") {
+		if key, _, _ := strings.Cut(strings.TrimSpace(el), " "); key == "input" {
+			rest -= len(el)
+		}
+	}
+	if rest > MaxTusMetadata {
+		return ErrMetadataTooLarge
+	}
+	return nil
+}
+
+// tusKeys are the Upload-Metadata keys staged with an upload, the ones
+// Carcosa reads; tusd would keep any others too, for as long as the upload
+// lives. The input is kept in the record only.
+var tusKeys = []string{"route", "filename", "name", "filetype", "type"}
+
+// keptMeta is what of md is staged with an upload.
+func keptMeta(md tusd.MetaData) tusd.MetaData {
+	kept := make(tusd.MetaData, len(tusKeys))
+	for _, k := range tusKeys {
+		if v, ok := md[k]; ok {
+			kept[k] = v
+		}
+	}
+	return kept
 }
 
 // ctxKey carries the client's request through tusd to the hooks.
@@ -132,6 +174,10 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 	if id == "" {
 		if req.Method != http.MethodPost {
 			r.writeError(tw, req, ErrMethod)
+			return
+		}
+		if err := checkMetadataSize(req.Header.Get("Upload-Metadata")); err != nil {
+			r.writeError(tw, req, err)
 			return
 		}
 		// Creation with upload: a body sent with a checksum must match it.
@@ -460,7 +506,7 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 		return tusd.HTTPResponse{}, none, tusError(clientError(unavailable(err)), reqID)
 	}
 	expires := time.Now().Add(r.cfg.UploadTTL).UTC().Format(http.TimeFormat)
-	return tusd.HTTPResponse{Header: tusd.HTTPHeader{"Upload-Expires": expires}}, tusd.FileInfoChanges{ID: rec.ID}, nil
+	return tusd.HTTPResponse{Header: tusd.HTTPHeader{"Upload-Expires": expires}}, tusd.FileInfoChanges{ID: rec.ID, MetaData: keptMeta(info.MetaData)}, nil
 }
 
 // tusFinish verifies a tus upload whose last byte arrived, before tusd
