@@ -122,6 +122,13 @@ type Config struct {
 	// recovery sweep. Defaults to 24 hours.
 	UploadTTL time.Duration
 
+	// IdleUploadTTL is how long a resumable upload may wait for its first
+	// byte: one that has received none within IdleUploadTTL of its
+	// creation (a partial or deferred-length upload alike) expires as if
+	// past UploadTTL, and Upload-Expires says so while its offset is 0.
+	// Defaults to 1 hour.
+	IdleUploadTTL time.Duration
+
 	// TransformLimits bound every image transform (derivatives and
 	// on-the-fly): the pixel budget checked before decoding, the largest
 	// output. The zero value takes package transform's defaults (50
@@ -181,6 +188,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.UploadTTL < 0 {
 		return c, errors.New("carcosa: Config.UploadTTL must not be negative")
+	}
+	if c.IdleUploadTTL == 0 {
+		c.IdleUploadTTL = time.Hour
+	}
+	if c.IdleUploadTTL < 0 {
+		return c, errors.New("carcosa: Config.IdleUploadTTL must not be negative")
 	}
 	if c.ProcessTimeout == 0 {
 		c.ProcessTimeout = 10 * time.Minute

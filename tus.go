@@ -180,6 +180,7 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 			r.writeError(tw, req, err)
 			return
 		}
+		tw.created = time.Now()
 		// Creation with upload: a body sent with a checksum must match it.
 		if req.ContentLength != 0 && req.Header.Get("Upload-Checksum") != "" {
 			if limit, ok := r.creationBodyLimit(req); ok {
@@ -226,7 +227,7 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	// An upload with all its bytes was finished above, whatever the time.
-	if req.Method != http.MethodDelete && r.expired(rec, time.Now()) {
+	if req.Method != http.MethodDelete && r.expired(req.Context(), rec, time.Now()) {
 		if err := r.expire(context.WithoutCancel(req.Context()), rec); err != nil {
 			r.log.WarnContext(req.Context(), "expiring an upload", "upload", id, "err", err)
 		}
@@ -237,7 +238,7 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 		r.tusSettled(tw, req, rec)
 		return
 	}
-	tw.Header().Set("Upload-Expires", r.expires(rec).UTC().Format(http.TimeFormat))
+	tw.created = rec.CreatedAt
 	if req.Method == http.MethodPatch {
 		left := h.config().maxFileSize
 		if rec.Size >= 0 {
@@ -505,8 +506,7 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 		r.releaseQuota(hook.Context, id)
 		return tusd.HTTPResponse{}, none, tusError(clientError(unavailable(err)), reqID)
 	}
-	expires := time.Now().Add(r.cfg.UploadTTL).UTC().Format(http.TimeFormat)
-	return tusd.HTTPResponse{Header: tusd.HTTPHeader{"Upload-Expires": expires}}, tusd.FileInfoChanges{ID: rec.ID, MetaData: keptMeta(info.MetaData)}, nil
+	return tusd.HTTPResponse{}, tusd.FileInfoChanges{ID: rec.ID, MetaData: keptMeta(info.MetaData)}, nil
 }
 
 // tusFinish verifies a tus upload whose last byte arrived, before tusd
@@ -857,6 +857,11 @@ type tusWriter struct {
 	status  int
 	capture bool
 	body    bytes.Buffer
+
+	// created, for a request about an unfinished upload, is when the
+	// upload was created. A successful response tells when it expires
+	// (Upload-Expires), which depends on the offset tusd answers.
+	created time.Time
 }
 
 func (w *tusWriter) WriteHeader(code int) {
@@ -864,6 +869,11 @@ func (w *tusWriter) WriteHeader(code int) {
 		return
 	}
 	w.status = code
+	if !w.created.IsZero() && code < 300 {
+		off, err := strconv.ParseInt(w.Header().Get("Upload-Offset"), 10, 64)
+		received := err == nil && off > 0
+		w.Header().Set("Upload-Expires", w.r.expires(w.created, received).UTC().Format(http.TimeFormat))
+	}
 	if ext := w.Header().Get("Tus-Extension"); ext != "" {
 		// The extensions Carcosa adds to tusd's.
 		w.Header().Set("Tus-Extension", ext+",checksum,expiration")

@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/carcosa-dev/carcosa"
 	"github.com/carcosa-dev/carcosa/store"
+	"github.com/carcosa-dev/carcosa/store/memstore"
 )
 
 // A creation whose Upload-Metadata is too large is refused before anything
@@ -86,4 +88,79 @@ func TestTusMetadataLargeInput(t *testing.T) {
 		t.Fatalf("PATCH: %d %s", resp.StatusCode, body)
 	}
 	tb.wantReady(t, tusID(loc), img)
+}
+
+// idleTTL is the IdleUploadTTL of the idle expiration tests.
+const idleTTL = 800 * time.Millisecond
+
+// Uploads that received no byte within IdleUploadTTL expire, whole ones,
+// partial ones and ones of deferred length alike; an upload with some
+// bytes keeps its UploadTTL.
+func TestTusIdleUploadExpires(t *testing.T) {
+	t.Parallel()
+	tb := setupConfig(t, memstore.New(), func(c *carcosa.Config) { c.IdleUploadTTL = idleTTL })
+	created := time.Now()
+	data := randomBytes(50000)
+	partly := tb.tusStart(t, len(data))
+	if resp, body := tb.tusPatch(t, partly, "alice", 0, data[:20000], nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PATCH: %d %s", resp.StatusCode, body)
+	} else if at := expiresAt(t, resp); at.Before(created.Add(23 * time.Hour)) {
+		t.Errorf("Upload-Expires %v with bytes received, want UploadTTL after creation", at)
+	}
+	empty := tb.tusStart(t, len(data))
+	idle := map[string]string{"empty": tusID(empty)}
+	resp, _ := tb.do(t, "HEAD", empty, "alice", nil, map[string]string{"Tus-Resumable": "1.0.0"})
+	if at := expiresAt(t, resp); resp.StatusCode != http.StatusOK || at.After(created.Add(time.Minute)) {
+		t.Errorf("HEAD of an upload with no byte: %d, Upload-Expires %v, want IdleUploadTTL after creation", resp.StatusCode, at)
+	}
+	resp, body := tb.tusCreate(t, "alice", 100, tusMetadata("route", "files"), map[string]string{"Upload-Concat": "partial"})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create partial: %d %s", resp.StatusCode, body)
+	}
+	idle["partial"] = tusID(resp.Header.Get("Location"))
+	resp, body = tb.tusCreate(t, "alice", -1, tusMetadata("route", "files", "filename", "d.bin"), map[string]string{"Upload-Defer-Length": "1"})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create deferred: %d %s", resp.StatusCode, body)
+	}
+	idle["deferred"] = tusID(resp.Header.Get("Location"))
+	headed := tb.tusStart(t, len(data))
+	for name, id := range idle {
+		if len(tb.stagedFiles(t, id)) == 0 {
+			t.Fatalf("%s: nothing staged", name)
+		}
+	}
+	time.Sleep(time.Until(created.Add(idleTTL + 300*time.Millisecond)))
+
+	resp, body = tb.do(t, "HEAD", headed, "alice", nil, map[string]string{"Tus-Resumable": "1.0.0"})
+	if resp.StatusCode != http.StatusGone {
+		t.Errorf("HEAD of an idle upload: %d %s, want 410", resp.StatusCode, body)
+	}
+	idle["headed"] = tusID(headed)
+	if err := tb.router.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for name, id := range idle {
+		rec := tb.record(t, id, "alice")
+		if rec.State != "rejected" || rec.Error == nil || rec.Error.Code != "upload_expired" {
+			t.Errorf("%s: record = %+v", name, rec)
+		}
+		if left := tb.stagedFiles(t, id); len(left) != 0 {
+			t.Errorf("%s: staged files left after expiry: %v", name, left)
+		}
+	}
+	if rec := tb.record(t, tusID(partly), "alice"); rec.State != "uploading" {
+		t.Fatalf("upload with bytes: record = %+v", rec)
+	}
+	if resp, body := tb.tusPatch(t, partly, "alice", 20000, data[20000:], nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("last PATCH: %d %s", resp.StatusCode, body)
+	}
+	tb.wantReady(t, tusID(partly), data)
+}
+
+func TestIdleUploadTTLNegative(t *testing.T) {
+	t.Parallel()
+	_, err := carcosa.New(carcosa.Config{DataDir: t.TempDir(), Store: memstore.New(), IdleUploadTTL: -time.Second})
+	if err == nil || !strings.Contains(err.Error(), "IdleUploadTTL") {
+		t.Fatalf("New: %v, want an error naming IdleUploadTTL", err)
+	}
 }
