@@ -74,7 +74,7 @@ const MaxTusMetadata = 16 << 10
 
 // checkMetadataSize refuses an Upload-Metadata header larger than
 // MaxTusMetadata besides its input entry. The whole header is bounded
-// first, so that a header of many input entries is not split at length.
+// first, since every entry named input is left out of the second count.
 func checkMetadataSize(header string) error {
 	const slack = 64 // "input ", separators and spaces
 	if len(header) > MaxTusMetadata+base64.StdEncoding.EncodedLen(maxInputSize)+slack {
