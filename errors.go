@@ -134,6 +134,10 @@ var (
 	// ErrIdleTimeout: the request's body stopped arriving for longer than
 	// Config.IdleTimeout; it was cut off and what it had sent discarded.
 	ErrIdleTimeout = NewError(http.StatusRequestTimeout, "request_timeout", "the request stopped sending its body; send it again")
+	// ErrMetadataTooLarge: a tus creation's Upload-Metadata is larger than
+	// MaxTusMetadata, not counting the route input (which has its own
+	// limit of 64 KiB).
+	ErrMetadataTooLarge = NewError(http.StatusRequestHeaderFieldsTooLarge, "metadata_too_large", "the Upload-Metadata header is too large")
 )
 
 // unavailable reports a failing backend (storage or store) as ErrUnavailable:
@@ -156,7 +160,7 @@ var sentinelsByCode = func() map[string]*Error {
 		ErrUnavailable, ErrInterrupted, ErrSizeMismatch, ErrNotUploaded, ErrUploadExpired, ErrNoPresign,
 		ErrMalware, ErrScanUnavailable, ErrScanFailed, ErrTooLargeToScan, ErrChecksumMismatch,
 		ErrImageTooLarge, ErrImageCorrupt, ErrNotImage, ErrBadTransform, ErrTransformRefused,
-		ErrQuotaExceeded, ErrRateLimited,
+		ErrQuotaExceeded, ErrRateLimited, ErrMetadataTooLarge,
 		ErrBatchRejected, ErrIdleTimeout,
 	} {
 		m[e.Code] = e

@@ -165,7 +165,7 @@ func (r *Router) sweep(ctx context.Context, before time.Time, failed bool) error
 						r.enqueueProcess(ctx, rec.ID, rec.Size)
 					}
 					continue
-				case st == store.Uploading && rec.Via == "tus" && r.expired(rec, before) && !r.staging.Complete(ctx, rec.ID):
+				case st == store.Uploading && rec.Via == "tus" && r.expired(ctx, rec, before) && !r.staging.Complete(ctx, rec.ID):
 					r.expire(ctx, rec)
 					continue
 				case st == store.Processing && rec.Via != "multipart" && r.asyncRec(rec):
@@ -226,13 +226,31 @@ func (r *Router) asyncRec(rec *store.Upload) bool {
 	return ok && r.async(h.config(), rec.Size)
 }
 
-// expires is when resumable upload rec expires.
-func (r *Router) expires(rec *store.Upload) time.Time { return rec.CreatedAt.Add(r.cfg.UploadTTL) }
+// expires is when a resumable upload created at created expires:
+// UploadTTL after, or IdleUploadTTL after if sooner and it has received no
+// byte.
+func (r *Router) expires(created time.Time, received bool) time.Time {
+	if !received {
+		return created.Add(min(r.cfg.IdleUploadTTL, r.cfg.UploadTTL))
+	}
+	return created.Add(r.cfg.UploadTTL)
+}
 
 // expired reports whether resumable upload rec, still receiving bytes, is
-// past its expiry at now.
-func (r *Router) expired(rec *store.Upload, now time.Time) bool {
-	return rec.State == store.Uploading && now.After(r.expires(rec))
+// past its expiry at now. Whether it has received a byte is asked of the
+// staging area only once that matters; an upload not staged here is taken
+// to have received some.
+func (r *Router) expired(ctx context.Context, rec *store.Upload, now time.Time) bool {
+	switch {
+	case rec.State != store.Uploading:
+		return false
+	case now.After(r.expires(rec.CreatedAt, true)):
+		return true
+	case !now.After(r.expires(rec.CreatedAt, false)):
+		return false
+	}
+	off, err := r.staging.Offset(ctx, rec.ID)
+	return err == nil && off == 0
 }
 
 // expire removes the staged bytes of a resumable upload past its expiry,
@@ -254,7 +272,7 @@ func (r *Router) expire(ctx context.Context, rec *store.Upload) error {
 	if err != nil {
 		return unavailable(err)
 	}
-	if !r.expired(cur, time.Now()) || r.staging.Complete(ctx, cur.ID) {
+	if !r.expired(ctx, cur, time.Now()) || r.staging.Complete(ctx, cur.ID) {
 		return nil
 	}
 	if err := r.staging.Remove(ctx, rec.ID); err != nil {

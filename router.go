@@ -135,6 +135,13 @@ type Config struct {
 	// recovery sweep. Defaults to 24 hours.
 	UploadTTL time.Duration
 
+	// IdleUploadTTL is how long a resumable upload may wait for its first
+	// byte: one that has received none within IdleUploadTTL of its
+	// creation (a partial or deferred-length upload alike) expires as if
+	// past UploadTTL, and Upload-Expires says so while its offset is 0.
+	// Defaults to 1 hour.
+	IdleUploadTTL time.Duration
+
 	// TransformLimits bound every image transform (derivatives and
 	// on-the-fly): the pixel budget checked before decoding, the memory
 	// all of them hold at once (MaxMemory: transforms beyond it wait, and
@@ -208,6 +215,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TransformLimits.MaxMemory < 0 {
 		return c, errors.New("carcosa: Config.TransformLimits.MaxMemory must not be negative")
+	}
+	if c.IdleUploadTTL == 0 {
+		c.IdleUploadTTL = time.Hour
+	}
+	if c.IdleUploadTTL < 0 {
+		return c, errors.New("carcosa: Config.IdleUploadTTL must not be negative")
 	}
 	if c.ProcessTimeout == 0 {
 		c.ProcessTimeout = 10 * time.Minute

@@ -25,6 +25,9 @@ type stagingArea interface {
 	Has(ctx context.Context, id string) bool
 	// Complete reports whether upload id is staged here with all its bytes.
 	Complete(ctx context.Context, id string) bool
+	// Offset is how many bytes upload id has received; an error if it is
+	// not staged here.
+	Offset(ctx context.Context, id string) (int64, error)
 	// Digest is the SHA-256 and size of a complete upload.
 	Digest(ctx context.Context, id string) (sum [32]byte, size int64, err error)
 	// Head is the first n bytes of upload id, or fewer if it is shorter.

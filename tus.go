@@ -3,6 +3,7 @@ package carcosa
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,6 +65,47 @@ func parseTusMeta(md tusd.MetaData) (tusMeta, error) {
 		m.input = []byte(in)
 	}
 	return m, nil
+}
+
+// MaxTusMetadata bounds the Upload-Metadata of a tus creation, as sent
+// (base64 values), leaving out the route input, which has its own limit of
+// 64 KiB decoded. A larger header is refused with ErrMetadataTooLarge.
+const MaxTusMetadata = 16 << 10
+
+// checkMetadataSize refuses an Upload-Metadata header larger than
+// MaxTusMetadata besides its input entry. The whole header is bounded
+// first, since every entry named input is left out of the second count.
+func checkMetadataSize(header string) error {
+	const slack = 64 // "input ", separators and spaces
+	if len(header) > MaxTusMetadata+base64.StdEncoding.EncodedLen(maxInputSize)+slack {
+		return ErrMetadataTooLarge
+	}
+	rest := len(header)
+	for el := range strings.SplitSeq(header, ",") {
+		if key, _, _ := strings.Cut(strings.TrimSpace(el), " "); key == "input" {
+			rest -= len(el)
+		}
+	}
+	if rest > MaxTusMetadata {
+		return ErrMetadataTooLarge
+	}
+	return nil
+}
+
+// tusKeys are the Upload-Metadata keys staged with an upload, the ones
+// Carcosa reads; tusd would keep any others too, for as long as the upload
+// lives. The input is kept in the record only.
+var tusKeys = []string{"route", "filename", "name", "filetype", "type"}
+
+// keptMeta is what of md is staged with an upload.
+func keptMeta(md tusd.MetaData) tusd.MetaData {
+	kept := make(tusd.MetaData, len(tusKeys))
+	for _, k := range tusKeys {
+		if v, ok := md[k]; ok {
+			kept[k] = v
+		}
+	}
+	return kept
 }
 
 // ctxKey carries the client's request through tusd to the hooks.
@@ -138,6 +180,11 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 			r.writeError(tw, req, ErrMethod)
 			return
 		}
+		if err := checkMetadataSize(req.Header.Get("Upload-Metadata")); err != nil {
+			r.writeError(tw, req, err)
+			return
+		}
+		tw.created = time.Now()
 		// Creation with upload: a body sent with a checksum must match it.
 		// It is spooled to be checked, once the caller is admitted.
 		if req.ContentLength != 0 && req.Header.Get("Upload-Checksum") != "" {
@@ -198,7 +245,7 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	// An upload with all its bytes was finished above, whatever the time.
-	if req.Method != http.MethodDelete && r.expired(rec, time.Now()) {
+	if req.Method != http.MethodDelete && r.expired(req.Context(), rec, time.Now()) {
 		if err := r.expire(context.WithoutCancel(req.Context()), rec); err != nil {
 			r.log.WarnContext(req.Context(), "expiring an upload", "upload", id, "err", err)
 		}
@@ -209,7 +256,7 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 		r.tusSettled(tw, req, rec)
 		return
 	}
-	tw.Header().Set("Upload-Expires", r.expires(rec).UTC().Format(http.TimeFormat))
+	tw.created = rec.CreatedAt
 	if req.Method == http.MethodPatch {
 		left := h.config().maxFileSize
 		if rec.Size >= 0 {
@@ -445,8 +492,7 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 		return tusd.HTTPResponse{}, none, tusError(clientError(unavailable(err)), reqID)
 	}
 	a.recorded = true
-	expires := time.Now().Add(r.cfg.UploadTTL).UTC().Format(http.TimeFormat)
-	return tusd.HTTPResponse{Header: tusd.HTTPHeader{"Upload-Expires": expires}}, tusd.FileInfoChanges{ID: rec.ID}, nil
+	return tusd.HTTPResponse{}, tusd.FileInfoChanges{ID: rec.ID, MetaData: keptMeta(info.MetaData)}, nil
 }
 
 // tusAdmission is a tus upload admitted for creation: its route, the
@@ -886,6 +932,11 @@ type tusWriter struct {
 	status  int
 	capture bool
 	body    bytes.Buffer
+
+	// created, for a request about an unfinished upload, is when the
+	// upload was created. A successful response tells when it expires
+	// (Upload-Expires), which depends on the offset tusd answers.
+	created time.Time
 }
 
 func (w *tusWriter) WriteHeader(code int) {
@@ -893,6 +944,11 @@ func (w *tusWriter) WriteHeader(code int) {
 		return
 	}
 	w.status = code
+	if !w.created.IsZero() && code < 300 {
+		off, err := strconv.ParseInt(w.Header().Get("Upload-Offset"), 10, 64)
+		received := err == nil && off > 0
+		w.Header().Set("Upload-Expires", w.r.expires(w.created, received).UTC().Format(http.TimeFormat))
+	}
 	if ext := w.Header().Get("Tus-Extension"); ext != "" {
 		// The extensions Carcosa adds to tusd's.
 		w.Header().Set("Tus-Extension", ext+",checksum,expiration")

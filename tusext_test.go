@@ -268,33 +268,34 @@ func expiresAt(t *testing.T, resp *http.Response) time.Time {
 	return at
 }
 
-// An unfinished upload tells when it expires: UploadTTL after its creation.
+// An unfinished upload tells when it expires: IdleUploadTTL after its
+// creation while it has no byte, UploadTTL after once it has some.
 func TestTusExpiresHeader(t *testing.T) {
 	t.Parallel()
-	tb := setup(t) // the default UploadTTL, 24 hours
+	tb := setup(t) // the default TTLs, 1 and 24 hours
 	data := randomBytes(3000)
 	start := time.Now().Truncate(time.Second)
 	loc := tb.tusStart(t, len(data))
 	id := tusID(loc)
 	resp, _ := tb.do(t, "HEAD", loc, "alice", nil, map[string]string{"Tus-Resumable": "1.0.0"})
-	created := expiresAt(t, resp)
-	if want := start.Add(24 * time.Hour); created.Before(want) || created.After(want.Add(time.Minute)) {
-		t.Fatalf("Upload-Expires %v, want about %v", created, want)
+	if at, want := expiresAt(t, resp), start.Add(time.Hour); at.Before(want) || at.After(want.Add(time.Minute)) {
+		t.Fatalf("Upload-Expires %v with no byte, want about %v", at, want)
 	}
 
 	resp, body := tb.tusPatch(t, loc, "alice", 0, data[:1000], nil)
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("PATCH: %d %s", resp.StatusCode, body)
 	}
-	if at := expiresAt(t, resp); at.Sub(created).Abs() > time.Second {
-		t.Errorf("PATCH: Upload-Expires %v, created with %v", at, created)
+	full := expiresAt(t, resp)
+	if want := start.Add(24 * time.Hour); full.Before(want) || full.After(want.Add(time.Minute)) {
+		t.Fatalf("PATCH: Upload-Expires %v, want about %v", full, want)
 	}
 	resp, _ = tb.do(t, "HEAD", loc, "alice", nil, map[string]string{"Tus-Resumable": "1.0.0"})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("HEAD: %d", resp.StatusCode)
 	}
-	if at := expiresAt(t, resp); at.Sub(created).Abs() > time.Second {
-		t.Errorf("HEAD: Upload-Expires %v, created with %v", at, created)
+	if at := expiresAt(t, resp); at.Sub(full).Abs() > time.Second {
+		t.Errorf("HEAD: Upload-Expires %v, PATCH said %v", at, full)
 	}
 
 	// A finished upload no longer expires.
@@ -308,17 +309,31 @@ func TestTusExpiresHeader(t *testing.T) {
 	tb.wantReady(t, id, data)
 }
 
-// The creation response says when the upload expires.
+// The creation response says when the upload expires: IdleUploadTTL
+// later, or UploadTTL later when the creation brought bytes.
 func TestTusExpiresOnCreation(t *testing.T) {
 	t.Parallel()
-	tb := setupConfig(t, memstore.New(), func(c *carcosa.Config) { c.UploadTTL = 2 * time.Hour })
+	tb := setupConfig(t, memstore.New(), func(c *carcosa.Config) {
+		c.UploadTTL = 2 * time.Hour
+		c.IdleUploadTTL = 30 * time.Minute
+	})
 	start := time.Now().Truncate(time.Second)
 	resp, body := tb.tusCreate(t, "alice", 10, tusMetadata("route", "files", "filename", "a.bin"), nil)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", resp.StatusCode, body)
 	}
-	if at, want := expiresAt(t, resp), start.Add(2*time.Hour); at.Before(want) || at.After(want.Add(time.Minute)) {
+	if at, want := expiresAt(t, resp), start.Add(30*time.Minute); at.Before(want) || at.After(want.Add(time.Minute)) {
 		t.Fatalf("Upload-Expires %v, want about %v", at, want)
+	}
+	resp, body = tb.do(t, "POST", tb.url("/tus/"), "alice", bytes.NewReader([]byte("abc")), map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Length": "10", "Content-Type": "application/offset+octet-stream",
+		"Upload-Metadata": tusMetadata("route", "files", "filename", "b.bin"),
+	})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create with upload: %d %s", resp.StatusCode, body)
+	}
+	if at, want := expiresAt(t, resp), start.Add(2*time.Hour); at.Before(want) || at.After(want.Add(time.Minute)) {
+		t.Fatalf("creation with upload: Upload-Expires %v, want about %v", at, want)
 	}
 }
 

@@ -322,6 +322,17 @@ func (s *Store) Complete(ctx context.Context, id string) bool {
 	return err == nil && !info.IsPartial
 }
 
+// Offset is how many bytes upload id has received. It returns an error
+// matching handler.ErrNotFound for an upload that is not staged.
+func (s *Store) Offset(ctx context.Context, id string) (int64, error) {
+	u, err := s.get(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	info, err := u.inner.GetInfo(ctx)
+	return info.Offset, err
+}
+
 // finished returns upload id and its info if all its bytes are staged and
 // readable, and tusstage.ErrNotFinished if its length is deferred or its
 // offset is short of its size.

@@ -304,6 +304,16 @@ func (s *Store) Complete(ctx context.Context, id string) bool {
 	return err == nil && !info.SizeIsDeferred && !info.IsPartial && info.Offset == info.Size
 }
 
+// Offset is how many bytes upload id has received.
+func (s *Store) Offset(ctx context.Context, id string) (int64, error) {
+	u, err := s.GetUpload(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	info, err := u.GetInfo(ctx)
+	return info.Offset, err
+}
+
 // Digest returns the SHA-256 and size of a finished upload. The saved hash
 // state is used when it covers exactly the file; otherwise the file is hashed
 // once and the rebuilt state saved for next time.
