@@ -138,11 +138,3 @@ func TestIdleTusPatch(t *testing.T) {
 		t.Fatalf("HEAD after a stalled PATCH: %d %v", resp.StatusCode, resp.Header)
 	}
 }
-
-// New refuses a negative IdleTimeout, naming the field.
-func TestIdleTimeoutNegative(t *testing.T) {
-	_, err := carcosa.New(carcosa.Config{DataDir: t.TempDir(), IdleTimeout: -1})
-	if err == nil || !strings.Contains(err.Error(), "Config.IdleTimeout") {
-		t.Fatalf("New with IdleTimeout -1: %v", err)
-	}
-}

@@ -156,11 +156,3 @@ func TestTusIdleUploadExpires(t *testing.T) {
 	}
 	tb.wantReady(t, tusID(partly), data)
 }
-
-func TestIdleUploadTTLNegative(t *testing.T) {
-	t.Parallel()
-	_, err := carcosa.New(carcosa.Config{DataDir: t.TempDir(), Store: memstore.New(), IdleUploadTTL: -time.Second})
-	if err == nil || !strings.Contains(err.Error(), "IdleUploadTTL") {
-		t.Fatalf("New: %v, want an error naming IdleUploadTTL", err)
-	}
-}
