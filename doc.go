@@ -60,8 +60,8 @@
 // cache; nothing is fsynced) and survives any crash of the process. An
 // upload that had all its bytes when the process stopped is finished after
 // the restart: by the client's next HEAD or PATCH, or by the recovery sweep
-// the Router runs on its first request and every minute after (Recover runs
-// it on demand). OnComplete runs at least once per ready upload, twice only
+// the Router runs when it starts (Start, or its first request) and every
+// minute after (Recover runs it on demand). OnComplete runs at least once per ready upload, twice only
 // if the process dies between its return and the record turning ready. When
 // storage or the store fails, the client gets 503 "unavailable" with
 // Retry-After, the upload keeps its bytes, and a retry finishes it; no

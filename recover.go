@@ -75,57 +75,14 @@ func (r *Router) inFlight(id string) bool {
 // sweepInterval is how often the Router looks for uploads to recover.
 const sweepInterval = time.Minute
 
-// startBackground starts the recovery sweep. It runs when the Router serves
-// its first request, once every route is declared.
-func (r *Router) startBackground() {
-	// The queue's own context outlives the sweep's: Close stops it after
-	// the sweep, letting its waiting jobs run.
-	if err := r.queue.Start(context.Background()); err != nil {
-		r.log.Error("starting the background queue", "err", err)
-	} else {
-		r.queueRun = true
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.bgCancel = cancel
-	r.bgDone = make(chan struct{})
-	go func() {
-		defer close(r.bgDone)
-		// First everything the previous process left unfinished, then, on
-		// a timer, what a transient failure left and no client came back for.
-		before, first := r.started, true
-		t := time.NewTicker(sweepInterval)
-		defer t.Stop()
-		for {
-			if err := r.sweep(ctx, before, first); err != nil && ctx.Err() == nil {
-				r.log.Warn("recovering unfinished uploads", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				before, first = now.Add(-sweepInterval), false
-			}
-		}
-	}()
-}
-
-// stopBackground stops the sweep and waits for it.
-func (r *Router) stopBackground() {
-	if r.bgCancel != nil {
-		r.bgCancel()
-		<-r.bgDone
-		r.bgCancel = nil
-	}
-}
-
 // Recover finishes the uploads that a crash or a failing backend left
 // unfinished: resumable uploads that received all their bytes but were
 // never verified and settled, or whose settling stopped half-way, and
 // multipart uploads whose request died with its process. It returns once
 // every such upload last changed before the call has been handled.
 //
-// A Router runs Recover by itself when it serves its first request, and
-// again every minute; call it directly to recover without waiting.
+// A started Router (see Start) runs Recover by itself, and again every
+// minute; call it directly to recover without waiting.
 func (r *Router) Recover(ctx context.Context) error {
 	return r.sweep(ctx, time.Now(), true)
 }

@@ -116,8 +116,8 @@ type Config struct {
 	// retries of scans that failed. Defaults to an in-process queue
 	// (queue.NewMemory), whose waiting jobs Close runs before it returns;
 	// a durable one (queue/riverqueue) keeps them through crashes. The
-	// Router registers its handlers on it in New, starts it when it
-	// serves its first request and stops it in Close.
+	// Router registers its handlers on it in New, starts it in Start (or
+	// with its first request) and stops it in Stop and Close.
 	Queue queue.Queue
 
 	// IdleTimeout is how long a request may go without sending a byte of
@@ -315,7 +315,6 @@ type Router struct {
 	stages   []stage
 	scanner  scan.Scanner
 	queue    queue.Queue
-	queueRun bool           // the queue was started
 	quota    *quota.Manager // nil without Config.Quota
 	audit    store.AuditLog // nil when the Store keeps no audit log
 	fetcher  *safefetch.Client
@@ -333,7 +332,9 @@ type Router struct {
 	finMu     sync.Mutex
 	finishing map[string]*finishTurn
 	shielded  map[string]int // uploads whose lock holder must not be interrupted
-	bgOnce    sync.Once
+	lifeMu    sync.Mutex     // guards what follows
+	queueRun  bool           // the queue was started
+	stopped   bool
 	bgCancel  context.CancelFunc
 	bgDone    chan struct{}
 }
@@ -452,23 +453,14 @@ func New(cfg Config) (*Router, error) {
 	return r, nil
 }
 
-// Close releases the backends New opened. Call it after the HTTP server has
-// shut down.
+// Close stops the Router (see Stop, given ProcessTimeout) and releases the
+// backends New opened. Call it after the HTTP server has shut down.
 func (r *Router) Close() error {
-	r.bgOnce.Do(func() {}) // a Router closed before serving never starts the sweep
-	r.stopBackground()
-	if r.queueRun {
-		// Jobs waiting in an in-process queue run before it stops.
-		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ProcessTimeout)
-		if err := r.queue.Stop(ctx); err != nil {
-			r.log.Error("stopping the background queue", "err", err)
-		}
-		cancel()
-		r.queueRun = false
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ProcessTimeout)
+	if err := r.Stop(ctx); err != nil {
+		r.log.Error("stopping the Router", "err", err)
 	}
-	if r.staging != nil {
-		r.staging.Flush()
-	}
+	cancel()
 	var errs []error
 	for i := len(r.closers) - 1; i >= 0; i-- {
 		errs = append(errs, r.closers[i]())
@@ -499,8 +491,12 @@ func (r *Router) route(name string) (routeHandler, bool) {
 
 // ServeHTTP serves the HTTP contract under Config.BasePath.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	r.serving.Store(true)
-	r.bgOnce.Do(r.startBackground)
+	if !r.serving.Load() {
+		// A Router not started by its owner starts with its first request.
+		if err := r.Start(req.Context()); err != nil {
+			r.log.ErrorContext(req.Context(), "starting the Router", "err", err)
+		}
+	}
 	base := r.cfg.BasePath
 	p := req.URL.Path
 	if base != "/" {

@@ -1,0 +1,96 @@
+package carcosa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Start starts the Router's background work: the queue's workers (the
+// processing of large files, the retries of scans) and the recovery sweep,
+// which first finishes what a previous process left unfinished, then runs
+// every minute. Declare every route first: routes cannot be added once the
+// Router has started.
+//
+// A Router that serves HTTP starts with its first request if Start was not
+// called; one used only through its Go API (UploadFromURL, Release, …)
+// must be started for its retries to run. Starting a started Router does
+// nothing; a stopped Router cannot start again. ctx bounds the start
+// itself, not the work it starts, which runs until Stop.
+func (r *Router) Start(ctx context.Context) error {
+	r.lifeMu.Lock()
+	defer r.lifeMu.Unlock()
+	if r.stopped {
+		return errors.New("carcosa: the Router was stopped; it cannot start again")
+	}
+	if r.serving.Load() {
+		return nil
+	}
+	r.serving.Store(true)
+	// The queue's own context outlives ctx and the sweep's: Stop stops
+	// the queue after the sweep, letting its waiting jobs run.
+	if err := r.queue.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("carcosa: starting the background queue: %w", err)
+	}
+	r.queueRun = true
+	sctx, cancel := context.WithCancel(context.Background())
+	r.bgCancel = cancel
+	r.bgDone = make(chan struct{})
+	go r.sweepEvery(sctx, sweepInterval)
+	return nil
+}
+
+// sweepEvery runs the recovery sweep until ctx ends: first over everything
+// a previous process left unfinished, then, every interval, over what a
+// transient failure left and no client came back for.
+func (r *Router) sweepEvery(ctx context.Context, interval time.Duration) {
+	defer close(r.bgDone)
+	before, first := r.started, true
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := r.sweep(ctx, before, first); err != nil && ctx.Err() == nil {
+			r.log.Warn("recovering unfinished uploads", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			before, first = now.Add(-interval), false
+		}
+	}
+}
+
+// Stop stops the background work Start started: the recovery sweep, then
+// the queue, whose waiting jobs an in-process queue runs before it
+// returns. It returns ctx's error if ctx ends first, leaving the queue's
+// jobs to their context (a durable queue keeps them for the next start).
+// Stop does not close the backends; Close does, after stopping. A Router
+// stopped before it started never starts.
+func (r *Router) Stop(ctx context.Context) error {
+	r.lifeMu.Lock()
+	defer r.lifeMu.Unlock()
+	r.stopped = true
+	r.serving.Store(true) // no route is added, no request starts it
+	var errs []error
+	if r.bgCancel != nil {
+		r.bgCancel()
+		select {
+		case <-r.bgDone:
+			r.bgCancel = nil
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("carcosa: stopping the recovery sweep: %w", ctx.Err()))
+		}
+	}
+	if r.queueRun {
+		if err := r.queue.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("carcosa: stopping the background queue: %w", err))
+		}
+		r.queueRun = false
+	}
+	if r.staging != nil {
+		r.staging.Flush()
+	}
+	return errors.Join(errs...)
+}
