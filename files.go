@@ -36,18 +36,22 @@ func (r *Router) keyURL(u *store.Upload) string {
 	if u.Key == "" {
 		return ""
 	}
-	p := strings.TrimSuffix(r.cfg.BasePath, "/") + "/files/" + u.Key
+	p := r.filePath(u.Key)
 	if h, ok := r.route(u.Route); ok && h.config().public {
 		return p
 	}
 	return r.SignURL(u.Key, r.cfg.SignedURLTTL)
 }
 
+// filePath is the path GET B/files/{key} serves key at.
+func (r *Router) filePath(key string) string {
+	return strings.TrimSuffix(r.cfg.BasePath, "/") + "/files/" + key
+}
+
 // SignURL returns a URL path for the file at key that stays valid for ttl.
 func (r *Router) SignURL(key string, ttl time.Duration) string {
 	exp := time.Now().Add(ttl).Unix()
-	return strings.TrimSuffix(r.cfg.BasePath, "/") + "/files/" + key +
-		"?exp=" + strconv.FormatInt(exp, 10) + "&sig=" + r.signature(key, exp)
+	return r.filePath(key) + "?exp=" + strconv.FormatInt(exp, 10) + "&sig=" + r.signature(key, exp)
 }
 
 func (r *Router) signature(key string, exp int64) string {

@@ -248,9 +248,8 @@ func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, cl
 	if err := r.reserve(ctx, id, most, g, cfg.name); err != nil {
 		return pendingFile{}, err
 	}
-	if err := r.store.Create(ctx, rec); err != nil {
-		r.releaseQuota(ctx, id)
-		return pendingFile{}, unavailable(err)
+	if err := r.createReserved(ctx, rec); err != nil {
+		return pendingFile{}, err
 	}
 	refuse := func(err error) (pendingFile, error) {
 		return pendingFile{}, r.fail(ctx, h, rec.ID, err)

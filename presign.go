@@ -141,9 +141,8 @@ func (r *Router) servePresign(w http.ResponseWriter, req *http.Request) {
 			refuse(err)
 			return
 		}
-		if err := r.store.Create(req.Context(), rec); err != nil {
-			r.releaseQuota(req.Context(), id)
-			refuse(unavailable(err))
+		if err := r.createReserved(req.Context(), rec); err != nil {
+			refuse(err)
 			return
 		}
 		u, err := signer.SignPut(req.Context(), key, types[i].MIME, ttl)

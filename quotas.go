@@ -63,6 +63,16 @@ func (r *Router) settleQuota(ctx context.Context, rec *store.Upload) error {
 	return nil
 }
 
+// createReserved creates the record of a new upload whose quota was
+// reserved under rec.ID, giving the reservation back if that fails.
+func (r *Router) createReserved(ctx context.Context, rec *store.Upload) error {
+	if err := r.store.Create(ctx, rec); err != nil {
+		r.releaseQuota(ctx, rec.ID)
+		return unavailable(err)
+	}
+	return nil
+}
+
 // releaseQuota gives back what upload id reserved: it was refused, deleted
 // or expired.
 func (r *Router) releaseQuota(ctx context.Context, id string) {

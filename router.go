@@ -348,7 +348,7 @@ func New(cfg Config) (*Router, error) {
 	}
 	// DataDir/tmp holds tus request bodies while their checksum is verified.
 	// This makes DataDir too, if missing: private, as all Carcosa keeps.
-	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "tmp"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, tmpDir), 0o700); err != nil {
 		return nil, fmt.Errorf("carcosa: creating DataDir: %w", err)
 	}
 	r := &Router{

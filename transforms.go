@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -247,7 +248,11 @@ func (r *Router) posterOf(ctx context.Context, bk storage.Storage, rec *store.Up
 
 // tmpDir holds temporary files: tus bodies being checked, videos for
 // ffmpeg.
-func (r *Router) tmpDir() string { return path.Join(r.cfg.DataDir, "tmp") }
+// tmpDir names DataDir's folder of passing files: tus bodies spooled for
+// their checksum, transforms being written.
+const tmpDir = "tmp"
+
+func (r *Router) tmpDir() string { return filepath.Join(r.cfg.DataDir, tmpDir) }
 
 // derivativeKey is where derivative name of the file at key is stored.
 func derivativeKey(key, name, mime string) string {
@@ -470,7 +475,7 @@ func (r *Router) TransformURL(ctx context.Context, key string, spec transform.Sp
 	if !ok {
 		return "", ErrUnknownRoute
 	}
-	base := strings.TrimSuffix(r.cfg.BasePath, "/") + "/files/" + key + "?"
+	base := r.filePath(key) + "?"
 	if !h.config().public {
 		base = r.SignURL(key, ttl) + "&"
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -487,9 +486,8 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 		Input: a.md.input, Metadata: a.g.meta, Partial: info.IsPartial,
 		Bucket: r.buckets.place(placement{route: a.md.route, tier: a.g.tier, size: a.size}),
 	}
-	if err := r.store.Create(hook.Context, rec); err != nil {
-		r.releaseQuota(hook.Context, a.id)
-		return tusd.HTTPResponse{}, none, tusError(clientError(unavailable(err)), reqID)
+	if err := r.createReserved(hook.Context, rec); err != nil {
+		return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
 	}
 	a.recorded = true
 	return tusd.HTTPResponse{}, tusd.FileInfoChanges{ID: rec.ID, MetaData: keptMeta(info.MetaData)}, nil
@@ -654,7 +652,7 @@ func (r *Router) verifyChecksum(w http.ResponseWriter, req *http.Request, limit 
 		r.writeError(w, req, ErrBadRequest.with(msg).wrap(err))
 		return nil, false
 	}
-	body, err := tusext.Spool(req.Context(), req.Body, sum, filepath.Join(r.cfg.DataDir, "tmp"), limit)
+	body, err := tusext.Spool(req.Context(), req.Body, sum, r.tmpDir(), limit)
 	switch {
 	case errors.Is(err, tusext.ErrMismatch):
 		r.writeError(w, req, ErrChecksumMismatch)
