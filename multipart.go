@@ -3,8 +3,6 @@ package carcosa
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash"
@@ -259,22 +257,10 @@ func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, cl
 		return refuse(err)
 	}
 	// One read: the bytes go to storage, the hash and the scanner at once.
-	hw := &hashCounter{h: sha256.New()}
-	hw.Write(head)
-	var (
-		tee io.Writer = hw
-		sc  *streamScan
-	)
-	if r.scans(cfg) {
-		sc = r.startScan(ctx)
-		sc.Write(head)
-		tee = io.MultiWriter(hw, sc)
-	}
-	src := io.MultiReader(bytes.NewReader(head), io.TeeReader(lr, tee))
+	d := r.newDigest(ctx, head, r.scans(cfg))
+	src := io.MultiReader(bytes.NewReader(head), io.TeeReader(lr, d))
 	err = dst.Put(ctx, key, src, &storage.PutOptions{ContentType: c.typ.MIME})
-	if sc != nil {
-		c.scan = sc.finish(err)
-	}
+	c.size, c.sha256, c.scan = d.finish(err)
 	if err != nil {
 		if lr.exceeded || lr.err != nil {
 			return refuse(readError(lr, err))
@@ -282,8 +268,6 @@ func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, cl
 		r.buckets.failed(bucket)
 		return refuse(unavailable(err))
 	}
-	c.size = hw.n
-	c.sha256 = hex.EncodeToString(hw.h.Sum(nil))
 	if err := r.runFinal(ctx, c); err != nil {
 		r.deleteStored(ctx, rec)
 		return refuse(err)

@@ -2,9 +2,12 @@ package carcosa
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -53,13 +56,52 @@ func defaultStages() []stage {
 
 func checkType(_ context.Context, c *candidate) error {
 	c.typ = filetype.Detect(c.head)
-	if !c.route.acceptsAny && filetype.IsExecutable(c.typ) {
+	return acceptType(c.route, c.typ)
+}
+
+// acceptType checks that route cfg takes files of type t: executables only
+// where it accepts any type.
+func acceptType(cfg routeConfig, t filetype.Type) error {
+	if !cfg.acceptsAny && filetype.IsExecutable(t) {
 		return ErrExecutable
 	}
-	if !filetype.Accepts(c.route.accept, c.typ) {
-		return ErrTypeNotAllowed.with(fmt.Sprintf("files of type %s are not allowed here", c.typ.MIME))
+	if !filetype.Accepts(cfg.accept, t) {
+		return ErrTypeNotAllowed.with(fmt.Sprintf("files of type %s are not allowed here", t.MIME))
 	}
 	return nil
+}
+
+// digest takes a file's bytes in one pass: it counts and hashes them, and
+// streams them to the scanner when there is one.
+type digest struct {
+	sum hashCounter
+	w   io.Writer
+	sc  *streamScan
+}
+
+// newDigest starts the digest of a file whose first bytes are head,
+// scanning it when scan is set.
+func (r *Router) newDigest(ctx context.Context, head []byte, scan bool) *digest {
+	d := &digest{sum: hashCounter{h: sha256.New()}}
+	d.w = &d.sum
+	if scan {
+		d.sc = r.startScan(ctx)
+		d.w = io.MultiWriter(&d.sum, d.sc)
+	}
+	d.Write(head)
+	return d
+}
+
+func (d *digest) Write(p []byte) (int, error) { return d.w.Write(p) }
+
+// finish ends the digest; err is the error that ended the bytes, if any.
+// It returns the size, the SHA-256 in hex and the scan's outcome (nil
+// without a scan).
+func (d *digest) finish(err error) (size int64, sha string, scanned *scanOutcome) {
+	if d.sc != nil {
+		scanned = d.sc.finish(err)
+	}
+	return d.sum.n, hex.EncodeToString(d.sum.h.Sum(nil)), scanned
 }
 
 func checkExtension(_ context.Context, c *candidate) error {

@@ -2,8 +2,6 @@ package carcosa
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,11 +84,9 @@ func (r *Router) servePresign(w http.ResponseWriter, req *http.Request) {
 		case t.MIME == "":
 			r.writeError(w, req, ErrBadRequest.with("every file needs its type"))
 			return
-		case !cfg.acceptsAny && filetype.IsExecutable(t):
-			r.writeError(w, req, ErrExecutable)
-			return
-		case !filetype.Accepts(cfg.accept, t):
-			r.writeError(w, req, ErrTypeNotAllowed.with(fmt.Sprintf("files of type %s are not allowed here", t.MIME)))
+		}
+		if err := acceptType(cfg, t); err != nil {
+			r.writeError(w, req, err)
 			return
 		}
 		types[i] = t
@@ -255,39 +251,28 @@ func (r *Router) finishPresigned(ctx context.Context, id string) (*store.Upload,
 	// One read: the first bytes for the type, every byte for the hash and
 	// the scanner. (A file larger than the scanner examines is judged by
 	// its size, without a scan.)
-	sum := sha256.New()
 	head := make([]byte, filetype.SniffLen)
 	n, err := io.ReadFull(obj, head)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		return nil, unavailable(err)
 	}
 	head = head[:n]
-	sum.Write(head)
-	var (
-		tee io.Writer = sum
-		sc  *streamScan
-	)
 	cfg := h.config()
-	if limit := int64(0); r.scans(cfg) {
-		if limit = r.scanner.MaxSize(); limit == 0 || rec.Size <= limit {
-			sc = r.startScan(ctx)
-			sc.Write(head)
-			tee = io.MultiWriter(sum, sc)
-		}
+	scan := r.scans(cfg)
+	if limit := int64(0); scan {
+		limit = r.scanner.MaxSize()
+		scan = limit == 0 || rec.Size <= limit
 	}
-	size, err := io.Copy(tee, obj)
-	var scanned *scanOutcome
-	if sc != nil {
-		scanned = sc.finish(err)
-	}
+	d := r.newDigest(ctx, head, scan)
+	_, err = io.Copy(d, obj)
+	size, sum, scanned := d.finish(err)
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	size += int64(n)
 	if size != rec.Size {
 		return refuse(ErrSizeMismatch)
 	}
-	c := &candidate{route: cfg, name: rec.Name, head: head, size: size, sha256: hex.EncodeToString(sum.Sum(nil)), scan: scanned}
+	c := &candidate{route: cfg, name: rec.Name, head: head, size: size, sha256: sum, scan: scanned}
 	if err := r.runEarly(ctx, c); err != nil {
 		return refuse(err)
 	}
