@@ -132,12 +132,28 @@ func (r *Router) record(ctx context.Context, id string) (*store.Upload, error) {
 // being processed is ErrConflict; a quarantined one is left to
 // DeleteQuarantined.
 func (r *Router) Delete(ctx context.Context, id string) error {
+	return r.deleteFile(ctx, id, deletion{via: "api", actor: actorOf(ctx), waitUploading: true})
+}
+
+// deletion says who deletes an upload and how.
+type deletion struct {
+	via, actor string // for the audit log
+	// waitUploading deletes a resumable upload still receiving bytes once
+	// the request bringing them ends; without it, such an upload is a
+	// conflict (its client ends it with a tus DELETE).
+	waitUploading bool
+}
+
+// deleteFile removes upload id, in its turn among the operations on it:
+// its bytes, derivatives, anything staged and its record, and gives back
+// its quota. Uploads being processed or quarantined are conflicts.
+func (r *Router) deleteFile(ctx context.Context, id string, d deletion) error {
 	_, err := r.finishWith(ctx, id, func(ctx context.Context, id string) (*store.Upload, error) {
 		rec, err := r.record(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		if rec.State == store.Uploading && rec.Via == "tus" {
+		if rec.State == store.Uploading && rec.Via == "tus" && d.waitUploading {
 			// Wait for a request bringing bytes to end, as expiry does.
 			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			unlock, err := r.lockUpload(lctx, id)
@@ -151,21 +167,25 @@ func (r *Router) Delete(ctx context.Context, id string) error {
 			}
 		}
 		switch rec.State {
+		case store.Uploading:
+			if !d.waitUploading {
+				return nil, ErrConflict.with("the upload is still receiving bytes; end it with a tus DELETE")
+			}
 		case store.Processing:
 			return nil, ErrConflict.with("the upload is being processed; try again shortly")
 		case store.Quarantined:
-			return nil, ErrConflict.with("the file is quarantined; use DeleteQuarantined")
+			return nil, ErrConflict.with("the file is quarantined; an operator decides what becomes of it")
 		}
 		if err := r.deleteStored(ctx, rec); err != nil {
 			return nil, unavailable(err)
 		}
 		if rec.Via == "tus" {
-			r.removeStaged(ctx, id)
+			r.removeStaged(ctx, id) // a failed upload's bytes, kept for a retry
 		}
 		if err := r.dropRecord(ctx, id); err != nil {
 			return nil, unavailable(err)
 		}
-		r.recordAudit(ctx, store.AuditFileDeleted, actorOf(ctx), rec.Tenant, id, map[string]string{"route": rec.Route, "via": "api"})
+		r.recordAudit(ctx, store.AuditFileDeleted, d.actor, rec.Tenant, id, map[string]string{"route": rec.Route, "via": d.via})
 		r.log.InfoContext(ctx, "upload deleted", "upload", id, "route", rec.Route)
 		return nil, nil
 	})
