@@ -3,7 +3,6 @@ package carcosa
 import (
 	"cmp"
 	"net/http"
-
 )
 
 // serveUpload answers GET B/uploads/{id}: the record, to its owner only.
