@@ -58,12 +58,6 @@ func chaosServe(dir, addr string, stall bool) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if stall {
-		testHookFinish = func(id string) {
-			os.WriteFile(filepath.Join(dir, "stalled-"+id), nil, 0o600)
-			select {}
-		}
-	}
 	cfg := Config{DataDir: dir, Logger: log}
 	if u := os.Getenv("CARCOSA_CHAOS_STORAGE"); u != "" {
 		b, err := storage.Open(context.Background(), u)
@@ -112,6 +106,12 @@ func chaosServe(dir, addr string, stall bool) {
 	r, err := New(cfg)
 	if err != nil {
 		fatal(err)
+	}
+	if stall {
+		r.beforeVerify = func(id string) {
+			os.WriteFile(filepath.Join(dir, "stalled-"+id), nil, 0o600)
+			select {}
+		}
 	}
 	logPath := cmp.Or(os.Getenv("CARCOSA_CHAOS_LOG"), filepath.Join(dir, "oncomplete.log"))
 	onComplete := func(_ context.Context, _ struct{}, f File) (any, error) {

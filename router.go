@@ -332,11 +332,15 @@ type Router struct {
 	finMu     sync.Mutex
 	finishing map[string]*finishTurn
 	shielded  map[string]int // uploads whose lock holder must not be interrupted
-	lifeMu    sync.Mutex     // guards what follows
-	queueRun  bool           // the queue was started
-	stopped   bool
-	bgCancel  context.CancelFunc
-	bgDone    chan struct{}
+	// beforeVerify, when set (by tests, before serving), runs when
+	// finishing a resumable upload is about to verify it.
+	beforeVerify func(id string)
+
+	lifeMu   sync.Mutex // guards what follows
+	queueRun bool       // the queue was started
+	stopped  bool
+	bgCancel context.CancelFunc
+	bgDone   chan struct{}
 }
 
 // New returns a Router for cfg. It opens the embedded defaults for any

@@ -676,10 +676,6 @@ func (r *Router) verifyChecksum(w http.ResponseWriter, req *http.Request, limit 
 	return func() { body.Close() }, true
 }
 
-// testHookFinish, when set (by tests), runs when finishing an upload is
-// about to verify it.
-var testHookFinish func(id string)
-
 // finishTus verifies a staged upload, moves it into storage and settles it.
 // Use finish, which runs one finishTus per upload at a time.
 //
@@ -700,8 +696,8 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 	if rec.State == store.Uploading && !r.staging.Complete(ctx, id) {
 		return nil, ErrConflict.with("the upload has not received all its bytes")
 	}
-	if testHookFinish != nil {
-		testHookFinish(id)
+	if r.beforeVerify != nil {
+		r.beforeVerify(id)
 	}
 	refuse := func(err error) (*store.Upload, error) {
 		r.removeStaged(ctx, id)
