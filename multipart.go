@@ -272,7 +272,7 @@ func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, cl
 		r.deleteStored(ctx, rec)
 		return refuse(err)
 	}
-	rec, err = r.store.Update(ctx, rec.ID, func(u *store.Upload) error {
+	rec, err = r.update(ctx, rec.ID, func(u *store.Upload) error {
 		u.State = store.Processing
 		u.Type, u.Size, u.SHA256 = c.typ.MIME, c.size, c.sha256
 		return nil

@@ -213,7 +213,7 @@ func (r *Router) completeStored(ctx context.Context, h routeHandler, rec *store.
 
 // markReady marks upload rec, whose OnComplete returned result, ready.
 func (r *Router) markReady(ctx context.Context, rec *store.Upload, result json.RawMessage) (*store.Upload, error) {
-	rec, err := r.store.Update(ctx, rec.ID, func(u *store.Upload) error {
+	rec, err := r.update(ctx, rec.ID, func(u *store.Upload) error {
 		u.State = store.Ready
 		u.Result = result
 		return nil
@@ -228,7 +228,7 @@ func (r *Router) markReady(ctx context.Context, rec *store.Upload, result json.R
 // recordFacts marks upload id processing with what verification found and
 // where its bytes are kept: at key in the named bucket.
 func (r *Router) recordFacts(ctx context.Context, id string, c *candidate, bucket, key string) (*store.Upload, error) {
-	rec, err := r.store.Update(ctx, id, func(u *store.Upload) error {
+	rec, err := r.update(ctx, id, func(u *store.Upload) error {
 		u.State = store.Processing
 		u.Bucket, u.Key, u.Type, u.Size, u.SHA256 = bucket, key, c.typ.MIME, c.size, c.sha256
 		return nil
@@ -280,7 +280,7 @@ func (r *Router) fail(ctx context.Context, h routeHandler, id string, cause erro
 	if e.Status >= 500 {
 		state = store.Failed
 	}
-	rec, err := r.store.Update(ctx, id, func(u *store.Upload) error {
+	rec, err := r.update(ctx, id, func(u *store.Upload) error {
 		u.State = state
 		u.ErrorCode, u.ErrorMessage = e.Code, e.Message
 		return nil

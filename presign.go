@@ -242,7 +242,7 @@ func (r *Router) finishPresigned(ctx context.Context, id string) (*store.Upload,
 	if obj.Size() != rec.Size {
 		return refuse(ErrSizeMismatch.with(fmt.Sprintf("the uploaded file has %d bytes, %d were declared", obj.Size(), rec.Size)))
 	}
-	if rec, err = r.store.Update(ctx, id, func(u *store.Upload) error {
+	if rec, err = r.update(ctx, id, func(u *store.Upload) error {
 		u.State = store.Processing
 		return nil
 	}); err != nil {

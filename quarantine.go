@@ -102,7 +102,7 @@ func (r *Router) release(ctx context.Context, id string) (*store.Upload, error) 
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	rec, err = r.store.Update(ctx, id, func(u *store.Upload) error {
+	rec, err = r.update(ctx, id, func(u *store.Upload) error {
 		u.State = store.Processing
 		u.Scan = store.ScanReleased
 		u.ErrorCode, u.ErrorMessage = "", ""

@@ -66,7 +66,7 @@ func (r *Router) settleQuota(ctx context.Context, rec *store.Upload) error {
 // createReserved creates the record of a new upload whose quota was
 // reserved under rec.ID, giving the reservation back if that fails.
 func (r *Router) createReserved(ctx context.Context, rec *store.Upload) error {
-	if err := r.store.Create(ctx, rec); err != nil {
+	if err := r.create(ctx, rec); err != nil {
 		r.releaseQuota(ctx, rec.ID)
 		return unavailable(err)
 	}
@@ -87,7 +87,7 @@ func (r *Router) releaseQuota(ctx context.Context, id string) {
 // dropRecord deletes upload id's record, whose bytes are gone, and gives
 // back its quota.
 func (r *Router) dropRecord(ctx context.Context, id string) error {
-	err := r.store.Delete(context.WithoutCancel(ctx), id)
+	err := r.deleteRecord(context.WithoutCancel(ctx), id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}

@@ -176,6 +176,11 @@ type Config struct {
 	// address, upload creations per owner. None by default.
 	RateLimit RateLimits
 
+	// Observer, if set, is told of every state change of every upload
+	// (created, each move between states, deleted) right after the record
+	// is written. It must return quickly. None by default.
+	Observer Observer
+
 	// Logger receives the Router's logs; it never gets file contents, names
 	// or input. Defaults to slog.Default().
 	Logger *slog.Logger
@@ -332,6 +337,8 @@ type Router struct {
 	finMu     sync.Mutex
 	finishing map[string]*finishTurn
 	shielded  map[string]int // uploads whose lock holder must not be interrupted
+	observer  Observer
+
 	// beforeVerify, when set (by tests, before serving), runs when
 	// finishing a resumable upload is about to verify it.
 	beforeVerify func(id string)
@@ -365,6 +372,7 @@ func New(cfg Config) (*Router, error) {
 		routes:   make(map[string]routeHandler),
 		scanner:  cfg.Scanner,
 		queue:    cfg.Queue,
+		observer: cfg.Observer,
 
 		started:   time.Now(),
 		finishing: make(map[string]*finishTurn),

@@ -149,7 +149,7 @@ func (r *Router) scanStep(ctx context.Context, h routeHandler, rec *store.Upload
 	default:
 		return nil, r.scanFailed(ctx, h, rec, out.err)
 	}
-	rec, err := r.store.Update(ctx, rec.ID, func(u *store.Upload) error {
+	rec, err := r.update(ctx, rec.ID, func(u *store.Upload) error {
 		u.Scan = res
 		return nil
 	})
@@ -207,7 +207,7 @@ func (r *Router) scanFailed(ctx context.Context, h routeHandler, rec *store.Uplo
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
 	r.log.ErrorContext(ctx, "scanning failed; the upload waits for a retry", "upload", rec.ID, "route", rec.Route, "err", cause)
-	_, err := r.store.Update(ctx, rec.ID, func(u *store.Upload) error {
+	_, err := r.update(ctx, rec.ID, func(u *store.Upload) error {
 		u.State = store.Failed
 		u.ErrorCode, u.ErrorMessage = ErrScanUnavailable.Code, ErrScanUnavailable.Message
 		return nil
@@ -244,7 +244,7 @@ func (r *Router) quarantine(ctx context.Context, h routeHandler, rec *store.Uplo
 		return unavailable(err)
 	}
 	e := ErrMalware.with(fmt.Sprintf("the file contains malware (%s)", signature))
-	rec, err = r.store.Update(ctx, id, func(u *store.Upload) error {
+	rec, err = r.update(ctx, id, func(u *store.Upload) error {
 		u.State = store.Quarantined
 		u.Scan, u.Signature = store.ScanInfected, signature
 		u.ErrorCode, u.ErrorMessage = e.Code, e.Message
@@ -316,7 +316,7 @@ func (r *Router) processJob(ctx context.Context, job queue.Job, attempt int) err
 	}
 	switch {
 	case rec.State == store.Failed && rec.ErrorCode == ErrScanUnavailable.Code:
-		rec, err = r.store.Update(ctx, p.ID, func(u *store.Upload) error {
+		rec, err = r.update(ctx, p.ID, func(u *store.Upload) error {
 			if u.State != store.Failed || u.ErrorCode != ErrScanUnavailable.Code {
 				return errSettled
 			}

@@ -200,7 +200,7 @@ func (r *Router) Rename(ctx context.Context, id, name string) (Upload, error) {
 		return Upload{}, ErrNotFound
 	}
 	var old string
-	rec, err := r.store.Update(ctx, id, func(u *store.Upload) error {
+	rec, err := r.update(ctx, id, func(u *store.Upload) error {
 		old = u.Name
 		u.Name = clean
 		return nil

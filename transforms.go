@@ -167,7 +167,7 @@ func (r *Router) derivativesStep(ctx context.Context, h routeHandler, rec *store
 		}
 		made[name] = key
 	}
-	rec, err = r.store.Update(ctx, rec.ID, func(u *store.Upload) error {
+	rec, err = r.update(ctx, rec.ID, func(u *store.Upload) error {
 		u.Derivatives, u.Duration = made, duration
 		return nil
 	})
@@ -208,7 +208,7 @@ func (r *Router) rewriteStep(ctx context.Context, h routeHandler, rec *store.Upl
 	if err := bk.Put(ctx, rec.Key, bytes.NewReader(out.body), &storage.PutOptions{ContentType: rec.Type, Size: size}); err != nil {
 		return nil, unavailable(err)
 	}
-	rec, err = r.store.Update(ctx, rec.ID, func(u *store.Upload) error {
+	rec, err = r.update(ctx, rec.ID, func(u *store.Upload) error {
 		u.Size, u.SHA256 = size, hex.EncodeToString(sum[:])
 		return nil
 	})

@@ -616,7 +616,7 @@ func (r *Router) tusFinish(hook tusd.HookEvent) (tusd.HTTPResponse, error) {
 // processLater marks tus upload id, whose last byte arrived, processing,
 // and leaves its verification to a job.
 func (r *Router) processLater(ctx context.Context, id string) (*store.Upload, error) {
-	rec, err := r.store.Update(ctx, id, func(u *store.Upload) error {
+	rec, err := r.update(ctx, id, func(u *store.Upload) error {
 		if u.State == store.Uploading {
 			u.State = store.Processing
 		}
