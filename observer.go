@@ -98,4 +98,3 @@ func (r *Router) observe(ctx context.Context, from store.State, rec *store.Uploa
 	}
 	r.observer.Observe(ctx, e)
 }
-
