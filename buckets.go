@@ -192,7 +192,7 @@ type Stats struct {
 func (r *Router) Stats(ctx context.Context) (*Stats, error) {
 	cells, err := r.store.Stats(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("carcosa: stats: %w", err)
+		return nil, apiError(err)
 	}
 	// The store gives the cells sorted by bucket, then route.
 	s := &Stats{Buckets: map[string]Count{}, Routes: map[string]Count{}, Cells: cells}

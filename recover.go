@@ -127,7 +127,7 @@ func (r *Router) stopBackground() {
 // A Router runs Recover by itself when it serves its first request, and
 // again every minute; call it directly to recover without waiting.
 func (r *Router) Recover(ctx context.Context) error {
-	return r.sweep(ctx, time.Now(), true)
+	return apiError(r.sweep(ctx, time.Now(), true))
 }
 
 // sweep recovers the unfinished uploads last updated before before, and

@@ -474,7 +474,7 @@ func (r *Router) Close() error {
 		errs = append(errs, r.closers[i]())
 	}
 	r.closers = nil
-	return errors.Join(errs...)
+	return apiError(errors.Join(errs...))
 }
 
 func (r *Router) addRoute(name string, h routeHandler) error {
