@@ -3,7 +3,7 @@ package carcosa
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"net/http"
 
 	"github.com/carcosa-dev/carcosa/store"
 )
@@ -45,9 +45,13 @@ func (r *Router) recordAudit(ctx context.Context, action, actor, tenant, subject
 // and revoked (by package auth's Keys on the same Store).
 func (r *Router) AuditLog(ctx context.Context, q store.AuditQuery) ([]*store.AuditEvent, error) {
 	if r.audit == nil {
-		return nil, errNoAuditLog
+		return nil, ErrNoAuditLog
 	}
-	return r.audit.ListAudit(ctx, q)
+	events, err := r.audit.ListAudit(ctx, q)
+	return events, apiError(err)
 }
 
-var errNoAuditLog = errors.New("carcosa: the Store keeps no audit log (store.AuditLog)")
+// ErrNoAuditLog is returned by AuditLog when the Store keeps no audit log
+// (does not implement store.AuditLog): code audit_log_unsupported, status
+// 501.
+var ErrNoAuditLog = sentinel(http.StatusNotImplemented, "audit_log_unsupported", "the Store keeps no audit log (store.AuditLog)")

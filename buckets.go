@@ -76,7 +76,9 @@ type buckets struct {
 	now  func() time.Time
 }
 
-func newBuckets(cfg Config, def storage.Storage) (*buckets, error) {
+// newBuckets returns the buckets of cfg, which validate has checked, with
+// def as the default bucket.
+func newBuckets(cfg Config, def storage.Storage) *buckets {
 	b := &buckets{
 		byName:   map[string]storage.Storage{"": def},
 		rules:    cfg.Rules,
@@ -85,33 +87,48 @@ func newBuckets(cfg Config, def storage.Storage) (*buckets, error) {
 		now:      time.Now,
 	}
 	for name, s := range cfg.Buckets {
-		switch {
-		case name == "":
-			return nil, errors.New("carcosa: Config.Buckets: the empty name is the default bucket (Config.Storage)")
-		case s == nil:
-			return nil, fmt.Errorf("carcosa: Config.Buckets: bucket %q is nil", name)
-		case len(name) > 64:
-			return nil, fmt.Errorf("carcosa: Config.Buckets: bucket name %q is longer than 64 bytes", name)
-		}
 		b.byName[name] = s
 	}
-	for i, rl := range cfg.Rules {
-		if _, ok := cfg.Buckets[rl.Bucket]; !ok {
-			return nil, fmt.Errorf("carcosa: Config.Rules[%d]: no bucket named %q in Config.Buckets", i, rl.Bucket)
+	return b
+}
+
+// validateBuckets checks the fields that name buckets: Buckets, Rules,
+// Failover and Quarantine. The default bucket, named "", is always there.
+func (c Config) validateBuckets() error {
+	for name, s := range c.Buckets {
+		switch {
+		case name == "":
+			return errors.New("carcosa: Config.Buckets: the empty name is the default bucket (Config.Storage)")
+		case s == nil:
+			return fmt.Errorf("carcosa: Config.Buckets: bucket %q is nil", name)
+		case len(name) > 64:
+			return fmt.Errorf("carcosa: Config.Buckets: bucket name %q is longer than 64 bytes", name)
+		}
+	}
+	named := func(name string) bool {
+		_, ok := c.Buckets[name]
+		return ok || name == ""
+	}
+	for i, rl := range c.Rules {
+		if _, ok := c.Buckets[rl.Bucket]; !ok {
+			return fmt.Errorf("carcosa: Config.Rules[%d]: no bucket named %q in Config.Buckets", i, rl.Bucket)
 		}
 		if rl.MinSize < 0 || rl.MaxSize < 0 || rl.MaxSize != 0 && rl.MaxSize < rl.MinSize {
-			return nil, fmt.Errorf("carcosa: Config.Rules[%d]: the size bounds are out of order", i)
+			return fmt.Errorf("carcosa: Config.Rules[%d]: the size bounds are out of order", i)
 		}
 	}
-	for from, to := range cfg.Failover {
-		if _, ok := b.byName[from]; !ok {
-			return nil, fmt.Errorf("carcosa: Config.Failover: no bucket named %q", from)
+	for from, to := range c.Failover {
+		if !named(from) {
+			return fmt.Errorf("carcosa: Config.Failover: no bucket named %q", from)
 		}
-		if _, ok := b.byName[to]; !ok || to == from {
-			return nil, fmt.Errorf("carcosa: Config.Failover[%q]: no other bucket named %q", from, to)
+		if !named(to) || to == from {
+			return fmt.Errorf("carcosa: Config.Failover[%q]: no other bucket named %q", from, to)
 		}
 	}
-	return b, nil
+	if c.Quarantine != "" && !named(c.Quarantine) {
+		return fmt.Errorf("carcosa: Config.Quarantine: no bucket named %q in Config.Buckets", c.Quarantine)
+	}
+	return nil
 }
 
 // get returns the bucket named name. A record names only buckets that were
@@ -192,7 +209,7 @@ type Stats struct {
 func (r *Router) Stats(ctx context.Context) (*Stats, error) {
 	cells, err := r.store.Stats(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("carcosa: stats: %w", err)
+		return nil, apiError(err)
 	}
 	// The store gives the cells sorted by bucket, then route.
 	s := &Stats{Buckets: map[string]Count{}, Routes: map[string]Count{}, Cells: cells}

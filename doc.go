@@ -74,6 +74,17 @@
 // never sent. Callbacks and middleware return *Error values (NewError,
 // Unauthorized, Forbidden, Reject) to choose what the client sees.
 //
+// The Go API speaks the same dialect: every exported method of Router
+// returns *Error values, which match the sentinels (ErrNotFound,
+// ErrNoQuotas, …) with errors.Is. A failing backend is ErrUnavailable,
+// with the backend's error kept as its cause.
+//
+// # Configuration
+//
+// Config documents each field's default. Config.WithDefaults returns a copy
+// with the defaults filled in; New calls it and then refuses any bad value
+// with an error naming the field. The caller's Config is never changed.
+//
 // # Serving
 //
 // GET B/files/{key} serves ready files with Range, an ETag from the SHA-256,

@@ -1,11 +1,15 @@
 package carcosa
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/carcosa-dev/carcosa/storage"
+	"github.com/carcosa-dev/carcosa/store"
 )
 
 // Error is the one error type a client ever sees: a stable machine code, an
@@ -78,66 +82,68 @@ func (e *Error) wrap(cause error) *Error {
 }
 
 // The sentinel errors. Compare with errors.Is; derive messages with
-// NewError or the helpers below.
+// NewError or the helpers below. Every sentinel of the package, here and
+// beside the code that returns it, is made by sentinel, so that
+// sentinelsByCode knows them all.
 var (
-	ErrBadRequest     = NewError(http.StatusBadRequest, "bad_request", "the request is malformed")
-	ErrUnauthorized   = NewError(http.StatusUnauthorized, "unauthorized", "authentication required")
-	ErrForbidden      = NewError(http.StatusForbidden, "forbidden", "not allowed")
-	ErrNotFound       = NewError(http.StatusNotFound, "not_found", "not found")
-	ErrUnknownRoute   = NewError(http.StatusNotFound, "unknown_route", "no such upload route")
-	ErrConflict       = NewError(http.StatusConflict, "conflict", "the upload is busy; try again")
-	ErrTooLarge       = NewError(http.StatusRequestEntityTooLarge, "too_large", "the file is larger than this route allows")
-	ErrTypeNotAllowed = NewError(http.StatusUnsupportedMediaType, "type_not_allowed", "this type of file is not allowed here")
-	ErrTypeMismatch   = NewError(http.StatusUnsupportedMediaType, "type_mismatch", "the file's extension does not match its content")
-	ErrExecutable     = NewError(http.StatusUnsupportedMediaType, "executable_not_allowed", "executable files are not allowed here")
-	ErrPolyglot       = NewError(http.StatusUnsupportedMediaType, "polyglot_not_allowed", "the file carries content of another type")
-	ErrInvalidInput   = NewError(http.StatusUnprocessableEntity, "invalid_input", "the route input is invalid")
-	ErrTooManyFiles   = NewError(http.StatusBadRequest, "too_many_files", "too many files for this route")
-	ErrTooFewFiles    = NewError(http.StatusBadRequest, "too_few_files", "too few files for this route")
-	ErrRange          = NewError(http.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable", "no requested range selects a byte of the file")
-	ErrSignature      = NewError(http.StatusForbidden, "invalid_signature", "the URL signature is missing or invalid")
-	ErrExpired        = NewError(http.StatusForbidden, "url_expired", "the signed URL has expired")
-	ErrMethod         = NewError(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
-	ErrInternal       = NewError(http.StatusInternalServerError, "internal", "internal error; try again later")
-	ErrSizeMismatch   = NewError(http.StatusUnprocessableEntity, "size_mismatch", "the uploaded file's size differs from the size declared")
-	ErrNotUploaded    = NewError(http.StatusConflict, "not_uploaded", "the file has not been uploaded to its URL yet")
-	ErrUploadExpired  = NewError(http.StatusGone, "upload_expired", "the upload was not completed in time")
-	ErrNoPresign      = NewError(http.StatusNotImplemented, "presign_unsupported", "this storage cannot sign upload URLs")
-	ErrUnavailable    = NewError(http.StatusServiceUnavailable, "unavailable", "storage is temporarily unavailable; try again")
-	ErrInterrupted    = NewError(http.StatusServiceUnavailable, "interrupted", "the upload was interrupted before it was stored; send it again")
+	ErrBadRequest     = sentinel(http.StatusBadRequest, "bad_request", "the request is malformed")
+	ErrUnauthorized   = sentinel(http.StatusUnauthorized, "unauthorized", "authentication required")
+	ErrForbidden      = sentinel(http.StatusForbidden, "forbidden", "not allowed")
+	ErrNotFound       = sentinel(http.StatusNotFound, "not_found", "not found")
+	ErrUnknownRoute   = sentinel(http.StatusNotFound, "unknown_route", "no such upload route")
+	ErrConflict       = sentinel(http.StatusConflict, "conflict", "the upload is busy; try again")
+	ErrTooLarge       = sentinel(http.StatusRequestEntityTooLarge, "too_large", "the file is larger than this route allows")
+	ErrTypeNotAllowed = sentinel(http.StatusUnsupportedMediaType, "type_not_allowed", "this type of file is not allowed here")
+	ErrTypeMismatch   = sentinel(http.StatusUnsupportedMediaType, "type_mismatch", "the file's extension does not match its content")
+	ErrExecutable     = sentinel(http.StatusUnsupportedMediaType, "executable_not_allowed", "executable files are not allowed here")
+	ErrPolyglot       = sentinel(http.StatusUnsupportedMediaType, "polyglot_not_allowed", "the file carries content of another type")
+	ErrInvalidInput   = sentinel(http.StatusUnprocessableEntity, "invalid_input", "the route input is invalid")
+	ErrTooManyFiles   = sentinel(http.StatusBadRequest, "too_many_files", "too many files for this route")
+	ErrTooFewFiles    = sentinel(http.StatusBadRequest, "too_few_files", "too few files for this route")
+	ErrRange          = sentinel(http.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable", "no requested range selects a byte of the file")
+	ErrSignature      = sentinel(http.StatusForbidden, "invalid_signature", "the URL signature is missing or invalid")
+	ErrExpired        = sentinel(http.StatusForbidden, "url_expired", "the signed URL has expired")
+	ErrMethod         = sentinel(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
+	ErrInternal       = sentinel(http.StatusInternalServerError, "internal", "internal error; try again later")
+	ErrSizeMismatch   = sentinel(http.StatusUnprocessableEntity, "size_mismatch", "the uploaded file's size differs from the size declared")
+	ErrNotUploaded    = sentinel(http.StatusConflict, "not_uploaded", "the file has not been uploaded to its URL yet")
+	ErrUploadExpired  = sentinel(http.StatusGone, "upload_expired", "the upload was not completed in time")
+	ErrNoPresign      = sentinel(http.StatusNotImplemented, "presign_unsupported", "this storage cannot sign upload URLs")
+	ErrUnavailable    = sentinel(http.StatusServiceUnavailable, "unavailable", "storage is temporarily unavailable; try again")
+	ErrInterrupted    = sentinel(http.StatusServiceUnavailable, "interrupted", "the upload was interrupted before it was stored; send it again")
 
 	// ErrMalware ends an upload quarantined: the scanner found malware.
-	ErrMalware = NewError(http.StatusUnprocessableEntity, "malware_detected", "the file contains malware")
+	ErrMalware = sentinel(http.StatusUnprocessableEntity, "malware_detected", "the file contains malware")
 	// ErrScanUnavailable: the scanner failed or timed out. The upload is
 	// failed and not served; its bytes are kept and the scan is retried
 	// in the background.
-	ErrScanUnavailable = NewError(http.StatusServiceUnavailable, "scan_unavailable", "the file could not be scanned for malware yet; the scan is retried")
+	ErrScanUnavailable = sentinel(http.StatusServiceUnavailable, "scan_unavailable", "the file could not be scanned for malware yet; the scan is retried")
 	// ErrScanFailed: the scan was retried until the queue gave up; the
 	// file was removed.
-	ErrScanFailed = NewError(http.StatusServiceUnavailable, "scan_failed", "the file could not be scanned for malware and was removed; send it again later")
+	ErrScanFailed = sentinel(http.StatusServiceUnavailable, "scan_failed", "the file could not be scanned for malware and was removed; send it again later")
 	// ErrTooLargeToScan: the file is larger than the scanner examines and
 	// the route does not accept unscanned files.
-	ErrTooLargeToScan = NewError(http.StatusRequestEntityTooLarge, "too_large_to_scan", "the file is larger than the malware scanner examines")
+	ErrTooLargeToScan = sentinel(http.StatusRequestEntityTooLarge, "too_large_to_scan", "the file is larger than the malware scanner examines")
 	// ErrChecksumMismatch: a tus request's body does not match its
 	// Upload-Checksum; its bytes were discarded.
-	ErrChecksumMismatch = NewError(460, "checksum_mismatch", "the request's body does not match its Upload-Checksum")
+	ErrChecksumMismatch = sentinel(460, "checksum_mismatch", "the request's body does not match its Upload-Checksum")
 	// ErrQuotaExceeded: the upload would take its owner or tenant over a
 	// quota. 429 while deleting files would make room; 413 when the file
 	// alone is larger than the quota. The error's Quota says what is left.
-	ErrQuotaExceeded = NewError(http.StatusTooManyRequests, "quota_exceeded", "the upload would exceed a storage quota")
+	ErrQuotaExceeded = sentinel(http.StatusTooManyRequests, "quota_exceeded", "the upload would exceed a storage quota")
 	// ErrRateLimited: too many requests; the Retry-After header says when
 	// to try again.
-	ErrRateLimited = NewError(http.StatusTooManyRequests, "rate_limited", "too many requests; try again later")
+	ErrRateLimited = sentinel(http.StatusTooManyRequests, "rate_limited", "too many requests; try again later")
 	// ErrBatchRejected ends a file of a multipart request when another
 	// file of the request is refused: the request is all or nothing.
-	ErrBatchRejected = NewError(http.StatusUnprocessableEntity, "batch_rejected", "another file of the request was refused")
+	ErrBatchRejected = sentinel(http.StatusUnprocessableEntity, "batch_rejected", "another file of the request was refused")
 	// ErrIdleTimeout: the request's body stopped arriving for longer than
 	// Config.IdleTimeout; it was cut off and what it had sent discarded.
-	ErrIdleTimeout = NewError(http.StatusRequestTimeout, "request_timeout", "the request stopped sending its body; send it again")
+	ErrIdleTimeout = sentinel(http.StatusRequestTimeout, "request_timeout", "the request stopped sending its body; send it again")
 	// ErrMetadataTooLarge: a tus creation's Upload-Metadata is larger than
 	// MaxTusMetadata, not counting the route input (which has its own
 	// limit of 64 KiB).
-	ErrMetadataTooLarge = NewError(http.StatusRequestHeaderFieldsTooLarge, "metadata_too_large", "the Upload-Metadata header is too large")
+	ErrMetadataTooLarge = sentinel(http.StatusRequestHeaderFieldsTooLarge, "metadata_too_large", "the Upload-Metadata header is too large")
 )
 
 // unavailable reports a failing backend (storage or store) as ErrUnavailable:
@@ -151,22 +157,48 @@ func unavailable(err error) error {
 }
 
 // sentinelsByCode finds a sentinel, and so its status, from a stored code.
-var sentinelsByCode = func() map[string]*Error {
-	m := make(map[string]*Error)
-	for _, e := range []*Error{
-		ErrBadRequest, ErrUnauthorized, ErrForbidden, ErrNotFound, ErrUnknownRoute, ErrConflict,
-		ErrTooLarge, ErrTypeNotAllowed, ErrTypeMismatch, ErrExecutable, ErrPolyglot, ErrInvalidInput,
-		ErrTooManyFiles, ErrTooFewFiles, ErrRange, ErrSignature, ErrExpired, ErrMethod, ErrInternal,
-		ErrUnavailable, ErrInterrupted, ErrSizeMismatch, ErrNotUploaded, ErrUploadExpired, ErrNoPresign,
-		ErrMalware, ErrScanUnavailable, ErrScanFailed, ErrTooLargeToScan, ErrChecksumMismatch,
-		ErrImageTooLarge, ErrImageCorrupt, ErrNotImage, ErrBadTransform, ErrTransformRefused,
-		ErrQuotaExceeded, ErrRateLimited, ErrMetadataTooLarge,
-		ErrBatchRejected, ErrIdleTimeout,
-	} {
-		m[e.Code] = e
+// sentinel fills it as the package's variables are initialized.
+var sentinelsByCode = map[string]*Error{}
+
+// sentinel returns a sentinel error and registers it in sentinelsByCode.
+// Two sentinels with one code are a mistake caught at start-up.
+func sentinel(status int, code, message string) *Error {
+	if _, dup := sentinelsByCode[code]; dup {
+		panic("carcosa: two sentinel errors have the code " + code)
 	}
-	return m
-}()
+	e := NewError(status, code, message)
+	sentinelsByCode[code] = e
+	return e
+}
+
+// apiError is the one mapper of the Go API: every exported method returns
+// its errors through it, so that a caller sees only *Error values, which
+// match the sentinels with errors.Is. An *Error passes through; a backend's
+// not-found becomes ErrNotFound; anything else (a failing store, storage,
+// queue or quota backend, a context done, several errors joined) becomes
+// ErrUnavailable. The original error is kept as the cause, for logs,
+// errors.Is and errors.As.
+func apiError(err error) error {
+	if err == nil {
+		return nil
+	}
+	// Several errors joined (Recover's, Close's) stay together under
+	// ErrUnavailable, so that no cause is lost.
+	if _, joined := err.(interface{ Unwrap() []error }); joined {
+		return ErrUnavailable.wrap(err)
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, storage.ErrNotFound):
+		return ErrNotFound.wrap(err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return ErrUnavailable.with("the operation was canceled or ran out of time").wrap(err)
+	}
+	return ErrUnavailable.wrap(err)
+}
 
 // Unauthorized returns an error for middleware: the caller is not signed in.
 func Unauthorized(message string) *Error { return ErrUnauthorized.with(message) }

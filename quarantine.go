@@ -27,9 +27,13 @@ type QuarantinedFile struct {
 // (the zero Cursor starts the list); limit is 1 to store.MaxLimit, or 0 for
 // store.DefaultLimit.
 func (r *Router) Quarantined(ctx context.Context, after store.Cursor, limit int) ([]QuarantinedFile, error) {
-	recs, err := r.store.List(ctx, store.Query{State: store.Quarantined, After: after, Limit: limit})
+	q, err := store.Query{State: store.Quarantined, After: after, Limit: limit}.Check()
 	if err != nil {
-		return nil, err
+		return nil, ErrBadRequest.with("the limit is outside 1-1000").wrap(err)
+	}
+	recs, err := r.store.List(ctx, q)
+	if err != nil {
+		return nil, apiError(err)
 	}
 	out := make([]QuarantinedFile, 0, len(recs))
 	for _, rec := range recs {
@@ -43,7 +47,7 @@ func (r *Router) Quarantined(ctx context.Context, after store.Cursor, limit int)
 
 // ErrNotQuarantined is returned by Release and DeleteQuarantined for an
 // upload that is not in quarantine.
-var ErrNotQuarantined = NewError(409, "not_quarantined", "the upload is not quarantined")
+var ErrNotQuarantined = sentinel(409, "not_quarantined", "the upload is not quarantined")
 
 // Release takes a file out of quarantine, for a scanner's false positive:
 // its bytes go back to their key, the route's OnComplete runs and the
@@ -52,7 +56,7 @@ var ErrNotQuarantined = NewError(409, "not_quarantined", "the upload is not quar
 func (r *Router) Release(ctx context.Context, id string) (Upload, error) {
 	rec, err := r.finishWith(ctx, id, r.release)
 	if err != nil {
-		return Upload{}, err
+		return Upload{}, apiError(err)
 	}
 	r.recordAudit(ctx, store.AuditQuarantineReleased, actorOf(ctx), rec.Tenant, id,
 		map[string]string{"route": rec.Route, "signature": rec.Signature, "sha256": rec.SHA256})
@@ -140,5 +144,5 @@ func (r *Router) DeleteQuarantined(ctx context.Context, id string) error {
 		r.log.InfoContext(ctx, "quarantined file deleted", "upload", id, "route", rec.Route, "signature", rec.Signature)
 		return nil, nil
 	})
-	return err
+	return apiError(err)
 }

@@ -125,9 +125,11 @@ func usageOf(scope quota.Scope, limits quota.Limits, used, left quota.Usage) Usa
 	return u
 }
 
-// ErrNoQuotas is returned by the quota methods of a Router configured
-// without Config.Quota.
-var ErrNoQuotas = errors.New("carcosa: quotas are not configured (Config.Quota)")
+// ErrNoQuotas is returned by Usage and SetQuota of a Router configured
+// without Config.Quota: code quotas_not_configured, status 501, as
+// ErrNoPresign for storage that cannot presign. (GET B/usage answers such a
+// Router 404 not_found.)
+var ErrNoQuotas = sentinel(http.StatusNotImplemented, "quotas_not_configured", "quotas are not configured (Config.Quota)")
 
 // Usage reports the quotas an owner of a tenant ("" for none) counts
 // against on route: all routes together and route's own, for the owner
@@ -138,7 +140,7 @@ func (r *Router) Usage(ctx context.Context, tenant, owner, route string) ([]Usag
 	}
 	reps, err := r.quota.Report(ctx, quota.Subject{Tenant: tenant, Owner: owner, Route: route})
 	if err != nil {
-		return nil, err
+		return nil, apiError(err)
 	}
 	out := make([]UsageScope, len(reps))
 	for i, s := range reps {
@@ -155,7 +157,13 @@ func (r *Router) SetQuota(ctx context.Context, scope quota.Scope, limits *quota.
 	if r.quota == nil {
 		return ErrNoQuotas
 	}
-	return r.quota.Set(ctx, scope, limits, actorOf(ctx))
+	if !scope.Valid() {
+		return ErrBadRequest.with("invalid quota scope")
+	}
+	if limits != nil && (limits.Bytes < 0 || limits.Files < 0) {
+		return ErrBadRequest.with("quota limits must not be negative (0 means no limit)")
+	}
+	return apiError(r.quota.Set(ctx, scope, limits, actorOf(ctx)))
 }
 
 // serveUsage answers GET B/usage?route=name: the caller's quotas, as the

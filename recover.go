@@ -84,7 +84,7 @@ const sweepInterval = time.Minute
 // A started Router (see Start) runs Recover by itself, and again every
 // minute; call it directly to recover without waiting.
 func (r *Router) Recover(ctx context.Context) error {
-	return r.sweep(ctx, time.Now(), true)
+	return apiError(r.sweep(ctx, time.Now(), true))
 }
 
 // sweep recovers the unfinished uploads last updated before before, and

@@ -1,7 +1,6 @@
 package carcosa
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -33,8 +32,9 @@ import (
 )
 
 // Config configures a Router. The zero value of every field but DataDir is a
-// working default. New refuses a negative or contradictory value with an
-// error that names the field.
+// working default; WithDefaults fills the defaults in, on a copy. New calls
+// it, then refuses a negative or contradictory value with an error that
+// names the field. New never changes the caller's Config.
 type Config struct {
 	// BasePath is the path the Router is mounted at, such as
 	// "/api/uploads". The Router answers requests under it and writes URLs
@@ -70,19 +70,20 @@ type Config struct {
 	// bucket.
 	Failover map[string]string
 
-	// Staging keeps resumable uploads until their last byte arrives.
-	// Defaults to DataDir/tus on local disk, where an upload can be served
-	// only by the process whose disk holds it. A bucket (from storage.Open)
-	// lets every instance serve every upload, and keeps them through
-	// restarts: on S3 the uploads are S3 multipart uploads (tusd's
-	// s3store), elsewhere one object per request, joined when the upload
-	// is stored. Uploads are staged under the prefix ".carcosa-tus/"; the
-	// Router does not close Staging.
+	// Staging keeps resumable uploads until their last byte arrives. A
+	// bucket (from storage.Open) lets every instance serve every upload,
+	// and keeps them through restarts: on S3 the uploads are S3 multipart
+	// uploads (tusd's s3store), elsewhere one object per request, joined
+	// when the upload is stored. Uploads are staged under the prefix
+	// ".carcosa-tus/"; the Router does not close Staging. Defaults to
+	// DataDir/tus on local disk, where an upload can be served only by the
+	// process whose disk holds it.
 	Staging *storage.Bucket
 
-	// Store keeps upload records. Defaults to SQLite at DataDir/carcosa.db.
-	// A Store that implements store.Locker (store/postgres does) also locks
-	// resumable uploads, so that many instances can share the work.
+	// Store keeps upload records. A Store that implements store.Locker
+	// (store/postgres does) also locks resumable uploads, so that many
+	// instances can share the work. Defaults to SQLite at
+	// DataDir/carcosa.db.
 	Store store.Store
 
 	// SigningKey signs the URLs of private files; at least 32 bytes. Defaults
@@ -103,21 +104,21 @@ type Config struct {
 	ProcessTimeout time.Duration
 
 	// Scanner scans every file for malware before it is ready (routes may
-	// opt out; see Route.SkipScan), e.g. scan.NewClamd. Nil means files
-	// are not scanned, which New logs as a warning.
+	// opt out; see Route.SkipScan), e.g. scan.NewClamd. Defaults to none:
+	// files are not scanned, which New logs as a warning.
 	Scanner scan.Scanner
 
 	// Quarantine names the bucket that keeps infected files, under the
-	// prefix ".quarantine/"; they are never served. "" keeps each in its
-	// own bucket, under that prefix.
+	// prefix ".quarantine/"; they are never served. Defaults to "", which
+	// keeps each in its own bucket, under that prefix.
 	Quarantine string
 
 	// Queue runs background work: the processing of large files and the
-	// retries of scans that failed. Defaults to an in-process queue
-	// (queue.NewMemory), whose waiting jobs Close runs before it returns;
-	// a durable one (queue/riverqueue) keeps them through crashes. The
-	// Router registers its handlers on it in New, starts it in Start (or
-	// with its first request) and stops it in Stop and Close.
+	// retries of scans that failed. The Router registers its handlers on
+	// it in New, starts it in Start (or with its first request) and stops
+	// it in Stop and Close. A durable queue (queue/riverqueue) keeps
+	// waiting jobs through crashes. Defaults to an in-process queue
+	// (queue.NewMemory), whose waiting jobs Stop runs before it returns.
 	Queue queue.Queue
 
 	// IdleTimeout is how long a request may go without sending a byte of
@@ -146,8 +147,10 @@ type Config struct {
 	// on-the-fly): the pixel budget checked before decoding, the memory
 	// all of them hold at once (MaxMemory: transforms beyond it wait, and
 	// an image that needs more on its own is refused), the largest output.
-	// The zero value takes package transform's defaults (50 megapixels,
-	// 256 MiB). A negative MaxMemory is an error.
+	// A negative field is an error. Each zero field defaults to package
+	// transform's default (transform.DefaultMaxPixels and the others: 50
+	// megapixels, 256 MiB of memory, 4096 pixels a side, 64 MiB read, 16
+	// MiB written).
 	TransformLimits transform.Limits
 
 	// TransformWorkers is the most image transforms run at once, so that
@@ -155,25 +158,26 @@ type Config struct {
 	TransformWorkers int
 
 	// Video makes the poster frames of videos, from which their
-	// derivatives are made. Defaults to ffmpeg when it is installed
-	// (transform.NewFFmpeg); without it, videos get no derivatives.
+	// derivatives are made; without it, videos get no derivatives.
+	// Defaults to ffmpeg when it is installed (transform.NewFFmpeg).
 	Video transform.Video
 
 	// Quota bounds the bytes and files each owner and each tenant may keep,
 	// across routes and per route (see package quota); limits changed with
-	// Router.SetQuota are kept in the Store and win. Nil means no quotas.
-	// The Store must keep quota usage (store.Quotas), as the built-in
-	// Stores do.
+	// Router.SetQuota are kept in the Store and win. The Store must keep
+	// quota usage (store.Quotas), as the built-in Stores do. Defaults to
+	// nil: no quotas, and Usage and SetQuota return ErrNoQuotas.
 	Quota *quota.Policy
 
 	// Fetch bounds Router.UploadFromURL's downloads: the addresses it may
 	// reach (none that is loopback, private, link-local or a cloud
 	// metadata service, unless AllowedNets says so), ports, redirects and
-	// time. The size is bounded by the route.
+	// time. Defaults to package safefetch's defaults, except MaxBytes,
+	// which defaults to no limit of its own: the route bounds the size.
 	Fetch safefetch.Options
 
 	// RateLimit bounds how fast clients may go: requests per client
-	// address, upload creations per owner. None by default.
+	// address, upload creations per owner. Defaults to none.
 	RateLimit RateLimits
 
 	// Observer, if set, is told of every state change of every upload
@@ -186,13 +190,16 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-func (c Config) withDefaults() (Config, error) {
-	if c.DataDir == "" {
-		return c, errors.New("carcosa: Config.DataDir is required")
-	}
-	if err := c.validate(); err != nil {
-		return c, err
-	}
+// WithDefaults returns a copy of c with every default filled in: BasePath
+// in its canonical form ("/" when empty), the durations, TransformLimits,
+// TransformWorkers, Fetch.MaxBytes and Logger. It never fails and leaves c,
+// and everything c points to, unchanged. New calls it, then validates the
+// result.
+//
+// The backends that New opens itself when they are nil (Storage, Staging,
+// Store, the SigningKey in DataDir, Queue, Video) are not filled in here:
+// opening them can fail, and Close closes them.
+func (c Config) WithDefaults() Config {
 	c.BasePath = "/" + strings.Trim(c.BasePath, "/")
 	if c.SignedURLTTL == 0 {
 		c.SignedURLTTL = time.Hour
@@ -200,55 +207,74 @@ func (c Config) withDefaults() (Config, error) {
 	if c.PresignTTL == 0 {
 		c.PresignTTL = time.Hour
 	}
-	if c.PresignTTL < 0 {
-		return c, errors.New("carcosa: Config.PresignTTL must not be negative")
-	}
-	if c.SignedURLTTL < 0 {
-		return c, errors.New("carcosa: Config.SignedURLTTL must not be negative")
-	}
-	if c.UploadTTL == 0 {
-		c.UploadTTL = 24 * time.Hour
+	if c.ProcessTimeout == 0 {
+		c.ProcessTimeout = 10 * time.Minute
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = time.Minute
 	}
-	if c.IdleTimeout < 0 {
-		return c, errors.New("carcosa: Config.IdleTimeout must not be negative")
-	}
-	if c.UploadTTL < 0 {
-		return c, errors.New("carcosa: Config.UploadTTL must not be negative")
-	}
-	if c.TransformLimits.MaxMemory < 0 {
-		return c, errors.New("carcosa: Config.TransformLimits.MaxMemory must not be negative")
+	if c.UploadTTL == 0 {
+		c.UploadTTL = 24 * time.Hour
 	}
 	if c.IdleUploadTTL == 0 {
 		c.IdleUploadTTL = time.Hour
 	}
-	if c.IdleUploadTTL < 0 {
-		return c, errors.New("carcosa: Config.IdleUploadTTL must not be negative")
+	// Zero only: a negative limit is left for validate to refuse.
+	l := &c.TransformLimits
+	if l.MaxPixels == 0 {
+		l.MaxPixels = transform.DefaultMaxPixels
 	}
-	if c.ProcessTimeout == 0 {
-		c.ProcessTimeout = 10 * time.Minute
+	if l.MaxMemory == 0 {
+		l.MaxMemory = transform.DefaultMaxMemory
 	}
-	if c.ProcessTimeout < 0 {
-		return c, errors.New("carcosa: Config.ProcessTimeout must not be negative")
+	if l.MaxSide == 0 {
+		l.MaxSide = transform.DefaultMaxSide
+	}
+	if l.MaxInputBytes == 0 {
+		l.MaxInputBytes = transform.DefaultMaxInputBytes
+	}
+	if l.MaxOutputBytes == 0 {
+		l.MaxOutputBytes = transform.DefaultMaxOutputBytes
+	}
+	if c.TransformWorkers == 0 {
+		c.TransformWorkers = runtime.GOMAXPROCS(0)
+	}
+	if c.Fetch.MaxBytes == 0 {
+		c.Fetch.MaxBytes = math.MaxInt64 // each route bounds its files
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.SigningKey != nil && len(c.SigningKey) < 32 {
-		return c, errors.New("carcosa: Config.SigningKey must have at least 32 bytes")
-	}
-	return c, nil
+	return c
 }
 
-// validate reports the first bad value among the path, sizes and nested
-// options of c, as an error naming the field, so that none reaches a make
-// or a package that panics on it. withDefaults checks the durations it fills
-// in; newBuckets checks the fields that name buckets.
+// validate reports the first bad value of c, as an error naming the field,
+// so that none reaches a make or a package that panics on it. New calls it
+// on the result of WithDefaults, so a zero duration is not an error here.
 func (c Config) validate() error {
+	if c.DataDir == "" {
+		return errors.New("carcosa: Config.DataDir is required")
+	}
 	if strings.ContainsAny(c.BasePath, "?#") {
 		return errors.New("carcosa: Config.BasePath must be a path, without a query or fragment")
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"SignedURLTTL", c.SignedURLTTL},
+		{"PresignTTL", c.PresignTTL},
+		{"ProcessTimeout", c.ProcessTimeout},
+		{"IdleTimeout", c.IdleTimeout},
+		{"UploadTTL", c.UploadTTL},
+		{"IdleUploadTTL", c.IdleUploadTTL},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("carcosa: Config.%s must not be negative", f.name)
+		}
+	}
+	if c.SigningKey != nil && len(c.SigningKey) < 32 {
+		return errors.New("carcosa: Config.SigningKey must have at least 32 bytes")
 	}
 	if c.TransformWorkers < 0 {
 		return errors.New("carcosa: Config.TransformWorkers must not be negative")
@@ -259,6 +285,7 @@ func (c Config) validate() error {
 		v    int64
 	}{
 		{"MaxPixels", l.MaxPixels},
+		{"MaxMemory", l.MaxMemory},
 		{"MaxSide", int64(l.MaxSide)},
 		{"MaxInputBytes", l.MaxInputBytes},
 		{"MaxOutputBytes", l.MaxOutputBytes},
@@ -296,7 +323,7 @@ func (c Config) validate() error {
 	if err := c.Fetch.Validate(); err != nil {
 		return fmt.Errorf("carcosa: Config.Fetch: %w", err)
 	}
-	return nil
+	return c.validateBuckets()
 }
 
 // Router is the upload system mounted as an http.Handler. Create it with
@@ -353,7 +380,8 @@ type Router struct {
 // New returns a Router for cfg. It opens the embedded defaults for any
 // backend cfg leaves nil; Close closes only what New opened.
 func New(cfg Config) (*Router, error) {
-	cfg, err := cfg.withDefaults()
+	cfg = cfg.WithDefaults()
+	err := cfg.validate()
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +411,7 @@ func New(cfg Config) (*Router, error) {
 		lim:   cfg.TransformLimits,
 		tf:    transform.New(cfg.TransformLimits),
 		video: cfg.Video,
-		slots: make(chan struct{}, cmp.Or(cfg.TransformWorkers, runtime.GOMAXPROCS(0))),
+		slots: make(chan struct{}, cfg.TransformWorkers),
 	}
 	if r.transforms.video == nil {
 		if f, err := transform.NewFFmpeg(); err == nil {
@@ -423,27 +451,16 @@ func New(cfg Config) (*Router, error) {
 			return nil, err
 		}
 	}
-	if r.buckets, err = newBuckets(cfg, r.storage); err != nil {
-		return nil, err
-	}
+	r.buckets = newBuckets(cfg, r.storage)
 	if r.staging, err = r.openStaging(); err != nil {
 		return nil, err
-	}
-	if r.cfg.Quarantine != "" {
-		if _, err := r.buckets.get(r.cfg.Quarantine); err != nil {
-			return nil, fmt.Errorf("carcosa: Config.Quarantine: no bucket named %q in Config.Buckets", r.cfg.Quarantine)
-		}
 	}
 	if r.queue == nil {
 		r.queue = queue.NewMemory(&queue.MemoryOptions{Logger: cfg.Logger})
 	}
 	r.queue.Handle(jobProcess, r.processJob)
 	r.audit, _ = r.store.(store.AuditLog)
-	fetch := cfg.Fetch
-	if fetch.MaxBytes == 0 {
-		fetch.MaxBytes = math.MaxInt64 // each route bounds its files
-	}
-	r.fetcher = safefetch.New(fetch)
+	r.fetcher = safefetch.New(cfg.Fetch)
 	if cfg.Quota != nil {
 		ledger, ok := r.store.(store.Quotas)
 		if !ok {
@@ -478,7 +495,7 @@ func (r *Router) Close() error {
 		errs = append(errs, r.closers[i]())
 	}
 	r.closers = nil
-	return errors.Join(errs...)
+	return apiError(errors.Join(errs...))
 }
 
 func (r *Router) addRoute(name string, h routeHandler) error {

@@ -108,7 +108,7 @@ func decodeCursor(s string) (store.Cursor, error) {
 func (r *Router) Get(ctx context.Context, id string) (Upload, error) {
 	rec, err := r.record(ctx, id)
 	if err != nil {
-		return Upload{}, err
+		return Upload{}, apiError(err)
 	}
 	return r.serverJSON(rec), nil
 }
@@ -189,7 +189,7 @@ func (r *Router) deleteFile(ctx context.Context, id string, d deletion) error {
 		r.log.InfoContext(ctx, "upload deleted", "upload", id, "route", rec.Route)
 		return nil, nil
 	})
-	return err
+	return apiError(err)
 }
 
 // Rename changes upload id's display name (made safe as a client's name
@@ -221,7 +221,7 @@ func (r *Router) Rename(ctx context.Context, id, name string) (Upload, error) {
 func (r *Router) SignedURL(ctx context.Context, id string, ttl time.Duration) (string, error) {
 	rec, err := r.record(ctx, id)
 	if err != nil {
-		return "", err
+		return "", apiError(err)
 	}
 	if rec.State != store.Ready {
 		return "", ErrNotFound.with("the file is not ready")
@@ -254,8 +254,8 @@ type FromURL struct {
 // url_too_many_redirects (ErrURLRefused); url_bad_status, url_timeout or
 // url_unreachable (ErrURLFetch).
 var (
-	ErrURLRefused = NewError(http.StatusUnprocessableEntity, "url_refused", "the URL may not be fetched")
-	ErrURLFetch   = NewError(http.StatusBadGateway, "url_fetch_failed", "the URL could not be fetched")
+	ErrURLRefused = sentinel(http.StatusUnprocessableEntity, "url_refused", "the URL may not be fetched")
+	ErrURLFetch   = sentinel(http.StatusBadGateway, "url_fetch_failed", "the URL could not be fetched")
 )
 
 // fetchError maps a safefetch error to the *Error a caller sees.
@@ -301,10 +301,10 @@ func (r *Router) UploadFromURL(ctx context.Context, route, rawURL string, from F
 	cfg := h.config()
 	meta, err := json.Marshal(from.Metadata)
 	if err != nil {
-		return Upload{}, fmt.Errorf("carcosa: UploadFromURL: encoding metadata: %w", err)
+		return Upload{}, ErrBadRequest.with("FromURL.Metadata does not encode to JSON").wrap(err)
 	}
 	if err := h.checkInput(from.Input); err != nil {
-		return Upload{}, err
+		return Upload{}, apiError(err)
 	}
 	g := grant{owner: from.Owner, tenant: from.Tenant, tier: from.Tier, meta: meta}
 	resp, err := r.fetcher.Get(ctx, rawURL)
@@ -328,11 +328,11 @@ func (r *Router) UploadFromURL(ctx context.Context, route, rawURL string, from F
 	ctype, _, _ := strings.Cut(resp.ContentType, ";")
 	p, err := r.receive(ctx, h, fetchedBody{resp.Body}, name, strings.TrimSpace(ctype), g, from.Input, resp.ContentLength)
 	if err != nil {
-		return Upload{}, err
+		return Upload{}, apiError(err)
 	}
 	rec, err := r.settle(ctx, h, p.rec, p.c, p.key)
 	if err != nil {
-		return Upload{}, err
+		return Upload{}, apiError(err)
 	}
 	return r.serverJSON(rec), nil
 }

@@ -53,11 +53,11 @@ const cachePrefix = ".carcosa-cache/"
 
 // Transform errors a client may see.
 var (
-	ErrImageTooLarge    = NewError(http.StatusUnprocessableEntity, "image_too_large", "the image has more pixels than allowed")
-	ErrImageCorrupt     = NewError(http.StatusUnprocessableEntity, "image_corrupt", "the image is truncated or corrupt")
-	ErrNotImage         = NewError(http.StatusUnsupportedMediaType, "not_an_image", "this file cannot be transformed")
-	ErrBadTransform     = NewError(http.StatusBadRequest, "bad_transform", "the transform's parameters are invalid")
-	ErrTransformRefused = NewError(http.StatusForbidden, "transform_not_allowed", "this transform needs a signature or a preset of the route")
+	ErrImageTooLarge    = sentinel(http.StatusUnprocessableEntity, "image_too_large", "the image has more pixels than allowed")
+	ErrImageCorrupt     = sentinel(http.StatusUnprocessableEntity, "image_corrupt", "the image is truncated or corrupt")
+	ErrNotImage         = sentinel(http.StatusUnsupportedMediaType, "not_an_image", "this file cannot be transformed")
+	ErrBadTransform     = sentinel(http.StatusBadRequest, "bad_transform", "the transform's parameters are invalid")
+	ErrTransformRefused = sentinel(http.StatusForbidden, "transform_not_allowed", "this transform needs a signature or a preset of the route")
 )
 
 // transformError maps an error of package transform to a client error.
@@ -469,7 +469,7 @@ func (r *Router) TransformURL(ctx context.Context, key string, spec transform.Sp
 	}
 	rec, err := r.store.GetByKey(ctx, key)
 	if err != nil {
-		return "", err
+		return "", apiError(err)
 	}
 	h, ok := r.route(rec.Route)
 	if !ok {
