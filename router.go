@@ -334,6 +334,7 @@ type Router struct {
 	finishing map[string]*finishTurn
 	shielded  map[string]int // uploads whose lock holder must not be interrupted
 	bgOnce    sync.Once
+	outside   sync.Once // the hint about a request outside BasePath is logged once
 	bgCancel  context.CancelFunc
 	bgDone    chan struct{}
 }
@@ -505,6 +506,12 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	p := req.URL.Path
 	if base != "/" {
 		if p != base && !strings.HasPrefix(p, base+"/") {
+			// Usually a mounting mistake, which every request would repeat.
+			r.outside.Do(func() {
+				r.log.WarnContext(req.Context(), fmt.Sprintf(
+					"carcosa: a request reached the Router outside its BasePath %s; mount it with mux.Handle(%q, r)", base, base+"/"),
+					"path", p)
+			})
 			r.writeError(w, req, ErrNotFound)
 			return
 		}
