@@ -38,7 +38,9 @@ import (
 type Config struct {
 	// BasePath is the path the Router is mounted at, such as
 	// "/api/uploads". The Router answers requests under it and writes URLs
-	// with it. Defaults to "/".
+	// with it; it answers others 404, and logs once how to mount it (with
+	// mux.Handle("/api/uploads/", r), which keeps the path whole). Defaults
+	// to "/".
 	BasePath string
 
 	// DataDir holds the embedded defaults: the SQLite database
