@@ -73,7 +73,9 @@ func ExampleAuthenticate() {
 	}
 	upload("docs")
 	upload("images")
-	keys.Revoke(context.Background(), key.ID, "admin")
+	if err := keys.Revoke(context.Background(), key.ID, "admin"); err != nil {
+		panic(err)
+	}
 	upload("docs")
 	// Output:
 	// docs 201 ready
