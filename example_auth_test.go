@@ -39,7 +39,8 @@ func ExampleAuthenticate() {
 			Accept:     []string{"any"},
 			Middleware: carcosa.Authenticate[struct{}, struct{}](keys, nil),
 			OnComplete: func(ctx context.Context, _ struct{}, f carcosa.File) (any, error) {
-				return f.Tenant + "/" + f.Owner, nil
+				fmt.Println("uploaded by", f.Owner, "of", f.Tenant)
+				return nil, nil
 			},
 		})
 	}
@@ -55,7 +56,6 @@ func ExampleAuthenticate() {
 	}
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	upload := func(route string) { // a tus creation with all 5 bytes
-
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/tus/", strings.NewReader("hello"))
 		req.Header.Set("Authorization", "Bearer "+secret)
 		req.Header.Set("Tus-Resumable", "1.0.0")
@@ -78,6 +78,7 @@ func ExampleAuthenticate() {
 	}
 	upload("docs")
 	// Output:
+	// uploaded by ci-bot of acme
 	// docs 201 ready
 	// images 403 key_out_of_scope
 	// docs 401 key_revoked
