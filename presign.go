@@ -79,7 +79,7 @@ func (r *Router) servePresign(w http.ResponseWriter, req *http.Request) {
 			r.writeError(w, req, ErrBadRequest.with("every file needs its size in bytes"))
 			return
 		case f.Size > cfg.maxFileSize:
-			r.writeError(w, req, ErrTooLarge.with(fmt.Sprintf("the file is larger than this route's limit of %d bytes", cfg.maxFileSize)))
+			r.writeError(w, req, ErrTooLarge.with("the file is larger than this route's limit of "+formatSize(cfg.maxFileSize)))
 			return
 		case t.MIME == "":
 			r.writeError(w, req, ErrBadRequest.with("every file needs its type"))
@@ -240,7 +240,7 @@ func (r *Router) finishPresigned(ctx context.Context, id string) (*store.Upload,
 	}
 	defer obj.Close()
 	if obj.Size() != rec.Size {
-		return refuse(ErrSizeMismatch.with(fmt.Sprintf("the uploaded file has %d bytes, %d were declared", obj.Size(), rec.Size)))
+		return refuse(ErrSizeMismatch.with(sizeMismatch(obj.Size(), rec.Size)))
 	}
 	if rec, err = r.update(ctx, id, func(u *store.Upload) error {
 		u.State = store.Processing

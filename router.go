@@ -38,7 +38,9 @@ import (
 type Config struct {
 	// BasePath is the path the Router is mounted at, such as
 	// "/api/uploads". The Router answers requests under it and writes URLs
-	// with it. Defaults to "/".
+	// with it; it answers others 404, and logs once how to mount it (with
+	// mux.Handle("/api/uploads/", r), which keeps the path whole). Defaults
+	// to "/".
 	BasePath string
 
 	// DataDir holds the embedded defaults: the SQLite database
@@ -365,6 +367,7 @@ type Router struct {
 	finishing map[string]*finishTurn
 	shielded  map[string]int // uploads whose lock holder must not be interrupted
 	observer  Observer
+	outside   sync.Once // the hint about a request outside BasePath is logged once
 
 	// beforeVerify, when set (by tests, before serving), runs when
 	// finishing a resumable upload is about to verify it.
@@ -530,6 +533,12 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	p := req.URL.Path
 	if base != "/" {
 		if p != base && !strings.HasPrefix(p, base+"/") {
+			// Usually a mounting mistake, which every request would repeat.
+			r.outside.Do(func() {
+				r.log.WarnContext(req.Context(), fmt.Sprintf(
+					"carcosa: a request reached the Router outside its BasePath %s; mount it with mux.Handle(%q, r)", base, base+"/"),
+					"path", p)
+			})
 			r.writeError(w, req, ErrNotFound)
 			return
 		}

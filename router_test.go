@@ -1,11 +1,15 @@
 package carcosa_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -278,4 +282,68 @@ func TestMultipartInputOver64KiB(t *testing.T) {
 		part{field: "file", name: "a.png", data: pngBytes(t, 8)})
 	resp, b := tb.do(t, "POST", tb.url("/routes/images"), "alice", body, map[string]string{"Content-Type": ctype})
 	wantError(t, resp, b, http.StatusUnprocessableEntity, "invalid_input")
+}
+
+// syncBuffer is a bytes.Buffer that a Router's logger and a test may share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A Router mounted where requests keep a path outside its BasePath (here
+// served on its own, without a mux) answers them 404 and logs, once, how
+// to mount it.
+func TestRequestOutsideBasePathLogsHintOnce(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	r, err := carcosa.New(carcosa.Config{
+		BasePath: "/api/uploads", DataDir: t.TempDir(), Store: memstore.New(),
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	for _, p := range []string{"/routes", "/x", "/api/uploads/routes"} {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{true: 200, false: 404}[strings.HasPrefix(p, "/api/uploads/")]; resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", p, resp.StatusCode, want)
+		}
+	}
+	out := logs.String()
+	hint := `outside its BasePath /api/uploads; mount it with mux.Handle(\"/api/uploads/\", r)`
+	if n := strings.Count(out, hint); n != 1 {
+		t.Errorf("the hint is logged %d times, want once; logs:\n%s", n, out)
+	}
+	if !strings.Contains(out, "path=/routes") {
+		t.Errorf("the hint does not name the first request's path; logs:\n%s", out)
+	}
+}
+
+// Sizes in error messages are in IEC units.
+func TestTooLargeMessageInUnits(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	resp, body := tb.tusCreate(t, "alice", 2<<20, tusMetadata("route", "images", "filename", "a.png"), nil)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "this route's limit of 1 MiB") {
+		t.Errorf("tus creation over the limit: %d %s; want 413 naming the limit as 1 MiB", resp.StatusCode, body)
+	}
 }

@@ -163,7 +163,7 @@ func (r *Router) scanStep(ctx context.Context, h routeHandler, rec *store.Upload
 // the scanner's is in the outcome.
 func (r *Router) scanStored(ctx context.Context, rec *store.Upload) (*scanOutcome, error) {
 	if limit := r.scanner.MaxSize(); limit > 0 && rec.Size > limit {
-		return &scanOutcome{err: fmt.Errorf("%d bytes: %w", rec.Size, scan.ErrTooLarge)}, nil
+		return &scanOutcome{err: fmt.Errorf("%s: %w", formatSize(rec.Size), scan.ErrTooLarge)}, nil
 	}
 	src, err := r.storageOf(rec)
 	if err != nil {

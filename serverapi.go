@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -313,7 +312,7 @@ func (r *Router) UploadFromURL(ctx context.Context, route, rawURL string, from F
 	}
 	defer resp.Body.Close()
 	if resp.ContentLength > cfg.maxFileSize {
-		return Upload{}, ErrTooLarge.with(fmt.Sprintf("the file is larger than this route's limit of %d bytes", cfg.maxFileSize))
+		return Upload{}, ErrTooLarge.with("the file is larger than this route's limit of " + formatSize(cfg.maxFileSize))
 	}
 	name := from.Name
 	if name == "" {

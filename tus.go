@@ -524,7 +524,7 @@ func (r *Router) admitTus(ctx context.Context, req *http.Request, meta tusd.Meta
 	}
 	cfg := h.config()
 	if size > cfg.maxFileSize {
-		return nil, ErrTooLarge.with(fmt.Sprintf("the file is larger than this route's limit of %d bytes", cfg.maxFileSize))
+		return nil, ErrTooLarge.with("the file is larger than this route's limit of " + formatSize(cfg.maxFileSize))
 	}
 	name := safename.Clean(md.name)
 	g, err := h.admit(ctx, req, md.input, "", []FileInfo{{Name: name, Size: size, Type: md.typ}})

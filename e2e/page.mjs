@@ -1,13 +1,13 @@
 // Drives the example's web page in Chromium: picks the "images" route,
-// uploads <file> through the file input, then drops a second image (drawn in
+// types a caption, uploads <file> through the file input, then drops a second image (drawn in
 // the page) on the drop zone, and waits for both rows to be ready.
 //
 //   node page.mjs <pageURL> <file> <screenshotPath>
 //
 // Chromium comes from the system (CHROMIUM, default /usr/bin/chromium); no
 // browser is ever downloaded. On success, prints one JSON line to stdout:
-//   {"url": "...", "sha256": "...", "dropUrl": "...", "dropSha256": "..."}
-// where url is the link the page shows for <file>. On failure it still takes
+//   {"url": "...", "sha256": "...", "caption": "...", "dropUrl": "...", "dropSha256": "..."}
+// where url and caption are what the page shows for <file>. On failure it still takes
 // the screenshot and exits 1.
 
 import fs from 'node:fs';
@@ -17,6 +17,7 @@ import { chromium } from 'playwright-core';
 const TIMEOUT = 60_000;
 const ROUTE = 'images';
 const DROP_NAME = 'dropped-gradient.png';
+const CAPTION = 'A gradient, captioned';
 
 function log(...args) {
   console.error('[page]', ...args);
@@ -40,6 +41,7 @@ async function waitSettled(page, name) {
     error: el.querySelector('.error:not([hidden])')?.textContent.trim() ?? '',
     url: el.querySelector('.file-link:not([hidden])')?.href ?? '',
     sha256: el.dataset.sha256 ?? '',
+    caption: el.querySelector('.caption:not([hidden])')?.textContent ?? '',
     percent: el.querySelector('.percent')?.textContent ?? '',
   }));
   if (row.state !== 'ready') {
@@ -86,6 +88,8 @@ async function main() {
     const initial = await page.inputValue('#route-select');
     if (initial !== 'files') throw new Error(`the route selector starts at ${JSON.stringify(initial)}, not "files"`);
     await page.selectOption('#route-select', ROUTE);
+    // The route's input, a caption, is a field of the form.
+    await page.fill('#input-caption', CAPTION);
 
     // 1. The file input.
     const name = path.basename(file);
@@ -129,6 +133,7 @@ async function main() {
     process.stdout.write(JSON.stringify({
       url: picked.url,
       sha256: picked.sha256,
+      caption: picked.caption,
       dropUrl: dropped.url,
       dropSha256: dropped.sha256,
     }) + '\n');

@@ -360,6 +360,7 @@ func TestPageUpload(t *testing.T) {
 	var out struct {
 		URL        string `json:"url"`
 		SHA256     string `json:"sha256"`
+		Caption    string `json:"caption"`
 		DropURL    string `json:"dropUrl"`
 		DropSHA256 string `json:"dropSha256"`
 	}
@@ -376,6 +377,10 @@ func TestPageUpload(t *testing.T) {
 	}
 	if out.SHA256 != "" && out.SHA256 != want {
 		t.Errorf("the page shows sha256 %s, want %s", out.SHA256, want)
+	}
+	// page.mjs types a caption in the route's input field.
+	if want := "A gradient, captioned"; out.Caption != want {
+		t.Errorf("the page shows the caption %q, want %q", out.Caption, want)
 	}
 
 	// The page's requests carried its visitor cookie: the upload is that

@@ -98,7 +98,8 @@ type ImageInput struct {
 
 // Meta is what the middleware hands to the callbacks.
 type Meta struct {
-	Client string `json:"client"`
+	Client  string `json:"client"`
+	Caption string `json:"caption,omitempty"` // an image's, from ImageInput
 }
 
 // options is what run needs; main fills it from the flags.
@@ -295,9 +296,14 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 	visitor := func(ctx context.Context, req *carcosa.Request[struct{}]) (carcosa.Grant[Meta], error) {
 		return carcosa.Grant[Meta]{Owner: visitorOwner(req.HTTP), Metadata: Meta{Client: "web"}}, nil
 	}
-	logDone := func(ctx context.Context, m Meta, f carcosa.File) (any, error) {
-		log.Info("file ready", "route", f.Route, "upload", f.ID, "size", f.Size, "type", f.Type)
-		return map[string]any{"sha256": f.SHA256}, nil
+	// The Router logs every upload that becomes ready; the result, kept in
+	// the record, is what the page shows.
+	done := func(ctx context.Context, m Meta, f carcosa.File) (any, error) {
+		result := map[string]any{"sha256": f.SHA256}
+		if m.Caption != "" {
+			result["caption"] = m.Caption
+		}
+		return result, nil
 	}
 	carcosa.Handle(uploads, "images", carcosa.Route[ImageInput, Meta]{
 		Accept:      []string{"image"},
@@ -308,19 +314,20 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		Derivatives: map[string]transform.Spec{
 			"thumb": {Width: 256, Height: 256, Fit: transform.Cover, Format: transform.JPEG},
 		},
+		// The caption the page sends as the route's input reaches
+		// OnComplete through the metadata.
 		Middleware: func(ctx context.Context, req *carcosa.Request[ImageInput]) (carcosa.Grant[Meta], error) {
-			return carcosa.Grant[Meta]{Owner: visitorOwner(req.HTTP), Metadata: Meta{Client: "web"}}, nil
+			m := Meta{Client: "web", Caption: req.Input.Caption}
+			return carcosa.Grant[Meta]{Owner: visitorOwner(req.HTTP), Metadata: m}, nil
 		},
-		OnComplete: func(ctx context.Context, m Meta, f carcosa.File) (any, error) {
-			return logDone(ctx, m, f)
-		},
+		OnComplete: done,
 	})
 	carcosa.Handle(uploads, "documents", carcosa.Route[struct{}, Meta]{
 		Accept:      []string{"pdf", "text"},
 		MaxFileSize: maxSize(64 << 20),
 		MaxFiles:    10,
 		Middleware:  visitor,
-		OnComplete:  logDone,
+		OnComplete:  done,
 	})
 	carcosa.Handle(uploads, "files", carcosa.Route[struct{}, Meta]{
 		Accept:      []string{"any"},
@@ -328,7 +335,7 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		MaxFiles:    10,
 		Attachment:  true,
 		Middleware:  visitor,
-		OnComplete:  logDone,
+		OnComplete:  done,
 	})
 
 	page, err := fs.Sub(web, "web")

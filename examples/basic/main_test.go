@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"image"
+	"image/png"
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +97,47 @@ func TestServerTimeouts(t *testing.T) {
 	}
 	if srv.ReadTimeout != 0 || srv.WriteTimeout != 0 {
 		t.Errorf("ReadTimeout %v, WriteTimeout %v; want none", srv.ReadTimeout, srv.WriteTimeout)
+	}
+}
+
+// TestCaptionReachesResult checks that an image's caption, sent as the
+// route's input the way the page sends it, reaches OnComplete and comes
+// back in the record's result, and that the server logs the ready file
+// once.
+func TestCaptionReachesResult(t *testing.T) {
+	t.Parallel()
+	base, logs := startServerLogs(t, options{Data: t.TempDir()})
+	var img bytes.Buffer
+	png.Encode(&img, image.NewGray(image.Rect(0, 0, 8, 8)))
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, body := send(t, client, http.MethodPost, base+"/api/uploads/tus/", img.Bytes(), map[string]string{
+		"Upload-Length":   strconv.Itoa(img.Len()),
+		"Upload-Metadata": "route " + b64("images") + ",filename " + b64("dot.png") + ",input " + b64(`{"caption":"A grey square"}`),
+		"Content-Type":    "application/offset+octet-stream",
+	})
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Upload-State") != "ready" {
+		t.Fatalf("tus creation with upload: %s, Upload-State %q %s", resp.Status, resp.Header.Get("Upload-State"), truncate(body))
+	}
+	id := path.Base(resp.Header.Get("Location"))
+	resp, body = send(t, client, http.MethodGet, base+"/api/uploads/uploads/"+id, nil, nil)
+	var rec struct {
+		Result struct {
+			Caption string `json:"caption"`
+		} `json:"result"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &rec) != nil {
+		t.Fatalf("GET the record: %s %s", resp.Status, truncate(body))
+	}
+	if rec.Result.Caption != "A grey square" {
+		t.Errorf("the record's result %s; want the caption", truncate(body))
+	}
+	ready := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, id) && strings.Contains(line, "ready") {
+			ready++
+		}
+	}
+	if ready != 1 {
+		t.Errorf("the server logs the ready upload %d times, want once:\n%s", ready, logs.String())
 	}
 }

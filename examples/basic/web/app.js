@@ -557,6 +557,10 @@
         img.hidden = false;
       }
       if (rec.type) $('.size', this.node).textContent = `${formatBytes(rec.size)} · ${rec.type}`;
+      // The caption sent with an image, as the route's OnComplete kept it.
+      const caption = $('.caption', this.node);
+      caption.textContent = (rec.result && rec.result.caption) || '';
+      caption.hidden = !caption.textContent;
       this.showScan(rec.scan, rec.signature);
     }
 
