@@ -19,9 +19,9 @@ import (
 // directory (tusstage) or a bucket (blobstage). internal/stagingtest is the
 // conformance suite for this contract, which both implementations run.
 //
-// An upload moves through three states the methods below tell apart:
-// Has (created here and not removed), Complete (every byte received) and
-// Staged (its bytes are still here, not moved into storage by Commit).
+// Three questions about an upload have a method each: Has (created here
+// and not removed), Complete (every byte received) and HoldsBytes (its
+// bytes still here, not moved into storage by Commit).
 type stagingArea interface {
 	// UseIn makes the area tusd's data store: core, terminater, concater
 	// and length deferrer.
@@ -43,11 +43,11 @@ type stagingArea interface {
 	// shorter.
 	Head(ctx context.Context, id string, n int) ([]byte, error)
 	// Commit puts a complete upload's bytes at key in dst. A local area
-	// may move them, after which Staged reports false.
+	// may move them, after which HoldsBytes reports false.
 	Commit(ctx context.Context, id string, dst storage.Storage, key string, opts *storage.PutOptions) error
-	// Staged reports whether upload id's bytes are still here: true from
+	// HoldsBytes reports whether upload id's bytes are still here: true from
 	// creation until Remove, or until a Commit that moved them.
-	Staged(ctx context.Context, id string) bool
+	HoldsBytes(ctx context.Context, id string) bool
 	// Remove deletes everything staged for upload id; an upload already
 	// gone is not an error.
 	Remove(ctx context.Context, id string) error

@@ -313,9 +313,9 @@ func (s *Store) Has(ctx context.Context, id string) bool {
 	return err == nil && ok
 }
 
-// Staged reports whether the bytes of upload id are still here. Commit
+// HoldsBytes reports whether the bytes of upload id are still here. Commit
 // copies rather than moves, so it is Has.
-func (s *Store) Staged(ctx context.Context, id string) bool { return s.Has(ctx, id) }
+func (s *Store) HoldsBytes(ctx context.Context, id string) bool { return s.Has(ctx, id) }
 
 // Complete reports whether upload id has all its bytes: its length is known,
 // it is not a partial upload waiting for concatenation, and its offset equals

@@ -55,10 +55,10 @@ type Area interface {
 	// Head is the first n bytes of a complete upload, or fewer.
 	Head(ctx context.Context, id string, n int) ([]byte, error)
 	// Commit puts a complete upload's bytes at key in dst, perhaps moving
-	// them (Staged then reports false).
+	// them (HoldsBytes then reports false).
 	Commit(ctx context.Context, id string, dst storage.Storage, key string, opts *storage.PutOptions) error
-	// Staged reports whether upload id's bytes are still here.
-	Staged(ctx context.Context, id string) bool
+	// HoldsBytes reports whether upload id's bytes are still here.
+	HoldsBytes(ctx context.Context, id string) bool
 	// Remove deletes everything staged for upload id.
 	Remove(ctx context.Context, id string) error
 	// Flush waits for work in the background to end.
@@ -247,8 +247,8 @@ func (a tus) assertHead(t *testing.T, id string, data []byte, ns ...int) {
 	}
 }
 
-// assertStates checks Has, Complete and Staged.
-func (a tus) assertStates(t *testing.T, id string, has, complete, staged bool) {
+// assertStates checks Has, Complete and HoldsBytes.
+func (a tus) assertStates(t *testing.T, id string, has, complete, holds bool) {
 	t.Helper()
 	ctx := t.Context()
 	if got := a.Has(ctx, id); got != has {
@@ -257,8 +257,8 @@ func (a tus) assertStates(t *testing.T, id string, has, complete, staged bool) {
 	if got := a.Complete(ctx, id); got != complete {
 		t.Errorf("Complete = %v, want %v", got, complete)
 	}
-	if got := a.Staged(ctx, id); got != staged {
-		t.Errorf("Staged = %v, want %v", got, staged)
+	if got := a.HoldsBytes(ctx, id); got != holds {
+		t.Errorf("HoldsBytes = %v, want %v", got, holds)
 	}
 	if t.Failed() {
 		t.FailNow()
@@ -349,7 +349,7 @@ func testDeferredLength(t *testing.T, h Harness) {
 	assertEmpty(t, h, a)
 }
 
-// Has, Complete, Staged and Offset through an upload's life.
+// Has, Complete, HoldsBytes and Offset through an upload's life.
 func testStates(t *testing.T, h Harness) {
 	a := open(t, h)
 	ctx := t.Context()
@@ -565,7 +565,7 @@ func testCommit(t *testing.T, h Harness) {
 		if !a.Has(ctx, id) {
 			t.Fatal("Has is false after Commit")
 		}
-		if a.Staged(ctx, id) {
+		if a.HoldsBytes(ctx, id) {
 			// Copied: still readable here.
 			a.assertDigest(t, id, data)
 			a.assertHead(t, id, data, 10)
@@ -700,8 +700,8 @@ func testInvalidIDs(t *testing.T, h Harness) {
 		if _, err := a.c.Core.GetUpload(ctx, id); !errors.Is(err, handler.ErrNotFound) {
 			t.Errorf("GetUpload(%q): %v, want ErrNotFound", id, err)
 		}
-		if a.Has(ctx, id) || a.Staged(ctx, id) || a.Complete(ctx, id) {
-			t.Errorf("%q: Has, Staged or Complete", id)
+		if a.Has(ctx, id) || a.HoldsBytes(ctx, id) || a.Complete(ctx, id) {
+			t.Errorf("%q: Has, HoldsBytes or Complete", id)
 		}
 		if err := a.Remove(ctx, id); !errors.Is(err, tusstage.ErrInvalidID) {
 			t.Errorf("Remove(%q): %v, want ErrInvalidID", id, err)

@@ -295,9 +295,9 @@ func (s *Store) Has(_ context.Context, id string) bool {
 	return err == nil
 }
 
-// Staged reports whether the bytes of upload id are still here, that is,
+// HoldsBytes reports whether the bytes of upload id are still here, that is,
 // not moved into storage by Commit.
-func (s *Store) Staged(_ context.Context, id string) bool {
+func (s *Store) HoldsBytes(_ context.Context, id string) bool {
 	p := s.Path(id)
 	if p == "" {
 		return false
@@ -392,7 +392,7 @@ func (s *Store) Head(_ context.Context, id string, n int) ([]byte, error) {
 // Commit moves the staged file of a finished upload id to key in dst: by
 // renaming it when dst is a storage.FileImporter on the same file system,
 // else by streaming it once. It returns ErrNotFinished for an upload
-// without all its bytes. After a move, Staged reports false and Has
+// without all its bytes. After a move, HoldsBytes reports false and Has
 // still true; Remove then deletes what is left.
 func (s *Store) Commit(ctx context.Context, id string, dst storage.Storage, key string, opts *storage.PutOptions) error {
 	u, err := s.GetUpload(ctx, id)
