@@ -596,15 +596,13 @@ func TestKeys(t *testing.T) {
 	}
 }
 
-// Direct calls: a body that fails midway keeps what was read (the read error
-// is returned with the count, as tusd's filestore does), and an empty body
-// writes nothing.
+// A generated id is 32 characters without s3store's "+", and an empty
+// chunk writes no object. (Broken bodies are in the suite.)
 func TestWriteChunkDirect(t *testing.T) {
 	forEachEnv(t, func(t *testing.T, e *env) {
 		ctx := t.Context()
 		s := e.store(t)
-		data := payload(30, 3*mib)
-		up, err := s.NewUpload(ctx, handler.FileInfo{Size: int64(len(data))})
+		up, err := s.NewUpload(ctx, handler.FileInfo{Size: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -623,26 +621,6 @@ func TestWriteChunkDirect(t *testing.T) {
 		if after := len(listKeys(t, e.b, DefaultPrefix)); after != before {
 			t.Fatalf("an empty chunk added %d objects", after-before)
 		}
-
-		const cut = mib + 7
-		n, err := up.WriteChunk(ctx, 0, &cutReader{r: bytes.NewReader(data), n: cut})
-		if n != cut || err == nil || !strings.Contains(err.Error(), "connection cut") {
-			t.Fatalf("cut chunk: n=%d err=%v, want %d and the read error", n, err, cut)
-		}
-		up, err = s.GetUpload(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if info, err := up.GetInfo(ctx); err != nil || info.Offset != cut || info.ID != id {
-			t.Fatalf("after the cut: %+v, %v", info, err)
-		}
-		if n, err := up.WriteChunk(ctx, cut, bytes.NewReader(data[cut:])); err != nil || n != int64(len(data)-cut) {
-			t.Fatalf("rest: %d, %v", n, err)
-		}
-		if err := up.FinishUpload(ctx); err != nil {
-			t.Fatal(err)
-		}
-		assertDigest(t, s, id, data)
 		if err := s.Remove(ctx, id); err != nil {
 			t.Fatal(err)
 		}

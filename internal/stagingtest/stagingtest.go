@@ -103,6 +103,7 @@ func Run(t *testing.T, mh MakeHarness) {
 	}{
 		{"ChunksAtOffsets", testChunksAtOffsets},
 		{"DeferredLength", testDeferredLength},
+		{"BrokenBody", testBrokenBody},
 		{"States", testStates},
 		{"Limit", testLimit},
 		{"Restart", testRestart},
@@ -345,6 +346,50 @@ func testDeferredLength(t *testing.T, h Harness) {
 	a.assertStates(t, id, true, true, true)
 	a.assertDigest(t, id, data)
 	a.assertHead(t, id, data, 100)
+	a.remove(t, id)
+	assertEmpty(t, h, a)
+}
+
+// brokenReader gives n bytes of r, then fails with errBroken.
+type brokenReader struct {
+	r io.Reader
+	n int
+}
+
+var errBroken = errors.New("connection cut")
+
+func (b *brokenReader) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, errBroken
+	}
+	n, err := b.r.Read(p[:min(len(p), b.n, 3333)])
+	b.n -= n
+	return n, err
+}
+
+// A chunk whose body breaks off keeps what arrived, as tus does: WriteChunk
+// returns the count with the read error, the offset is there, and the
+// upload resumes from it to the right digest. An empty chunk writes
+// nothing.
+func testBrokenBody(t *testing.T, h Harness) {
+	a := open(t, h)
+	ctx := t.Context()
+	data := payload(6, 3*mib)
+	id := a.create(t, handler.FileInfo{Size: int64(len(data))})
+	u, _ := a.get(t, id)
+	if n, err := u.WriteChunk(ctx, 0, bytes.NewReader(nil)); n != 0 || err != nil {
+		t.Fatalf("empty chunk: %d, %v", n, err)
+	}
+	const cut = mib + 7
+	u, _ = a.get(t, id)
+	if n, err := u.WriteChunk(ctx, 0, &brokenReader{r: bytes.NewReader(data), n: cut}); n != cut || !errors.Is(err, errBroken) {
+		t.Fatalf("broken chunk: wrote %d, %v; want %d and the read error", n, err, cut)
+	}
+	if off, err := a.Offset(ctx, id); err != nil || off != cut {
+		t.Fatalf("Offset after the break: %d, %v; want %d", off, err, cut)
+	}
+	a.upload(t, id, cut, data)
+	a.assertDigest(t, id, data)
 	a.remove(t, id)
 	assertEmpty(t, h, a)
 }

@@ -265,47 +265,6 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// failingReader yields data in odd-sized reads, then fails.
-type failingReader struct {
-	data []byte
-	err  error
-}
-
-func (r *failingReader) Read(p []byte) (int, error) {
-	if len(r.data) == 0 {
-		return 0, r.err
-	}
-	n := copy(p[:min(len(p), 3333)], r.data)
-	r.data = r.data[n:]
-	return n, nil
-}
-
-func TestReaderFailsHalfWay(t *testing.T) {
-	s := newStore(t, nil)
-	data := payload(4, 2*mib)
-	id := create(t, s, handler.FileInfo{Size: int64(len(data))})
-	boom := errors.New("connection dropped")
-	half := len(data)/2 + 11
-
-	n, err := writeAt(t, s, id, 0, &failingReader{data: data[:half], err: boom})
-	if !errors.Is(err, boom) {
-		t.Fatalf("err = %v, want %v", err, boom)
-	}
-	if n != int64(half) {
-		t.Fatalf("n = %d, want %d", n, half)
-	}
-	if fi, err := os.Stat(s.Path(id)); err != nil || fi.Size() != n {
-		t.Fatalf("file size %v, err %v; want %d", fi.Size(), err, n)
-	}
-
-	// Resume where the first request stopped, as a client would after HEAD.
-	if m, err := writeAt(t, s, id, n, bytes.NewReader(data[n:])); err != nil || m != int64(len(data))-n {
-		t.Fatalf("resume: n=%d err=%v", m, err)
-	}
-	finish(t, s, id)
-	assertDigest(t, s, id, data)
-}
-
 // shortWriter accepts room bytes in total, then fails mid-write.
 type shortWriter struct {
 	buf  bytes.Buffer
