@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	tusd "github.com/tus/tusd/v2/pkg/handler"
@@ -17,28 +16,40 @@ import (
 )
 
 // stagingArea keeps resumable uploads until they are finished: a local
-// directory (tusstage) or a bucket (blobstage).
+// directory (tusstage) or a bucket (blobstage). internal/stagingtest is the
+// conformance suite for this contract, which both implementations run.
+//
+// Three questions about an upload have a method each: Has (created here
+// and not removed), Complete (every byte received) and HoldsBytes (its
+// bytes still here, not moved into storage by Commit).
 type stagingArea interface {
-	// UseIn makes the area tusd's data store.
+	// UseIn makes the area tusd's data store: core, terminater, concater
+	// and length deferrer.
 	UseIn(c *tusd.StoreComposer)
-	// Has reports whether upload id is staged here.
+	// Has reports whether upload id was created here and not removed or
+	// terminated since, whether or not its bytes are still here.
 	Has(ctx context.Context, id string) bool
-	// Complete reports whether upload id is staged here with all its bytes.
+	// Complete reports whether upload id is staged here with all its
+	// bytes: its length is known, its offset equals it, and it is not a
+	// partial upload waiting for concatenation.
 	Complete(ctx context.Context, id string) bool
-	// Offset is how many bytes upload id has received; an error if it is
-	// not staged here.
+	// Offset is how many bytes upload id has received; an error matching
+	// tusd.ErrNotFound if it is not staged here.
 	Offset(ctx context.Context, id string) (int64, error)
-	// Digest is the SHA-256 and size of a complete upload.
+	// Digest is the SHA-256 and size of a complete upload; an error
+	// matching tusstage.ErrNotFinished if not all its bytes are here.
 	Digest(ctx context.Context, id string) (sum [32]byte, size int64, err error)
-	// Head is the first n bytes of upload id, or fewer if it is shorter.
+	// Head is the first n bytes of a complete upload, or fewer if it is
+	// shorter.
 	Head(ctx context.Context, id string, n int) ([]byte, error)
 	// Commit puts a complete upload's bytes at key in dst. A local area
-	// may move them, after which Staged reports false.
+	// may move them, after which HoldsBytes reports false.
 	Commit(ctx context.Context, id string, dst storage.Storage, key string, opts *storage.PutOptions) error
-	// Staged reports whether upload id's bytes are still staged (and not
-	// only moved into storage).
-	Staged(ctx context.Context, id string) bool
-	// Remove deletes everything staged for upload id.
+	// HoldsBytes reports whether upload id's bytes are still here: true from
+	// creation until Remove, or until a Commit that moved them.
+	HoldsBytes(ctx context.Context, id string) bool
+	// Remove deletes everything staged for upload id; an upload already
+	// gone is not an error.
 	Remove(ctx context.Context, id string) error
 	// Flush waits for work in the background to end.
 	Flush()
@@ -55,13 +66,13 @@ func (r *Router) openStaging() (stagingArea, error) {
 		if err != nil {
 			return nil, fmt.Errorf("carcosa: opening the staging bucket: %w", err)
 		}
-		return bucketStage{s}, nil
+		return s, nil
 	}
 	s, err := tusstage.New(filepath.Join(r.cfg.DataDir, "tus"), &tusstage.Options{Limit: r.tusLimit})
 	if err != nil {
 		return nil, fmt.Errorf("carcosa: opening the tus staging area: %w", err)
 	}
-	return localStage{s}, nil
+	return s, nil
 }
 
 // stagingPrefix is where resumable uploads are staged in a staging bucket.
@@ -69,46 +80,12 @@ func (r *Router) openStaging() (stagingArea, error) {
 // dot, so the two never meet.
 const stagingPrefix = ".carcosa-tus/"
 
-// bucketStage is the staging area in a bucket, which copies an upload into
-// storage and keeps it staged until it is removed.
-type bucketStage struct{ *blobstage.Store }
-
-func (b bucketStage) Staged(ctx context.Context, id string) bool { return b.Has(ctx, id) }
-
-// localStage is the staging area on local disk.
-type localStage struct{ *tusstage.Store }
-
-func (l localStage) Has(_ context.Context, id string) bool { return l.Store.Has(id) }
-
-func (l localStage) Head(_ context.Context, id string, n int) ([]byte, error) {
-	return l.Store.Head(id, n)
-}
-
-func (l localStage) Remove(_ context.Context, id string) error { return l.Store.Remove(id) }
-
-func (l localStage) Staged(_ context.Context, id string) bool {
-	p := l.Path(id)
-	if p == "" {
-		return false
-	}
-	_, err := os.Stat(p)
-	return err == nil
-}
-
-// Commit moves the staged file into dst: by renaming it when dst is on the
-// same file system, else by streaming it once.
-func (l localStage) Commit(ctx context.Context, id string, dst storage.Storage, key string, opts *storage.PutOptions) error {
-	path := l.Path(id)
-	if imp, ok := dst.(storage.FileImporter); ok {
-		return imp.ImportFile(ctx, key, path, opts)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return dst.Put(ctx, key, f, opts)
-}
+// Both staging areas satisfy stagingArea as they are;
+// internal/stagingtest holds the suite both run.
+var (
+	_ stagingArea = (*blobstage.Store)(nil)
+	_ stagingArea = (*tusstage.Store)(nil)
+)
 
 // newLocker locks resumable uploads: across processes when the store can,
 // else within this one.

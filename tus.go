@@ -704,7 +704,7 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 		return nil, r.fail(ctx, h, id, err)
 	}
 	var c *candidate
-	if r.staging.Staged(ctx, id) {
+	if r.staging.HoldsBytes(ctx, id) {
 		c, err = r.verifyStaged(ctx, h, id, rec.Name)
 		var e *Error
 		if errors.As(err, &e) && e.Status < 500 {

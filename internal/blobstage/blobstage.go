@@ -303,8 +303,8 @@ func (s *Store) AsLengthDeclarableUpload(u handler.Upload) handler.LengthDeclara
 	return u.(*upload)
 }
 
-// Has reports whether the info of upload id exists, whatever the state of its
-// data.
+// Has reports whether upload id is known here: its info exists, whatever
+// the state of its data. It stays true until Remove or Terminate.
 func (s *Store) Has(ctx context.Context, id string) bool {
 	if !validID(id) {
 		return false
@@ -312,6 +312,10 @@ func (s *Store) Has(ctx context.Context, id string) bool {
 	ok, err := s.b.Exists(ctx, s.infoKey(id))
 	return err == nil && ok
 }
+
+// HoldsBytes reports whether the bytes of upload id are still here. Commit
+// copies rather than moves, so it is Has.
+func (s *Store) HoldsBytes(ctx context.Context, id string) bool { return s.Has(ctx, id) }
 
 // Complete reports whether upload id has all its bytes: its length is known,
 // it is not a partial upload waiting for concatenation, and its offset equals
@@ -402,8 +406,14 @@ func (s *Store) Head(ctx context.Context, id string, n int) ([]byte, error) {
 		return nil, errors.New("blobstage: negative length")
 	}
 	if s.s3 != nil {
-		if _, _, err := s.finished(ctx, id); err != nil {
+		_, info, err := s.finished(ctx, id)
+		if err != nil {
 			return nil, err
+		}
+		// S3 refuses a range starting at the end of an object, as
+		// bytes=0-… of an empty one is.
+		if int64(n) > info.Size {
+			n = int(info.Size)
 		}
 		return s.s3.head(ctx, id, n)
 	}

@@ -30,6 +30,8 @@ import (
 
 	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/carcosa-dev/carcosa/storage"
 )
 
 // ErrTooLarge is returned when an upload would exceed its per-upload limit:
@@ -45,7 +47,7 @@ var ErrTooLarge = handler.NewError("ERR_UPLOAD_TOO_LARGE", "upload exceeds the s
 // ErrInvalidID is returned for upload ids outside [A-Za-z0-9_-]{1,200}.
 var ErrInvalidID = handler.NewError("ERR_INVALID_UPLOAD_ID", "invalid upload id", http.StatusBadRequest)
 
-// ErrNotFinished is returned by Digest for an upload whose length is still
+// ErrNotFinished is returned by Digest and Commit for an upload whose length is still
 // deferred or whose data does not yet reach its declared size.
 var ErrNotFinished = errors.New("tusstage: upload is not finished")
 
@@ -240,7 +242,7 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	}
 	st := state{limit: limit, h: newHash()}
 	if err := s.saveState(info.ID, &st); err != nil {
-		_ = s.Remove(info.ID)
+		_ = s.Remove(ctx, info.ID)
 		return nil, err
 	}
 	return &upload{store: s, id: info.ID, inner: inner, offset: 0}, nil
@@ -282,13 +284,25 @@ func (s *Store) AsLengthDeclarableUpload(u handler.Upload) handler.LengthDeclara
 	return u.(*upload)
 }
 
-// Has reports whether upload id is staged here: its .info file exists,
-// whether or not its data file still does.
-func (s *Store) Has(id string) bool {
+// Has reports whether upload id is known here: its .info file exists,
+// whether or not its data file still does (Commit moves the data file
+// out). It stays true until Remove or Terminate.
+func (s *Store) Has(_ context.Context, id string) bool {
 	if !validID(id) {
 		return false
 	}
 	_, err := os.Stat(s.infoPath(id))
+	return err == nil
+}
+
+// HoldsBytes reports whether the bytes of upload id are still here, that is,
+// not moved into storage by Commit.
+func (s *Store) HoldsBytes(_ context.Context, id string) bool {
+	p := s.Path(id)
+	if p == "" {
+		return false
+	}
+	_, err := os.Stat(p)
 	return err == nil
 }
 
@@ -304,7 +318,8 @@ func (s *Store) Complete(ctx context.Context, id string) bool {
 	return err == nil && !info.SizeIsDeferred && !info.IsPartial && info.Offset == info.Size
 }
 
-// Offset is how many bytes upload id has received.
+// Offset is how many bytes upload id has received. It returns an error
+// matching handler.ErrNotFound for an upload that is not staged here.
 func (s *Store) Offset(ctx context.Context, id string) (int64, error) {
 	u, err := s.GetUpload(ctx, id)
 	if err != nil {
@@ -348,7 +363,7 @@ func (s *Store) Digest(ctx context.Context, id string) (sum [32]byte, size int64
 
 // Head returns the first n bytes of the staged file of upload id, or fewer if
 // the file is shorter.
-func (s *Store) Head(id string, n int) ([]byte, error) {
+func (s *Store) Head(_ context.Context, id string, n int) ([]byte, error) {
 	p := s.Path(id)
 	if p == "" {
 		return nil, ErrInvalidID
@@ -374,9 +389,38 @@ func (s *Store) Head(id string, n int) ([]byte, error) {
 	return buf[:m], nil
 }
 
+// Commit moves the staged file of a finished upload id to key in dst: by
+// renaming it when dst is a storage.FileImporter on the same file system,
+// else by streaming it once. It returns ErrNotFinished for an upload
+// without all its bytes. After a move, HoldsBytes reports false and Has
+// still true; Remove then deletes what is left.
+func (s *Store) Commit(ctx context.Context, id string, dst storage.Storage, key string, opts *storage.PutOptions) error {
+	u, err := s.GetUpload(ctx, id)
+	if err != nil {
+		return err
+	}
+	info, err := u.GetInfo(ctx)
+	if err != nil {
+		return err
+	}
+	if info.SizeIsDeferred || info.Offset != info.Size {
+		return ErrNotFinished
+	}
+	path := s.Path(id)
+	if imp, ok := dst.(storage.FileImporter); ok {
+		return imp.ImportFile(ctx, key, path, opts)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return dst.Put(ctx, key, f, opts)
+}
+
 // Remove deletes the data, .info and hash state of upload id. Files that are
 // already gone are not an error.
-func (s *Store) Remove(id string) error {
+func (s *Store) Remove(_ context.Context, id string) error {
 	if !validID(id) {
 		return ErrInvalidID
 	}
