@@ -27,6 +27,7 @@ import (
 	"github.com/carcosa-dev/carcosa/queue/riverqueue"
 	"github.com/carcosa-dev/carcosa/scan"
 	"github.com/carcosa-dev/carcosa/storage"
+	_ "github.com/carcosa-dev/carcosa/storage/s3"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/store/postgres"
 	"github.com/carcosa-dev/carcosa/store/sqlite"

@@ -74,12 +74,12 @@ type Config struct {
 
 	// Staging keeps resumable uploads until their last byte arrives. A
 	// bucket (from storage.Open) lets every instance serve every upload,
-	// and keeps them through restarts: on S3 the uploads are S3 multipart
-	// uploads (tusd's s3store), elsewhere one object per request, joined
-	// when the upload is stored. Uploads are staged under the prefix
-	// ".carcosa-tus/"; the Router does not close Staging. Defaults to
-	// DataDir/tus on local disk, where an upload can be served only by the
-	// process whose disk holds it.
+	// and keeps them through restarts: on S3 (with storage/s3 imported)
+	// the uploads are S3 multipart uploads (tusd's s3store), elsewhere one
+	// object per request, joined when the upload is stored. Uploads are
+	// staged under the prefix ".carcosa-tus/"; the Router does not close
+	// Staging. Defaults to DataDir/tus on local disk, where an upload can
+	// be served only by the process whose disk holds it.
 	Staging *storage.Bucket
 
 	// Store keeps upload records. A Store that implements store.Locker

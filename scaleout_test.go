@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/carcosa-dev/carcosa/internal/testenv"
+	_ "github.com/carcosa-dev/carcosa/storage/s3"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/store/postgres"
 )

@@ -15,6 +15,7 @@ import (
 
 	"github.com/carcosa-dev/carcosa/internal/testenv"
 	"github.com/carcosa-dev/carcosa/storage"
+	_ "github.com/carcosa-dev/carcosa/storage/azure"
 	"github.com/carcosa-dev/carcosa/storage/storagetest"
 )
 

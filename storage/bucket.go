@@ -19,16 +19,16 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
-	// Drivers register their URL schemes with blob.OpenBucket on import.
-	_ "gocloud.dev/blob/azureblob"
+	// The built-in drivers register file:// and mem:// with blob.OpenBucket
+	// on import; the cloud ones are imported by storage/s3, storage/gcs and
+	// storage/azure.
 	_ "gocloud.dev/blob/fileblob"
-	_ "gocloud.dev/blob/gcsblob"
 	_ "gocloud.dev/blob/memblob"
-	_ "gocloud.dev/blob/s3blob"
+
+	"github.com/carcosa-dev/carcosa/internal/drivers"
 )
 
 const (
@@ -63,19 +63,13 @@ type Bucket struct {
 	// simulate a move across devices.
 	rename func(oldpath, newpath string) error
 
-	azure bool // whether b is a container of the Azure driver; see Put
+	putByUpload bool // whether b's driver must be given the whole reader; see Put
 
 	// fileMode is the mode of the objects of a file:// bucket opened with
 	// Open, 0 for any other bucket.
 	fileMode os.FileMode
 
 	s3name string // the bucket's name, for an s3:// URL
-}
-
-// isAzure reports whether b is a bucket of gocloud's Azure driver.
-func isAzure(b *blob.Bucket) bool {
-	var c *container.Client
-	return b.As(&c)
 }
 
 // fileDir is where a file:// bucket keeps its objects, as fileblob lays
@@ -87,9 +81,11 @@ type fileDir struct {
 	sidecar bool        // whether fileblob keeps attributes in ".attrs" files
 }
 
-// Open opens the bucket at urlstr with blob.OpenBucket: file:///var/data,
-// mem://, s3://, gs://, azblob://, and the schemes of any other driver
-// registered.
+// Open opens the bucket at urlstr with blob.OpenBucket: file:///var/data
+// and mem:// always; s3://, gs:// and azblob:// once storage/s3,
+// storage/gcs or storage/azure is imported (an error names the import
+// otherwise); and the schemes of any other gocloud.dev/blob driver
+// imported.
 //
 // A bucket of any other scheme is then listed for at most one object, so
 // that a bucket that does not exist, credentials that are refused (they need
@@ -118,6 +114,10 @@ func Open(ctx context.Context, urlstr string) (*Bucket, error) {
 	}
 	safe := redactURL(u)
 	secrets := urlSecrets(urlstr, u)
+
+	if err := checkScheme(u.Scheme); err != nil {
+		return nil, err
+	}
 
 	b := &Bucket{rename: os.Rename}
 	openURL := urlstr
@@ -164,11 +164,37 @@ func Open(ctx context.Context, urlstr string) (*Bucket, error) {
 		}
 	}
 	b.b = bb
-	b.azure = isAzure(bb)
+	b.putByUpload = drivers.PutByUpload(bb)
 	if strings.EqualFold(u.Scheme, "s3") {
 		b.s3name = u.Host
 	}
 	return b, nil
+}
+
+// driverImports names the package that adds each cloud scheme. Open
+// requires it rather than only gocloud's driver, which it registers, so that
+// what a driver adds beyond blob.OpenBucket (S3 staging, Azure's writes) is
+// always there.
+var driverImports = map[string]string{
+	"s3":     "github.com/carcosa-dev/carcosa/storage/s3",
+	"gs":     "github.com/carcosa-dev/carcosa/storage/gcs",
+	"azblob": "github.com/carcosa-dev/carcosa/storage/azure",
+}
+
+// checkScheme fails, naming the import to add, for a scheme no imported
+// driver opens. url.Parse has lower-cased it. A URL without a scheme is left
+// to blob.OpenBucket's error.
+func checkScheme(scheme string) error {
+	if pkg, ok := driverImports[scheme]; ok {
+		if drivers.Registered(scheme) {
+			return nil
+		}
+		return fmt.Errorf("storage: no driver for %q URLs; import _ %q", scheme+"://", pkg)
+	}
+	if scheme != "" && !blob.DefaultURLMux().ValidBucketScheme(scheme) {
+		return fmt.Errorf("storage: no driver for %q URLs; import its gocloud.dev/blob driver", scheme+"://")
+	}
+	return nil
 }
 
 // S3Name is the name of the S3 bucket, for a Bucket opened from an s3://
@@ -216,7 +242,7 @@ func checkAccess(ctx context.Context, b *blob.Bucket) error {
 // NewBucket wraps an already-open bucket. It takes over b: Close closes it.
 // Its ImportFile copies, as it cannot know where b keeps its files.
 func NewBucket(b *blob.Bucket) *Bucket {
-	return &Bucket{b: b, rename: os.Rename, azure: isAzure(b)}
+	return &Bucket{b: b, rename: os.Rename, putByUpload: drivers.PutByUpload(b)}
 }
 
 // Blob returns the underlying bucket, for driver-specific access through As.
@@ -260,7 +286,7 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, opts *PutOpti
 			return f.Chmod(b.fileMode)
 		}
 	}
-	if b.azure {
+	if b.putByUpload {
 		// The Azure driver of gocloud.dev v0.47.0 panics in Close when an
 		// upload fed through Write fails (writer.Close reads the pipe it
 		// has set to nil). Upload hands it the reader instead; a failed

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/carcosa-dev/carcosa/storage"
+	_ "github.com/carcosa-dev/carcosa/storage/s3"
 )
 
 func TestOpenSchemes(t *testing.T) {

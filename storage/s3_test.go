@@ -13,6 +13,7 @@ import (
 
 	"github.com/carcosa-dev/carcosa/internal/testenv"
 	"github.com/carcosa-dev/carcosa/storage"
+	_ "github.com/carcosa-dev/carcosa/storage/s3"
 	"github.com/carcosa-dev/carcosa/storage/storagetest"
 )
 

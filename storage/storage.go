@@ -7,6 +7,17 @@
 // s3://bucket, gs://bucket or azblob://container. Every implementation runs
 // the conformance suite in storage/storagetest.
 //
+// file:// and mem:// are built in. The cloud drivers are linked only into
+// programs that import them, as gocloud's own drivers are:
+//
+//	import (
+//		_ "github.com/carcosa-dev/carcosa/storage/s3"    // s3://
+//		_ "github.com/carcosa-dev/carcosa/storage/gcs"   // gs://
+//		_ "github.com/carcosa-dev/carcosa/storage/azure" // azblob://
+//	)
+//
+// Open names the import a URL needs when it is missing.
+//
 // The cloud drivers take their credentials from their SDKs' usual sources:
 // for S3, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a shared profile or
 // an instance role; for GCS, Application Default Credentials; for Azure,

@@ -116,6 +116,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	_ "github.com/carcosa-dev/carcosa/storage/azure"
+	_ "github.com/carcosa-dev/carcosa/storage/gcs"
+	_ "github.com/carcosa-dev/carcosa/storage/s3"
 )
 
 func main() {

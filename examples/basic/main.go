@@ -84,6 +84,9 @@ import (
 	"github.com/carcosa-dev/carcosa/ratelimit"
 	"github.com/carcosa-dev/carcosa/scan"
 	"github.com/carcosa-dev/carcosa/storage"
+	_ "github.com/carcosa-dev/carcosa/storage/azure"
+	_ "github.com/carcosa-dev/carcosa/storage/gcs"
+	_ "github.com/carcosa-dev/carcosa/storage/s3"
 	"github.com/carcosa-dev/carcosa/store/postgres"
 	"github.com/carcosa-dev/carcosa/transform"
 )

@@ -71,12 +71,11 @@ import (
 	"os"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 
+	"github.com/carcosa-dev/carcosa/internal/drivers"
 	"github.com/carcosa-dev/carcosa/internal/tusstage"
 	"github.com/carcosa-dev/carcosa/storage"
 )
@@ -107,10 +106,10 @@ type Options struct {
 	Limit func(info handler.FileInfo) int64
 
 	// S3Bucket is the name of the bucket when b is an S3 bucket. When it is
-	// set and b gives an *s3.Client (b.As), uploads are staged by tusd's
-	// s3store as S3 multipart uploads. b must then address the bucket's root
-	// (not a prefixed view), since s3store uses the S3 API directly.
-	// Otherwise the generic chunk store is used.
+	// set and b is a bucket of the S3 driver (storage/s3 is imported),
+	// uploads are staged by tusd's s3store as S3 multipart uploads. b must
+	// then address the bucket's root (not a prefixed view), since s3store
+	// uses the S3 API directly. Otherwise the generic chunk store is used.
 	S3Bucket string
 
 	// TempDir holds s3store's part buffers; default os.TempDir().
@@ -123,6 +122,7 @@ type Store struct {
 	b      *blob.Bucket
 	prefix string
 	limit  func(handler.FileInfo) int64
+	s3api  drivers.S3 // S3's own API when b is an S3 bucket, else nil
 	s3     *s3Backend // nil for the generic chunk store
 }
 
@@ -143,15 +143,13 @@ func New(b *blob.Bucket, opts *Options) (*Store, error) {
 		o.Prefix += "/"
 	}
 	s := &Store{b: b, prefix: o.Prefix, limit: o.Limit}
-	if o.S3Bucket != "" {
-		var client *s3.Client
-		if b.As(&client) {
-			tmp := o.TempDir
-			if tmp == "" {
-				tmp = os.TempDir()
-			}
-			s.s3 = newS3Backend(s, client, o.S3Bucket, tmp)
+	s.s3api, _ = drivers.S3Of(b)
+	if o.S3Bucket != "" && s.s3api != nil {
+		tmp := o.TempDir
+		if tmp == "" {
+			tmp = os.TempDir()
 		}
+		s.s3 = newS3Backend(s, s.s3api, o.S3Bucket, tmp)
 	}
 	return s, nil
 }
@@ -482,8 +480,7 @@ func (s *Store) copyObject(ctx context.Context, dst, src, ct string) (bool, erro
 	if ct == "" {
 		ct = octetStream
 	}
-	var client *s3.Client
-	if !s.b.As(&client) {
+	if s.s3api == nil {
 		a, err := s.b.Attributes(ctx, src)
 		if err != nil {
 			return false, fmt.Errorf("blobstage: %w", err)
@@ -493,10 +490,8 @@ func (s *Store) copyObject(ctx context.Context, dst, src, ct string) (bool, erro
 		}
 	}
 	err := s.b.Copy(ctx, dst, src, &blob.CopyOptions{BeforeCopy: func(as func(any) bool) error {
-		var in *s3.CopyObjectInput
-		if as(&in) {
-			in.ContentType = &ct
-			in.MetadataDirective = s3types.MetadataDirectiveReplace
+		if s.s3api != nil {
+			s.s3api.CopyContentType(as, ct)
 		}
 		return nil
 	}})

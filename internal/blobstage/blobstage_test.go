@@ -24,6 +24,7 @@ import (
 
 	"github.com/carcosa-dev/carcosa/internal/testenv"
 	"github.com/carcosa-dev/carcosa/storage"
+	_ "github.com/carcosa-dev/carcosa/storage/s3"
 )
 
 const mib = 1 << 20

@@ -9,10 +9,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/tus/tusd/v2/pkg/handler"
-	"github.com/tus/tusd/v2/pkg/s3store"
+
+	"github.com/carcosa-dev/carcosa/internal/drivers"
 )
 
 // s3Backend stages uploads with tusd's s3store, keeping this store's ids:
@@ -20,20 +19,17 @@ import (
 // the id tusd sees here.
 type s3Backend struct {
 	s      *Store
-	store  s3store.S3Store
-	client *s3.Client
+	store  handler.DataStore // tusd's s3store
+	api    drivers.S3
 	bucket string
 
 	mu  sync.Mutex
 	ids map[string]string // object id -> s3store id; never changes
 }
 
-func newS3Backend(s *Store, client *s3.Client, bucket, tmp string) *s3Backend {
-	st := s3store.New(bucket, client)
-	st.ObjectPrefix = s.prefix
-	st.MetadataObjectPrefix = s.prefix
-	st.TemporaryDirectory = tmp
-	return &s3Backend{s: s, store: st, client: client, bucket: bucket, ids: make(map[string]string)}
+func newS3Backend(s *Store, api drivers.S3, bucket, tmp string) *s3Backend {
+	st := api.NewStore(bucket, s.prefix, tmp)
+	return &s3Backend{s: s, store: st, api: api, bucket: bucket, ids: make(map[string]string)}
 }
 
 func (b *s3Backend) remember(id, full string) {
@@ -131,11 +127,7 @@ func (b *s3Backend) head(ctx context.Context, id string, n int) ([]byte, error) 
 // abort aborts the multipart upload multipart of upload id; one already
 // completed or aborted is not an error.
 func (b *s3Backend) abort(ctx context.Context, id, multipart string) error {
-	key := b.s.objectKey(id)
-	_, err := b.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket: &b.bucket, Key: &key, UploadId: &multipart,
-	})
-	if err != nil && !isNoSuchUpload(err) {
+	if err := b.api.AbortMultipart(ctx, b.bucket, b.s.objectKey(id), multipart); err != nil {
 		return fmt.Errorf("blobstage: aborting multipart upload of %s: %w", id, err)
 	}
 	return nil
@@ -144,25 +136,16 @@ func (b *s3Backend) abort(ctx context.Context, id, multipart string) error {
 // abortAll aborts every multipart upload of the object of upload id, for
 // when its .info, which names the one s3store made, is gone.
 func (b *s3Backend) abortAll(ctx context.Context, id string) error {
-	key := b.s.objectKey(id)
-	in := &s3.ListMultipartUploadsInput{Bucket: &b.bucket, Prefix: &key}
-	for {
-		out, err := b.client.ListMultipartUploads(ctx, in)
-		if err != nil {
-			return fmt.Errorf("blobstage: listing multipart uploads of %s: %w", id, err)
-		}
-		for _, up := range out.Uploads {
-			if up.Key != nil && *up.Key == key && up.UploadId != nil {
-				if err := b.abort(ctx, id, *up.UploadId); err != nil {
-					return err
-				}
-			}
-		}
-		if out.IsTruncated == nil || !*out.IsTruncated {
-			return nil
-		}
-		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	ups, err := b.api.MultipartUploads(ctx, b.bucket, b.s.objectKey(id))
+	if err != nil {
+		return fmt.Errorf("blobstage: listing multipart uploads of %s: %w", id, err)
 	}
+	for _, up := range ups {
+		if err := b.abort(ctx, id, up); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // remove aborts the multipart upload, then deletes the object, .part, hash
@@ -187,15 +170,6 @@ func (b *s3Backend) remove(ctx context.Context, id string) error {
 	}
 	b.forget(id)
 	return nil
-}
-
-func isNoSuchUpload(err error) bool {
-	var nsu *s3types.NoSuchUpload
-	if errors.As(err, &nsu) {
-		return true
-	}
-	var api interface{ ErrorCode() string }
-	return errors.As(err, &api) && api.ErrorCode() == "NoSuchUpload"
 }
 
 // s3Upload wraps an s3store upload, reporting this store's id.

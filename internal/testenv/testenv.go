@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
 	"gocloud.dev/blob"
+
+	_ "github.com/carcosa-dev/carcosa/storage/s3"
 )
 
 // The variables that switch the integration tests on.
