@@ -30,40 +30,14 @@ import (
 	"gocloud.dev/blob/memblob"
 	"golang.org/x/exp/slog"
 
+	"github.com/carcosa-dev/carcosa/internal/staging"
 	"github.com/carcosa-dev/carcosa/internal/tusstage"
 	"github.com/carcosa-dev/carcosa/storage"
 )
 
-// Area is what the suite tests: the methods of the Router's stagingArea,
-// which *tusstage.Store and *blobstage.Store have as they are.
-type Area interface {
-	// UseIn makes the area tusd's core, terminater, concater and length
-	// deferrer.
-	UseIn(c *handler.StoreComposer)
-	// Has reports whether upload id was created here and not removed or
-	// terminated since, whether or not its bytes are still here.
-	Has(ctx context.Context, id string) bool
-	// Complete reports whether upload id has every byte: its length is
-	// known, its offset equals it, and it is not a partial upload.
-	Complete(ctx context.Context, id string) bool
-	// Offset is how many bytes upload id has received, or an error
-	// matching handler.ErrNotFound.
-	Offset(ctx context.Context, id string) (int64, error)
-	// Digest is the SHA-256 and size of a complete upload, or an error
-	// matching tusstage.ErrNotFinished.
-	Digest(ctx context.Context, id string) (sum [32]byte, size int64, err error)
-	// Head is the first n bytes of a complete upload, or fewer.
-	Head(ctx context.Context, id string, n int) ([]byte, error)
-	// Commit puts a complete upload's bytes at key in dst, perhaps moving
-	// them (HoldsBytes then reports false).
-	Commit(ctx context.Context, id string, dst storage.Storage, key string, opts *storage.PutOptions) error
-	// HoldsBytes reports whether upload id's bytes are still here.
-	HoldsBytes(ctx context.Context, id string) bool
-	// Remove deletes everything staged for upload id.
-	Remove(ctx context.Context, id string) error
-	// Flush waits for work in the background to end.
-	Flush()
-}
+// Area is what the suite tests: the Router's staging contract, which
+// *tusstage.Store and *blobstage.Store have as they are.
+type Area = staging.Area
 
 // Harness makes staging areas over one place (a directory, a bucket) for
 // one test. Run calls its MakeHarness once per test.
