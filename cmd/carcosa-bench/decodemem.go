@@ -190,37 +190,29 @@ func decodeWorker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // grey with a few bands of another, so that each compresses to about
 // 1/1000 of its pixels.
 func decodeGenerate(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("carcosa-bench decode-generate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "", "directory for the PNGs")
-	n := fs.Int("n", 0, "how many")
-	width := fs.Int("width", 0, "their width")
-	height := fs.Int("height", 0, "their height")
-	if err := fs.Parse(args); err != nil {
+	out, n, width, height, err := generateFlags("decode-generate", "PNGs", args, stderr)
+	if err != nil {
 		return err
 	}
-	if *out == "" || *n < 1 || *width < 1 || *height < 1 {
-		return errors.New("decode-generate: needs -out and a positive -n, -width and -height")
-	}
-	img := image.NewRGBA(image.Rect(0, 0, *width, *height))
-	for i := range *n {
+	img := image.NewRGBA(image.Rect(0, 0, width, height))
+	for i := range n {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		r := rand.New(rand.NewPCG(uint64(i), 0x706e67))
 		bg := color.RGBA{uint8(r.IntN(256)), uint8(r.IntN(256)), uint8(r.IntN(256)), 255}
 		band := color.RGBA{uint8(r.IntN(256)), uint8(r.IntN(256)), uint8(r.IntN(256)), 255}
-		for y := range *height {
+		for y := range height {
 			c := bg
 			if (y/(50+i))%7 == 0 {
 				c = band
 			}
-			row := img.Pix[y*img.Stride : y*img.Stride+4**width]
+			row := img.Pix[y*img.Stride : y*img.Stride+4*width]
 			for x := 0; x < len(row); x += 4 {
 				row[x], row[x+1], row[x+2], row[x+3] = c.R, c.G, c.B, c.A
 			}
 		}
-		f, err := os.Create(filepath.Join(*out, pngName(i)))
+		f, err := os.Create(filepath.Join(out, pngName(i)))
 		if err != nil {
 			return err
 		}

@@ -118,6 +118,24 @@ func sourceJPEGs(dir string) ([]string, error) {
 // thumbSourceQuality is the JPEG quality of the generated sources.
 const thumbSourceQuality = 90
 
+// generateFlags parses the flags of a hidden subcommand that writes n
+// images of width×height into the directory out.
+func generateFlags(cmd, what string, args []string, stderr io.Writer) (out string, n, width, height int, err error) {
+	fs := flag.NewFlagSet("carcosa-bench "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&out, "out", "", "directory for the "+what)
+	fs.IntVar(&n, "n", 0, "how many")
+	fs.IntVar(&width, "width", 0, "their width")
+	fs.IntVar(&height, "height", 0, "their height")
+	if err = fs.Parse(args); err != nil {
+		return
+	}
+	if out == "" || n < 1 || width < 1 || height < 1 {
+		err = fmt.Errorf("%s: needs -out and a positive -n, -width and -height", cmd)
+	}
+	return
+}
+
 // thumbsGenerate is the hidden subcommand that writes the sources:
 //
 //	carcosa-bench thumbs-generate -out DIR -n N -width W -height H
@@ -125,23 +143,15 @@ const thumbSourceQuality = 90
 // It writes N different JPEGs of W×H at quality 90, src-001.jpg and on,
 // one per core at once.
 func thumbsGenerate(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("carcosa-bench thumbs-generate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "", "directory for the JPEGs")
-	n := fs.Int("n", 0, "how many")
-	width := fs.Int("width", 0, "their width")
-	height := fs.Int("height", 0, "their height")
-	if err := fs.Parse(args); err != nil {
+	out, n, width, height, err := generateFlags("thumbs-generate", "JPEGs", args, stderr)
+	if err != nil {
 		return err
 	}
-	if *out == "" || *n < 1 || *width < 1 || *height < 1 {
-		return errors.New("thumbs-generate: needs -out and a positive -n, -width and -height")
-	}
-	return forEach(ctx, runtime.NumCPU(), *n, func() func(i int) error {
-		img := image.NewYCbCr(image.Rect(0, 0, *width, *height), image.YCbCrSubsampleRatio420)
+	return forEach(ctx, runtime.NumCPU(), n, func() func(i int) error {
+		img := image.NewYCbCr(image.Rect(0, 0, width, height), image.YCbCrSubsampleRatio420)
 		return func(i int) error {
 			paintSource(img, uint64(i))
-			return writeJPEG(filepath.Join(*out, sourceName(i)), img)
+			return writeJPEG(filepath.Join(out, sourceName(i)), img)
 		}
 	})
 }
