@@ -3,8 +3,8 @@ package carcosa
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/store"
 )
 
@@ -48,10 +48,5 @@ func (r *Router) AuditLog(ctx context.Context, q store.AuditQuery) ([]*store.Aud
 		return nil, ErrNoAuditLog
 	}
 	events, err := r.audit.ListAudit(ctx, q)
-	return events, apiError(err)
+	return events, apierr.API(err)
 }
-
-// ErrNoAuditLog is returned by AuditLog when the Store keeps no audit log
-// (does not implement store.AuditLog): code audit_log_unsupported, status
-// 501.
-var ErrNoAuditLog = sentinel(http.StatusNotImplemented, "audit_log_unsupported", "the Store keeps no audit log (store.AuditLog)")

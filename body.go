@@ -63,7 +63,7 @@ func idled(req *http.Request) bool {
 
 // errUnreadable is a body that failed for a reason not known to be the
 // client's or the server's.
-var errUnreadable = ErrBadRequest.with("the request body could not be read")
+var errUnreadable = ErrBadRequest.With("the request body could not be read")
 
 // bodyError maps an error reading a request body, or a file being fetched,
 // to a client error.
@@ -78,18 +78,18 @@ func bodyError(err error) error {
 	case errors.As(err, &mbe), errors.Is(err, ErrTooLarge):
 		return ErrTooLarge
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return ErrIdleTimeout.wrap(err)
+		return ErrIdleTimeout.Wrap(err)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled):
-		return ErrBadRequest.with("the request body ended early").wrap(err)
+		return ErrBadRequest.With("the request body ended early").Wrap(err)
 	}
-	return errUnreadable.wrap(err)
+	return errUnreadable.Wrap(err)
 }
 
 // multipartError maps an error reading the parts of a multipart body.
 func multipartError(err error) error {
 	e := bodyError(err)
 	if e.(*Error).Message == errUnreadable.Message {
-		return ErrBadRequest.with("the multipart body is malformed").wrap(err)
+		return ErrBadRequest.With("the multipart body is malformed").Wrap(err)
 	}
 	return e
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 )
@@ -209,7 +210,7 @@ type Stats struct {
 func (r *Router) Stats(ctx context.Context) (*Stats, error) {
 	cells, err := r.store.Stats(ctx)
 	if err != nil {
-		return nil, apiError(err)
+		return nil, apierr.API(err)
 	}
 	// The store gives the cells sorted by bucket, then route.
 	s := &Stats{Buckets: map[string]Count{}, Routes: map[string]Count{}, Cells: cells}

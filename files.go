@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 )
@@ -90,7 +91,7 @@ func (r *Router) serveFile(w http.ResponseWriter, req *http.Request) {
 	rec, err := r.store.GetByKey(req.Context(), key)
 	if err != nil || rec.State != store.Ready {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			r.writeError(w, req, unavailable(err))
+			r.writeError(w, req, apierr.Unavailable(err))
 			return
 		}
 		r.writeError(w, req, ErrNotFound)
@@ -148,7 +149,7 @@ func (r *Router) serveObject(w http.ResponseWriter, req *http.Request, rec *stor
 			r.writeError(w, req, ErrNotFound)
 			return
 		}
-		r.writeError(w, req, unavailable(err))
+		r.writeError(w, req, apierr.Unavailable(err))
 		return
 	}
 	defer obj.Close()

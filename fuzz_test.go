@@ -19,6 +19,7 @@ import (
 
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/store"
 )
 
@@ -80,7 +81,7 @@ func FuzzTusMetadata(f *testing.F) {
 		md := tusd.ParseMetadataHeader(header)
 		m, err := parseTusMeta(md)
 		if err != nil {
-			if clientError(err).Status >= 500 {
+			if apierr.Client(err).Status >= 500 {
 				t.Fatalf("metadata error is a server error: %v", err)
 			}
 			return
@@ -191,8 +192,8 @@ func FuzzVerifySignature(f *testing.F) {
 			if q.Get("sig") != r.signature(key, exp) || exp < now.Unix() {
 				t.Fatalf("verified a query it did not sign: key %q query %q", key, rawQuery)
 			}
-		} else if clientError(err).Status != http.StatusForbidden {
-			t.Fatalf("status %d", clientError(err).Status)
+		} else if apierr.Client(err).Status != http.StatusForbidden {
+			t.Fatalf("status %d", apierr.Client(err).Status)
 		}
 	})
 }
@@ -317,7 +318,7 @@ func FuzzRouteInput(f *testing.F) {
 				t.Fatalf("pointer input: %.200q gives %+v, the value type %+v, %v", input, *p, in, err)
 			}
 		default:
-			if err == nil || clientError(perr).Code != clientError(err).Code {
+			if err == nil || apierr.Client(perr).Code != apierr.Client(err).Code {
 				t.Fatalf("pointer input: %.200q refused with %v, the value type %v", input, perr, err)
 			}
 		}

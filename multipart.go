@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/safename"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
@@ -40,7 +41,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); mt != "multipart/form-data" {
-		r.writeError(w, req, ErrBadRequest.with("expected a multipart/form-data body"))
+		r.writeError(w, req, ErrBadRequest.With("expected a multipart/form-data body"))
 		return
 	}
 	cfg := h.config()
@@ -48,7 +49,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 	req.Body = http.MaxBytesReader(w, req.Body, int64(cfg.maxFiles)*cfg.maxFileSize+multipartOverhead)
 	mr, err := req.MultipartReader()
 	if err != nil {
-		r.writeError(w, req, ErrBadRequest.with("the multipart body is malformed"))
+		r.writeError(w, req, ErrBadRequest.With("the multipart body is malformed"))
 		return
 	}
 	ctx, cancel := r.processCtx(req.Context())
@@ -80,7 +81,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 		case "input":
 			if admitted {
 				part.Close()
-				abort(ErrBadRequest.with(`the "input" part must come before the files`))
+				abort(ErrBadRequest.With(`the "input" part must come before the files`))
 				return
 			}
 			input, err = io.ReadAll(io.LimitReader(part, maxInputSize+1))
@@ -104,7 +105,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 			}
 			if len(pending) == cfg.maxFiles {
 				part.Close()
-				abort(ErrTooManyFiles.with(fmt.Sprintf("this route takes at most %d files per request", cfg.maxFiles)))
+				abort(ErrTooManyFiles.With(fmt.Sprintf("this route takes at most %d files per request", cfg.maxFiles)))
 				return
 			}
 			p, err := r.receive(ctx, h, part, part.FileName(), part.Header.Get("Content-Type"), g, input, req.ContentLength)
@@ -119,7 +120,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	if len(pending) < cfg.minFiles {
-		abort(ErrTooFewFiles.with(fmt.Sprintf("this route takes at least %d files per request", cfg.minFiles)))
+		abort(ErrTooFewFiles.With(fmt.Sprintf("this route takes at least %d files per request", cfg.minFiles)))
 		return
 	}
 	out, err := r.settleAll(ctx, h, pending)
@@ -127,7 +128,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"uploads": out})
+	apierr.WriteJSON(w, http.StatusCreated, map[string]any{"uploads": out})
 }
 
 // settleAll settles the files of one request, all or none. Each file in
@@ -266,7 +267,7 @@ func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, cl
 			return refuse(readError(lr, err))
 		}
 		r.buckets.failed(bucket)
-		return refuse(unavailable(err))
+		return refuse(apierr.Unavailable(err))
 	}
 	if err := r.runFinal(ctx, c); err != nil {
 		r.deleteStored(ctx, rec)
@@ -279,7 +280,7 @@ func (r *Router) receive(ctx context.Context, h routeHandler, body io.Reader, cl
 	})
 	if err != nil {
 		r.deleteStored(ctx, &store.Upload{ID: id, Key: key, Bucket: bucket})
-		return refuse(unavailable(err))
+		return refuse(apierr.Unavailable(err))
 	}
 	return pendingFile{rec: rec, key: key, c: c}, nil
 }

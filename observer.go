@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/store"
 )
 
@@ -94,7 +95,7 @@ func (r *Router) observe(ctx context.Context, from store.State, rec *store.Uploa
 		e.To = ""
 	}
 	if !deleted && rec.ErrorCode != "" && rec.State != store.Ready {
-		e.Err = recordError(rec)
+		e.Err = apierr.OfRecord(rec)
 	}
 	r.observer.Observe(ctx, e)
 }

@@ -8,10 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"time"
 
 	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/safename"
 	"github.com/carcosa-dev/carcosa/store"
 )
@@ -66,7 +66,7 @@ func acceptType(cfg routeConfig, t filetype.Type) error {
 		return ErrExecutable
 	}
 	if !filetype.Accepts(cfg.accept, t) {
-		return ErrTypeNotAllowed.with(fmt.Sprintf("files of type %s are not allowed here", t.MIME))
+		return ErrTypeNotAllowed.With(fmt.Sprintf("files of type %s are not allowed here", t.MIME))
 	}
 	return nil
 }
@@ -106,7 +106,7 @@ func (d *digest) finish(err error) (size int64, sha string, scanned *scanOutcome
 
 func checkExtension(_ context.Context, c *candidate) error {
 	if !filetype.ExtensionAgrees(safename.Ext(c.name), c.typ) {
-		return ErrTypeMismatch.with(fmt.Sprintf("the file's extension does not match its content (%s)", c.typ.MIME))
+		return ErrTypeMismatch.With(fmt.Sprintf("the file's extension does not match its content (%s)", c.typ.MIME))
 	}
 	return nil
 }
@@ -219,7 +219,7 @@ func (r *Router) markReady(ctx context.Context, rec *store.Upload, result json.R
 		return nil
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	r.log.InfoContext(ctx, "upload ready", "upload", rec.ID, "route", rec.Route, "size", rec.Size, "type", rec.Type)
 	return rec, nil
@@ -234,7 +234,7 @@ func (r *Router) recordFacts(ctx context.Context, id string, c *candidate, bucke
 		return nil
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	return rec, nil
 }
@@ -247,7 +247,7 @@ func (r *Router) unsettled(ctx context.Context, id string) (rec *store.Upload, h
 		return nil, nil, false, ErrNotFound
 	}
 	if err != nil {
-		return nil, nil, false, unavailable(err)
+		return nil, nil, false, apierr.Unavailable(err)
 	}
 	h, ok := r.route(rec.Route)
 	if !ok {
@@ -257,7 +257,7 @@ func (r *Router) unsettled(ctx context.Context, id string) (rec *store.Upload, h
 	case store.Ready:
 		return rec, h, true, nil
 	case store.Rejected, store.Failed, store.Quarantined:
-		return nil, nil, false, recordError(rec)
+		return nil, nil, false, apierr.OfRecord(rec)
 	}
 	return rec, h, false, nil
 }
@@ -275,7 +275,7 @@ func (r *Router) refuseStored(ctx context.Context, h routeHandler, rec *store.Up
 // anything else), runs OnError, and returns the error the client should see.
 // The caller has removed the bytes.
 func (r *Router) fail(ctx context.Context, h routeHandler, id string, cause error) error {
-	e := clientError(cause)
+	e := apierr.Client(cause)
 	state := store.Rejected
 	if e.Status >= 500 {
 		state = store.Failed
@@ -322,21 +322,6 @@ func (r *Router) fileOf(u *store.Upload) File {
 	return f
 }
 
-// recordError is the error a client sees for a record that ended badly.
-// Its status is that of the sentinel with the same code; codes of the
-// route's own (from Reject) are 422, and failed uploads 500 unless their
-// code says they may be retried (503).
-func recordError(u *store.Upload) *Error {
-	status := http.StatusUnprocessableEntity
-	if e, ok := sentinelsByCode[u.ErrorCode]; ok {
-		status = e.Status
-	}
-	if u.State == store.Failed && status < 500 {
-		status = http.StatusInternalServerError
-	}
-	return NewError(status, u.ErrorCode, u.ErrorMessage)
-}
-
 // Upload is the JSON record of an upload, as GET B/uploads/{id} answers.
 type Upload struct {
 	ID string `json:"id"`
@@ -354,7 +339,7 @@ type Upload struct {
 	URL       string          `json:"url,omitempty"`
 	CreatedAt time.Time       `json:"createdAt"`
 	Result    json.RawMessage `json:"result,omitempty"`
-	Error     *errorJSON      `json:"error,omitempty"`
+	Error     *apierr.JSON    `json:"error,omitempty"`
 
 	// Scan is the malware scan's outcome: "clean", "infected", "unscanned"
 	// (accepted unscanned by the route's policy) or "released" (found
@@ -383,21 +368,7 @@ func (r *Router) uploadJSON(u *store.Upload) Upload {
 		out.Derivatives = r.derivativeURLs(u)
 	}
 	if u.ErrorCode != "" {
-		out.Error = &errorJSON{Code: u.ErrorCode, Message: u.ErrorMessage}
+		out.Error = &apierr.JSON{Code: u.ErrorCode, Message: u.ErrorMessage}
 	}
 	return out
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, `{"error":{"code":"internal","message":"internal error"}}`, http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/safename"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
@@ -59,15 +60,15 @@ func (r *Router) servePresign(w http.ResponseWriter, req *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, 2*maxInputSize))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&pr); err != nil {
-		r.writeError(w, req, ErrBadRequest.with(`the body must be JSON: {"input": …, "files": [{"name", "size", "type"}]}`))
+		r.writeError(w, req, ErrBadRequest.With(`the body must be JSON: {"input": …, "files": [{"name", "size", "type"}]}`))
 		return
 	}
 	switch {
 	case len(pr.Files) < cfg.minFiles:
-		r.writeError(w, req, ErrTooFewFiles.with(fmt.Sprintf("this route takes at least %d files per request", cfg.minFiles)))
+		r.writeError(w, req, ErrTooFewFiles.With(fmt.Sprintf("this route takes at least %d files per request", cfg.minFiles)))
 		return
 	case len(pr.Files) > cfg.maxFiles:
-		r.writeError(w, req, ErrTooManyFiles.with(fmt.Sprintf("this route takes at most %d files per request", cfg.maxFiles)))
+		r.writeError(w, req, ErrTooManyFiles.With(fmt.Sprintf("this route takes at most %d files per request", cfg.maxFiles)))
 		return
 	}
 	infos := make([]FileInfo, len(pr.Files))
@@ -76,13 +77,13 @@ func (r *Router) servePresign(w http.ResponseWriter, req *http.Request) {
 		t := filetype.ForMIME(f.Type)
 		switch {
 		case f.Size <= 0:
-			r.writeError(w, req, ErrBadRequest.with("every file needs its size in bytes"))
+			r.writeError(w, req, ErrBadRequest.With("every file needs its size in bytes"))
 			return
 		case f.Size > cfg.maxFileSize:
-			r.writeError(w, req, ErrTooLarge.with("the file is larger than this route's limit of "+formatSize(cfg.maxFileSize)))
+			r.writeError(w, req, ErrTooLarge.With("the file is larger than this route's limit of "+apierr.FormatSize(cfg.maxFileSize)))
 			return
 		case t.MIME == "":
-			r.writeError(w, req, ErrBadRequest.with("every file needs its type"))
+			r.writeError(w, req, ErrBadRequest.With("every file needs its type"))
 			return
 		}
 		if err := acceptType(cfg, t); err != nil {
@@ -150,7 +151,7 @@ func (r *Router) servePresign(w http.ResponseWriter, req *http.Request) {
 		if err != nil {
 			r.dropRecord(req.Context(), id)
 			r.buckets.failed(bucket)
-			refuse(unavailable(err))
+			refuse(apierr.Unavailable(err))
 			return
 		}
 		out = append(out, presignedUpload{
@@ -159,7 +160,7 @@ func (r *Router) servePresign(w http.ResponseWriter, req *http.Request) {
 			ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second),
 		})
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"uploads": out})
+	apierr.WriteJSON(w, http.StatusCreated, map[string]any{"uploads": out})
 }
 
 // serveComplete answers POST B/uploads/{id}/complete for a presigned upload:
@@ -172,7 +173,7 @@ func (r *Router) serveComplete(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if rec.Via != "presign" {
-		r.writeError(w, req, ErrConflict.with("only presigned uploads are completed this way"))
+		r.writeError(w, req, ErrConflict.With("only presigned uploads are completed this way"))
 		return
 	}
 	ctx, cancel := r.processCtx(req.Context())
@@ -187,7 +188,7 @@ func (r *Router) serveComplete(w http.ResponseWriter, req *http.Request) {
 			r.writeError(w, req, err)
 			return
 		}
-		writeJSON(w, http.StatusAccepted, r.uploadJSON(rec))
+		apierr.WriteJSON(w, http.StatusAccepted, r.uploadJSON(rec))
 		return
 	}
 	rec, err = r.finishWith(ctx, id, r.finishPresigned)
@@ -195,7 +196,7 @@ func (r *Router) serveComplete(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, r.uploadJSON(rec))
+	apierr.WriteJSON(w, http.StatusOK, r.uploadJSON(rec))
 }
 
 // checkPresigned checks that the object of presigned upload rec is there
@@ -211,7 +212,7 @@ func (r *Router) checkPresigned(ctx context.Context, rec *store.Upload) error {
 		return ErrNotUploaded
 	}
 	if err != nil {
-		return unavailable(err)
+		return apierr.Unavailable(err)
 	}
 	obj.Close()
 	return nil
@@ -236,17 +237,17 @@ func (r *Router) finishPresigned(ctx context.Context, id string) (*store.Upload,
 		return nil, ErrNotUploaded
 	}
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	defer obj.Close()
 	if obj.Size() != rec.Size {
-		return refuse(ErrSizeMismatch.with(sizeMismatch(obj.Size(), rec.Size)))
+		return refuse(ErrSizeMismatch.With(apierr.SizeMismatch(obj.Size(), rec.Size)))
 	}
 	if rec, err = r.update(ctx, id, func(u *store.Upload) error {
 		u.State = store.Processing
 		return nil
 	}); err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	// One read: the first bytes for the type, every byte for the hash and
 	// the scanner. (A file larger than the scanner examines is judged by
@@ -254,7 +255,7 @@ func (r *Router) finishPresigned(ctx context.Context, id string) (*store.Upload,
 	head := make([]byte, filetype.SniffLen)
 	n, err := io.ReadFull(obj, head)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	head = head[:n]
 	cfg := h.config()
@@ -267,7 +268,7 @@ func (r *Router) finishPresigned(ctx context.Context, id string) (*store.Upload,
 	_, err = io.Copy(d, obj)
 	size, sum, scanned := d.finish(err)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	if size != rec.Size {
 		return refuse(ErrSizeMismatch)
@@ -277,7 +278,7 @@ func (r *Router) finishPresigned(ctx context.Context, id string) (*store.Upload,
 		return refuse(err)
 	}
 	if c.typ.MIME != rec.ClaimedType {
-		return refuse(ErrTypeMismatch.with(fmt.Sprintf("the file's content (%s) does not match its declared type", c.typ.MIME)))
+		return refuse(ErrTypeMismatch.With(fmt.Sprintf("the file's content (%s) does not match its declared type", c.typ.MIME)))
 	}
 	if err := r.runFinal(ctx, c); err != nil {
 		return refuse(err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 )
@@ -29,11 +30,11 @@ type QuarantinedFile struct {
 func (r *Router) Quarantined(ctx context.Context, after store.Cursor, limit int) ([]QuarantinedFile, error) {
 	q, err := store.Query{State: store.Quarantined, After: after, Limit: limit}.Check()
 	if err != nil {
-		return nil, ErrBadRequest.with("the limit is outside 1-1000").wrap(err)
+		return nil, ErrBadRequest.With("the limit is outside 1-1000").Wrap(err)
 	}
 	recs, err := r.store.List(ctx, q)
 	if err != nil {
-		return nil, apiError(err)
+		return nil, apierr.API(err)
 	}
 	out := make([]QuarantinedFile, 0, len(recs))
 	for _, rec := range recs {
@@ -45,10 +46,6 @@ func (r *Router) Quarantined(ctx context.Context, after store.Cursor, limit int)
 	return out, nil
 }
 
-// ErrNotQuarantined is returned by Release and DeleteQuarantined for an
-// upload that is not in quarantine.
-var ErrNotQuarantined = sentinel(409, "not_quarantined", "the upload is not quarantined")
-
 // Release takes a file out of quarantine, for a scanner's false positive:
 // its bytes go back to their key, the route's OnComplete runs and the
 // upload becomes ready, with its scan recorded as "released". It returns
@@ -56,7 +53,7 @@ var ErrNotQuarantined = sentinel(409, "not_quarantined", "the upload is not quar
 func (r *Router) Release(ctx context.Context, id string) (Upload, error) {
 	rec, err := r.finishWith(ctx, id, r.release)
 	if err != nil {
-		return Upload{}, apiError(err)
+		return Upload{}, apierr.API(err)
 	}
 	r.recordAudit(ctx, store.AuditQuarantineReleased, actorOf(ctx), rec.Tenant, id,
 		map[string]string{"route": rec.Route, "signature": rec.Signature, "sha256": rec.SHA256})
@@ -70,7 +67,7 @@ func (r *Router) quarantinedRecord(ctx context.Context, id string) (*store.Uploa
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	if rec.State != store.Quarantined {
 		return nil, ErrNotQuarantined
@@ -99,12 +96,12 @@ func (r *Router) release(ctx context.Context, id string) (*store.Upload, error) 
 	// between leaves the file quarantined, to be released again.
 	obj, err := q.Open(ctx, qkey)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	err = dst.Put(ctx, rec.Key, obj, &storage.PutOptions{ContentType: rec.Type, Size: rec.Size})
 	obj.Close()
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	rec, err = r.update(ctx, id, func(u *store.Upload) error {
 		u.State = store.Processing
@@ -113,7 +110,7 @@ func (r *Router) release(ctx context.Context, id string) (*store.Upload, error) 
 		return nil
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	if err := q.Delete(ctx, qkey); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		r.log.WarnContext(ctx, "removing a released file's quarantined copy", "upload", id, "err", err)
@@ -134,15 +131,15 @@ func (r *Router) DeleteQuarantined(ctx context.Context, id string) error {
 			return nil, err
 		}
 		if err := r.deleteStored(ctx, rec); err != nil {
-			return nil, unavailable(err)
+			return nil, apierr.Unavailable(err)
 		}
 		if err := r.dropRecord(ctx, id); err != nil {
-			return nil, unavailable(err)
+			return nil, apierr.Unavailable(err)
 		}
 		r.recordAudit(ctx, store.AuditQuarantineDeleted, actorOf(ctx), rec.Tenant, id,
 			map[string]string{"route": rec.Route, "signature": rec.Signature, "sha256": rec.SHA256})
 		r.log.InfoContext(ctx, "quarantined file deleted", "upload", id, "route", rec.Route, "signature", rec.Signature)
 		return nil, nil
 	})
-	return apiError(err)
+	return apierr.API(err)
 }

@@ -5,16 +5,10 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/quota"
 	"github.com/carcosa-dev/carcosa/store"
 )
-
-// QuotaLeft is the "quota" member of a quota_exceeded error: the quota the
-// upload would have overrun, what it has left, and the size asked for.
-type QuotaLeft struct {
-	UsageScope
-	Size int64 `json:"size"` // the size the upload asked for
-}
 
 // reserve counts a new upload's size (its declared size, or the most it
 // may take) against the quotas of its owner and tenant. A refusal is
@@ -26,22 +20,12 @@ func (r *Router) reserve(ctx context.Context, id string, size int64, g grant, ro
 	err := r.quota.Reserve(ctx, id, size, quota.Subject{Tenant: g.tenant, Owner: g.owner, Route: route})
 	var e *quota.ExceededError
 	if errors.As(err, &e) {
-		return quotaError(e)
+		return apierr.Quota(e)
 	}
 	if err != nil {
-		return unavailable(err)
+		return apierr.Unavailable(err)
 	}
 	return nil
-}
-
-func quotaError(e *quota.ExceededError) *Error {
-	out := ErrQuotaExceeded.wrap(e)
-	if e.Never() {
-		out.Status = http.StatusRequestEntityTooLarge
-		out.Message = "the file is larger than the storage quota"
-	}
-	out.Quota = &QuotaLeft{UsageScope: usageOf(e.Scope, e.Limits, e.Used, e.Left()), Size: e.Size}
-	return out
 }
 
 // settleQuota counts a verified upload at its real size, before it is
@@ -56,9 +40,9 @@ func (r *Router) settleQuota(ctx context.Context, rec *store.Upload) error {
 	switch {
 	case errors.Is(err, store.ErrSettleGrows):
 		r.log.ErrorContext(ctx, "an upload is larger than its quota reservation", "upload", rec.ID, "err", err)
-		return ErrQuotaExceeded.with("the file is larger than the space it reserved")
+		return ErrQuotaExceeded.With("the file is larger than the space it reserved")
 	case err != nil:
-		return unavailable(err)
+		return apierr.Unavailable(err)
 	}
 	return nil
 }
@@ -68,7 +52,7 @@ func (r *Router) settleQuota(ctx context.Context, rec *store.Upload) error {
 func (r *Router) createReserved(ctx context.Context, rec *store.Upload) error {
 	if err := r.create(ctx, rec); err != nil {
 		r.releaseQuota(ctx, rec.ID)
-		return unavailable(err)
+		return apierr.Unavailable(err)
 	}
 	return nil
 }
@@ -95,42 +79,6 @@ func (r *Router) dropRecord(ctx context.Context, id string) error {
 	return nil
 }
 
-// UsageScope is one quota of a caller in GET B/usage and Router.Usage: a
-// byte or file count of -1 means that dimension has no limit.
-type UsageScope struct {
-	Scope      string `json:"scope"`           // "owner" or "tenant"
-	Route      string `json:"route,omitempty"` // set for a route's own quota
-	LimitBytes int64  `json:"limitBytes"`
-	LimitFiles int64  `json:"limitFiles"`
-	UsedBytes  int64  `json:"usedBytes"`
-	UsedFiles  int64  `json:"usedFiles"`
-	LeftBytes  int64  `json:"leftBytes"`
-	LeftFiles  int64  `json:"leftFiles"`
-}
-
-// usageOf is one scope's quota as clients see it: -1 for no limit.
-func usageOf(scope quota.Scope, limits quota.Limits, used, left quota.Usage) UsageScope {
-	u := UsageScope{
-		Scope: scope.Kind, Route: scope.Route,
-		LimitBytes: limits.Bytes, LimitFiles: limits.Files,
-		UsedBytes: used.Bytes, UsedFiles: used.Files,
-		LeftBytes: left.Bytes, LeftFiles: left.Files,
-	}
-	if u.LimitBytes == 0 {
-		u.LimitBytes = -1
-	}
-	if u.LimitFiles == 0 {
-		u.LimitFiles = -1
-	}
-	return u
-}
-
-// ErrNoQuotas is returned by Usage and SetQuota of a Router configured
-// without Config.Quota: code quotas_not_configured, status 501, as
-// ErrNoPresign for storage that cannot presign. (GET B/usage answers such a
-// Router 404 not_found.)
-var ErrNoQuotas = sentinel(http.StatusNotImplemented, "quotas_not_configured", "quotas are not configured (Config.Quota)")
-
 // Usage reports the quotas an owner of a tenant ("" for none) counts
 // against on route: all routes together and route's own, for the owner
 // and for the tenant, broadest first.
@@ -140,11 +88,11 @@ func (r *Router) Usage(ctx context.Context, tenant, owner, route string) ([]Usag
 	}
 	reps, err := r.quota.Report(ctx, quota.Subject{Tenant: tenant, Owner: owner, Route: route})
 	if err != nil {
-		return nil, apiError(err)
+		return nil, apierr.API(err)
 	}
 	out := make([]UsageScope, len(reps))
 	for i, s := range reps {
-		out[i] = usageOf(s.Scope, s.Limits, s.Used, s.Left)
+		out[i] = apierr.Usage(s.Scope, s.Limits, s.Used, s.Left)
 	}
 	return out, nil
 }
@@ -158,25 +106,25 @@ func (r *Router) SetQuota(ctx context.Context, scope quota.Scope, limits *quota.
 		return ErrNoQuotas
 	}
 	if !scope.Valid() {
-		return ErrBadRequest.with("invalid quota scope")
+		return ErrBadRequest.With("invalid quota scope")
 	}
 	if limits != nil && (limits.Bytes < 0 || limits.Files < 0) {
-		return ErrBadRequest.with("quota limits must not be negative (0 means no limit)")
+		return ErrBadRequest.With("quota limits must not be negative (0 means no limit)")
 	}
-	return apiError(r.quota.Set(ctx, scope, limits, actorOf(ctx)))
+	return apierr.API(r.quota.Set(ctx, scope, limits, actorOf(ctx)))
 }
 
 // serveUsage answers GET B/usage?route=name: the caller's quotas, as the
 // route's middleware identifies the caller.
 func (r *Router) serveUsage(w http.ResponseWriter, req *http.Request) {
 	if r.quota == nil {
-		r.writeError(w, req, ErrNotFound.with("quotas are not configured"))
+		r.writeError(w, req, ErrNotFound.With("quotas are not configured"))
 		return
 	}
 	name := req.URL.Query().Get("route")
 	h, ok := r.route(name)
 	if !ok {
-		r.writeError(w, req, ErrUnknownRoute.with("name the route whose middleware identifies you: ?route=name"))
+		r.writeError(w, req, ErrUnknownRoute.With("name the route whose middleware identifies you: ?route=name"))
 		return
 	}
 	g, err := h.identify(req.Context(), req)
@@ -186,8 +134,8 @@ func (r *Router) serveUsage(w http.ResponseWriter, req *http.Request) {
 	}
 	scopes, err := r.Usage(req.Context(), g.tenant, g.owner, name)
 	if err != nil {
-		r.writeError(w, req, unavailable(err))
+		r.writeError(w, req, apierr.Unavailable(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"quotas": scopes})
+	apierr.WriteJSON(w, http.StatusOK, map[string]any{"quotas": scopes})
 }

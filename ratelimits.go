@@ -54,7 +54,7 @@ func (r *Router) limit(ctx context.Context, l ratelimit.Limiter, key string) err
 	if ok {
 		return nil
 	}
-	e := ErrRateLimited.with("too many requests; try again after the Retry-After delay")
+	e := ErrRateLimited.With("too many requests; try again after the Retry-After delay")
 	e.RetryAfter = retry
 	return e
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/store"
 )
 
@@ -84,7 +85,7 @@ const sweepInterval = time.Minute
 // A started Router (see Start) runs Recover by itself, and again every
 // minute; call it directly to recover without waiting.
 func (r *Router) Recover(ctx context.Context) error {
-	return apiError(r.sweep(ctx, time.Now(), true))
+	return apierr.API(r.sweep(ctx, time.Now(), true))
 }
 
 // sweep recovers the unfinished uploads last updated before before, and
@@ -144,7 +145,7 @@ func (r *Router) sweep(ctx context.Context, before time.Time, failed bool) error
 					pctx, cancel := r.processCtx(ctx)
 					_, err := r.finishLocked(pctx, rec.ID, 5*time.Second)
 					cancel()
-					if err != nil && clientError(err).Status >= 500 {
+					if err != nil && apierr.Client(err).Status >= 500 {
 						errs = append(errs, err)
 					}
 				case "multipart":
@@ -227,14 +228,14 @@ func (r *Router) expire(ctx context.Context, rec *store.Upload) error {
 		return nil
 	}
 	if err != nil {
-		return unavailable(err)
+		return apierr.Unavailable(err)
 	}
 	if !r.expired(ctx, cur, time.Now()) || r.staging.Complete(ctx, cur.ID) {
 		return nil
 	}
 	if err := r.staging.Remove(ctx, rec.ID); err != nil {
 		r.log.WarnContext(ctx, "removing an expired upload", "upload", rec.ID, "err", err)
-		return unavailable(err)
+		return apierr.Unavailable(err)
 	}
 	h, _ := r.route(rec.Route)
 	r.log.InfoContext(ctx, "resumable upload expired", "upload", rec.ID, "route", rec.Route)

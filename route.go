@@ -18,6 +18,7 @@ import (
 	"github.com/go-playground/validator/v10"
 
 	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/transform"
 )
@@ -349,7 +350,7 @@ func (t *typedRoute[I, M]) admit(ctx context.Context, req *http.Request, input [
 	if t.route.Middleware != nil {
 		g, err = t.route.Middleware(ctx, &Request[I]{HTTP: req, Route: t.cfg.name, Input: in, UploadID: uploadID, Files: files})
 		if err != nil {
-			return grant{}, middlewareError(err)
+			return grant{}, apierr.Middleware(err)
 		}
 	}
 	meta, err := json.Marshal(g.Metadata)
@@ -371,7 +372,7 @@ func (t *typedRoute[I, M]) identify(ctx context.Context, req *http.Request) (gra
 	var in I
 	g, err := t.route.Middleware(ctx, &Request[I]{HTTP: req, Route: t.cfg.name, Input: in})
 	if err != nil {
-		return grant{}, middlewareError(err)
+		return grant{}, apierr.Middleware(err)
 	}
 	return grant{owner: g.Owner, tenant: g.Tenant, tier: g.Tier}, nil
 }
@@ -423,7 +424,7 @@ func decodeInput[I any](v *validator.Validate, b []byte) (I, error) {
 	var in I
 	// The limit is on what was sent, whitespace included.
 	if len(b) > maxInputSize {
-		return in, ErrInvalidInput.with("the input is larger than 64 KiB")
+		return in, ErrInvalidInput.With("the input is larger than 64 KiB")
 	}
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && !bytes.Equal(b, []byte("null")) {
@@ -433,7 +434,7 @@ func decodeInput[I any](v *validator.Validate, b []byte) (I, error) {
 			return in, inputDecodeError(err)
 		}
 		if _, err := dec.Token(); err != io.EOF {
-			return in, ErrBadRequest.with("the input must be a single JSON value")
+			return in, ErrBadRequest.With("the input must be a single JSON value")
 		}
 	}
 	if err := validateStruct(v, in); err != nil {
@@ -448,18 +449,18 @@ func inputDecodeError(err error) *Error {
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &typeErr):
-		e := ErrInvalidInput.with("the input has a field of the wrong type")
+		e := ErrInvalidInput.With("the input has a field of the wrong type")
 		e.Fields = []FieldError{{Field: typeErr.Field, Rule: "type", Param: typeErr.Type.Kind().String()}}
 		return e
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-		return ErrBadRequest.with("the input is not valid JSON")
+		return ErrBadRequest.With("the input is not valid JSON")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		e := ErrInvalidInput.with("the input has an unknown field")
+		e := ErrInvalidInput.With("the input has an unknown field")
 		e.Fields = []FieldError{{Field: field, Rule: "unknown"}}
 		return e
 	}
-	return ErrBadRequest.with("the input is not valid JSON")
+	return ErrBadRequest.With("the input is not valid JSON")
 }
 
 // checkTags validates a zero value of struct type t, so that a malformed
@@ -490,9 +491,9 @@ func validateStruct(v *validator.Validate, in any) error {
 	}
 	var verrs validator.ValidationErrors
 	if !errors.As(err, &verrs) {
-		return ErrInvalidInput.wrap(err)
+		return ErrInvalidInput.Wrap(err)
 	}
-	e := ErrInvalidInput.with("the input failed validation")
+	e := ErrInvalidInput.With("the input failed validation")
 	for _, fe := range verrs {
 		// Namespace is "Type.field.sub"; clients know fields by JSON path.
 		ns := fe.Namespace()

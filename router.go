@@ -21,6 +21,7 @@ import (
 	"github.com/go-playground/validator/v10"
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/quota"
 	"github.com/carcosa-dev/carcosa/safefetch"
@@ -498,7 +499,7 @@ func (r *Router) Close() error {
 		errs = append(errs, r.closers[i]())
 	}
 	r.closers = nil
-	return apiError(errors.Join(errs...))
+	return apierr.API(errors.Join(errs...))
 }
 
 func (r *Router) addRoute(name string, h routeHandler) error {
@@ -607,7 +608,7 @@ func (r *Router) serveRoutes(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.RUnlock()
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
-	writeJSON(w, http.StatusOK, map[string]any{"routes": list})
+	apierr.WriteJSON(w, http.StatusOK, map[string]any{"routes": list})
 }
 
 // newID returns a random 128-bit ID in lowercase hex: URL- and path-safe.
@@ -629,8 +630,6 @@ func validID(id string) bool {
 	}
 	return true
 }
-
-func requestID(req *http.Request) string { return req.Header.Get("X-Request-ID") }
 
 func loadOrCreateKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
@@ -660,4 +659,9 @@ func loadOrCreateKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("carcosa: writing the signing key: %w", err)
 	}
 	return k, nil
+}
+
+// writeError writes err as a JSON error response; see apierr.Write.
+func (r *Router) writeError(w http.ResponseWriter, req *http.Request, err error) {
+	apierr.Write(r.log, w, req, err)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/scan"
 	"github.com/carcosa-dev/carcosa/storage"
@@ -145,7 +146,7 @@ func (r *Router) scanStep(ctx context.Context, h routeHandler, rec *store.Upload
 	case c.batch:
 		// The other files of its request are withdrawn with it, so it
 		// cannot wait for a retry: it is removed, and sent again.
-		return nil, r.refuseStored(ctx, h, rec, ErrScanFailed.wrap(out.err))
+		return nil, r.refuseStored(ctx, h, rec, ErrScanFailed.Wrap(out.err))
 	default:
 		return nil, r.scanFailed(ctx, h, rec, out.err)
 	}
@@ -154,7 +155,7 @@ func (r *Router) scanStep(ctx context.Context, h routeHandler, rec *store.Upload
 		return nil
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	return rec, nil
 }
@@ -163,7 +164,7 @@ func (r *Router) scanStep(ctx context.Context, h routeHandler, rec *store.Upload
 // the scanner's is in the outcome.
 func (r *Router) scanStored(ctx context.Context, rec *store.Upload) (*scanOutcome, error) {
 	if limit := r.scanner.MaxSize(); limit > 0 && rec.Size > limit {
-		return &scanOutcome{err: fmt.Errorf("%s: %w", formatSize(rec.Size), scan.ErrTooLarge)}, nil
+		return &scanOutcome{err: fmt.Errorf("%s: %w", apierr.FormatSize(rec.Size), scan.ErrTooLarge)}, nil
 	}
 	src, err := r.storageOf(rec)
 	if err != nil {
@@ -171,13 +172,13 @@ func (r *Router) scanStored(ctx context.Context, rec *store.Upload) (*scanOutcom
 	}
 	obj, err := src.Open(ctx, rec.Key)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	defer obj.Close()
 	rd := &errReader{r: obj}
 	v, err := r.scanner.Scan(ctx, rd)
 	if rd.err != nil {
-		return nil, unavailable(rd.err)
+		return nil, apierr.Unavailable(rd.err)
 	}
 	return &scanOutcome{verdict: v, err: err}, nil
 }
@@ -213,7 +214,7 @@ func (r *Router) scanFailed(ctx context.Context, h routeHandler, rec *store.Uplo
 		return nil
 	})
 	if err != nil {
-		return unavailable(err)
+		return apierr.Unavailable(err)
 	}
 	r.enqueueProcess(ctx, rec.ID, rec.Size)
 	return ErrScanUnavailable
@@ -236,14 +237,14 @@ func (r *Router) quarantine(ctx context.Context, h routeHandler, rec *store.Uplo
 	}
 	obj, err := src.Open(ctx, rec.Key)
 	if err != nil {
-		return unavailable(err)
+		return apierr.Unavailable(err)
 	}
 	err = dst.Put(ctx, key, obj, &storage.PutOptions{ContentType: "application/octet-stream", Size: rec.Size})
 	obj.Close()
 	if err != nil {
-		return unavailable(err)
+		return apierr.Unavailable(err)
 	}
-	e := ErrMalware.with(fmt.Sprintf("the file contains malware (%s)", signature))
+	e := ErrMalware.With(fmt.Sprintf("the file contains malware (%s)", signature))
 	rec, err = r.update(ctx, id, func(u *store.Upload) error {
 		u.State = store.Quarantined
 		u.Scan, u.Signature = store.ScanInfected, signature
@@ -251,7 +252,7 @@ func (r *Router) quarantine(ctx context.Context, h routeHandler, rec *store.Uplo
 		return nil
 	})
 	if err != nil {
-		return unavailable(err)
+		return apierr.Unavailable(err)
 	}
 	if err := src.Delete(ctx, rec.Key); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		r.log.ErrorContext(ctx, "removing a quarantined file's original", "upload", id, "err", err)
@@ -334,7 +335,7 @@ func (r *Router) processJob(ctx context.Context, job queue.Job, attempt int) err
 		return nil // settled by another run
 	}
 	_, err = r.resume(ctx, rec)
-	if err == nil || clientError(err).Status < 500 {
+	if err == nil || apierr.Client(err).Status < 500 {
 		return nil // ready, or ended for good
 	}
 	maxAttempts := job.MaxAttempts

@@ -8,10 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 )
 
-// Every exported Err variable of the package is a sentinel made by
-// sentinel(), and so is in sentinelsByCode, under its own code.
+// Every exported Err variable of the package is the sentinel of package
+// apierr with its name, every sentinel is exported, and each is registered
+// under its own code, so that stored codes find their status.
 func TestSentinelsByCodeIsComplete(t *testing.T) {
 	files, err := filepath.Glob("*.go")
 	if err != nil {
@@ -43,9 +46,9 @@ func TestSentinelsByCodeIsComplete(t *testing.T) {
 						continue
 					}
 					names = append(names, id.Name)
-					call, ok := vs.Values[i].(*ast.CallExpr)
-					if fn, isIdent := call.Fun.(*ast.Ident); !ok || !isIdent || fn.Name != "sentinel" {
-						t.Errorf("%s: %s is not made by sentinel(...)", fset.Position(id.Pos()), id.Name)
+					sel, ok := vs.Values[i].(*ast.SelectorExpr)
+					if x, isIdent := sel.X.(*ast.Ident); !ok || !isIdent || x.Name != "apierr" || sel.Sel.Name != id.Name {
+						t.Errorf("%s: %s is not apierr.%s", fset.Position(id.Pos()), id.Name, id.Name)
 					}
 				}
 			}
@@ -54,18 +57,19 @@ func TestSentinelsByCodeIsComplete(t *testing.T) {
 	if len(names) < 40 {
 		t.Fatalf("found only %d Err variables: %v", len(names), names)
 	}
-	if len(sentinelsByCode) != len(names) {
-		t.Errorf("sentinelsByCode holds %d sentinels; the package declares %d: %v", len(sentinelsByCode), len(names), names)
+	all := apierr.Sentinels()
+	if len(all) != len(names) {
+		t.Errorf("apierr holds %d sentinels; the package exports %d: %v", len(all), len(names), names)
 	}
-	for code, e := range sentinelsByCode {
+	for code, e := range all {
 		if e.Code != code {
 			t.Errorf("sentinelsByCode[%q] has the code %q", code, e.Code)
 		}
 	}
 	// The variables themselves, by value: each is the registered one.
 	for _, e := range []*Error{ErrNoQuotas, ErrNoAuditLog, ErrNotQuarantined, ErrURLRefused, ErrURLFetch, ErrImageTooLarge, ErrMetadataTooLarge} {
-		if sentinelsByCode[e.Code] != e {
-			t.Errorf("%s is not in sentinelsByCode", e.Code)
+		if s, ok := apierr.Lookup(e.Code); !ok || s != e {
+			t.Errorf("%s is not the registered sentinel", e.Code)
 		}
 	}
 }

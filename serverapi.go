@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"net/url"
 	"path"
 	"strings"
 	"time"
 
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/safefetch"
 	"github.com/carcosa-dev/carcosa/safename"
 	"github.com/carcosa-dev/carcosa/store"
@@ -53,17 +53,17 @@ func (r *Router) List(ctx context.Context, opts ListOptions) (Page, error) {
 	if opts.Cursor != "" {
 		c, err := decodeCursor(opts.Cursor)
 		if err != nil {
-			return Page{}, ErrBadRequest.with("the cursor is not one List returned")
+			return Page{}, ErrBadRequest.With("the cursor is not one List returned")
 		}
 		q.After = c
 	}
 	q, err := q.Check()
 	if err != nil {
-		return Page{}, ErrBadRequest.with("invalid list options: an unknown state, or a limit outside 1-1000")
+		return Page{}, ErrBadRequest.With("invalid list options: an unknown state, or a limit outside 1-1000")
 	}
 	recs, err := r.store.List(ctx, q)
 	if err != nil {
-		return Page{}, unavailable(err)
+		return Page{}, apierr.Unavailable(err)
 	}
 	p := Page{Uploads: make([]Upload, len(recs))}
 	for i, rec := range recs {
@@ -107,7 +107,7 @@ func decodeCursor(s string) (store.Cursor, error) {
 func (r *Router) Get(ctx context.Context, id string) (Upload, error) {
 	rec, err := r.record(ctx, id)
 	if err != nil {
-		return Upload{}, apiError(err)
+		return Upload{}, apierr.API(err)
 	}
 	return r.serverJSON(rec), nil
 }
@@ -121,7 +121,7 @@ func (r *Router) record(ctx context.Context, id string) (*store.Upload, error) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	return rec, nil
 }
@@ -158,7 +158,7 @@ func (r *Router) deleteFile(ctx context.Context, id string, d deletion) error {
 			unlock, err := r.lockUpload(lctx, id)
 			cancel()
 			if err != nil {
-				return nil, ErrConflict.with("the upload is receiving bytes; try again shortly")
+				return nil, ErrConflict.With("the upload is receiving bytes; try again shortly")
 			}
 			defer unlock()
 			if rec, err = r.record(ctx, id); err != nil {
@@ -168,27 +168,27 @@ func (r *Router) deleteFile(ctx context.Context, id string, d deletion) error {
 		switch rec.State {
 		case store.Uploading:
 			if !d.waitUploading {
-				return nil, ErrConflict.with("the upload is still receiving bytes; end it with a tus DELETE")
+				return nil, ErrConflict.With("the upload is still receiving bytes; end it with a tus DELETE")
 			}
 		case store.Processing:
-			return nil, ErrConflict.with("the upload is being processed; try again shortly")
+			return nil, ErrConflict.With("the upload is being processed; try again shortly")
 		case store.Quarantined:
-			return nil, ErrConflict.with("the file is quarantined; an operator decides what becomes of it")
+			return nil, ErrConflict.With("the file is quarantined; an operator decides what becomes of it")
 		}
 		if err := r.deleteStored(ctx, rec); err != nil {
-			return nil, unavailable(err)
+			return nil, apierr.Unavailable(err)
 		}
 		if rec.Via == "tus" {
 			r.removeStaged(ctx, id) // a failed upload's bytes, kept for a retry
 		}
 		if err := r.dropRecord(ctx, id); err != nil {
-			return nil, unavailable(err)
+			return nil, apierr.Unavailable(err)
 		}
 		r.recordAudit(ctx, store.AuditFileDeleted, d.actor, rec.Tenant, id, map[string]string{"route": rec.Route, "via": d.via})
 		r.log.InfoContext(ctx, "upload deleted", "upload", id, "route", rec.Route)
 		return nil, nil
 	})
-	return apiError(err)
+	return apierr.API(err)
 }
 
 // Rename changes upload id's display name (made safe as a client's name
@@ -208,7 +208,7 @@ func (r *Router) Rename(ctx context.Context, id, name string) (Upload, error) {
 		return Upload{}, ErrNotFound
 	}
 	if err != nil {
-		return Upload{}, unavailable(err)
+		return Upload{}, apierr.Unavailable(err)
 	}
 	r.recordAudit(ctx, store.AuditFileRenamed, actorOf(ctx), rec.Tenant, id, map[string]string{"from": old, "to": clean})
 	return r.serverJSON(rec), nil
@@ -220,10 +220,10 @@ func (r *Router) Rename(ctx context.Context, id, name string) (Upload, error) {
 func (r *Router) SignedURL(ctx context.Context, id string, ttl time.Duration) (string, error) {
 	rec, err := r.record(ctx, id)
 	if err != nil {
-		return "", apiError(err)
+		return "", apierr.API(err)
 	}
 	if rec.State != store.Ready {
-		return "", ErrNotFound.with("the file is not ready")
+		return "", ErrNotFound.With("the file is not ready")
 	}
 	if ttl <= 0 {
 		ttl = r.cfg.SignedURLTTL
@@ -246,31 +246,16 @@ type FromURL struct {
 	Input json.RawMessage
 }
 
-// URL fetch errors: the URL, or an address it resolves or redirects to, is
-// refused, or the fetch failed. UploadFromURL's errors match them with
-// errors.Is, and carry a more precise code: url_forbidden_address,
-// url_forbidden_scheme, url_forbidden_port, url_invalid or
-// url_too_many_redirects (ErrURLRefused); url_bad_status, url_timeout or
-// url_unreachable (ErrURLFetch).
-var (
-	ErrURLRefused = sentinel(http.StatusUnprocessableEntity, "url_refused", "the URL may not be fetched")
-	ErrURLFetch   = sentinel(http.StatusBadGateway, "url_fetch_failed", "the URL could not be fetched")
-)
-
 // fetchError maps a safefetch error to the *Error a caller sees.
 func fetchError(err error) *Error {
 	code := safefetch.Code(err)
 	switch code {
 	case "url_too_large":
-		return ErrTooLarge.wrap(err)
+		return ErrTooLarge.Wrap(err)
 	case "url_forbidden_address", "url_forbidden_scheme", "url_forbidden_port", "url_invalid", "url_too_many_redirects":
-		e := ErrURLRefused.wrap(err)
-		e.Code, e.kind = code, ErrURLRefused
-		return e
+		return apierr.Variant(ErrURLRefused, code, err)
 	}
-	e := ErrURLFetch.wrap(err)
-	e.Code, e.kind = code, ErrURLFetch
-	return e
+	return apierr.Variant(ErrURLFetch, code, err)
 }
 
 // fetchedBody reports the errors of a fetched file's body as fetch errors,
@@ -300,10 +285,10 @@ func (r *Router) UploadFromURL(ctx context.Context, route, rawURL string, from F
 	cfg := h.config()
 	meta, err := json.Marshal(from.Metadata)
 	if err != nil {
-		return Upload{}, ErrBadRequest.with("FromURL.Metadata does not encode to JSON").wrap(err)
+		return Upload{}, ErrBadRequest.With("FromURL.Metadata does not encode to JSON").Wrap(err)
 	}
 	if err := h.checkInput(from.Input); err != nil {
-		return Upload{}, apiError(err)
+		return Upload{}, apierr.API(err)
 	}
 	g := grant{owner: from.Owner, tenant: from.Tenant, tier: from.Tier, meta: meta}
 	resp, err := r.fetcher.Get(ctx, rawURL)
@@ -312,7 +297,7 @@ func (r *Router) UploadFromURL(ctx context.Context, route, rawURL string, from F
 	}
 	defer resp.Body.Close()
 	if resp.ContentLength > cfg.maxFileSize {
-		return Upload{}, ErrTooLarge.with("the file is larger than this route's limit of " + formatSize(cfg.maxFileSize))
+		return Upload{}, ErrTooLarge.With("the file is larger than this route's limit of " + apierr.FormatSize(cfg.maxFileSize))
 	}
 	name := from.Name
 	if name == "" {
@@ -327,11 +312,11 @@ func (r *Router) UploadFromURL(ctx context.Context, route, rawURL string, from F
 	ctype, _, _ := strings.Cut(resp.ContentType, ";")
 	p, err := r.receive(ctx, h, fetchedBody{resp.Body}, name, strings.TrimSpace(ctype), g, from.Input, resp.ContentLength)
 	if err != nil {
-		return Upload{}, apiError(err)
+		return Upload{}, apierr.API(err)
 	}
 	rec, err := r.settle(ctx, h, p.rec, p.c, p.key)
 	if err != nil {
-		return Upload{}, apiError(err)
+		return Upload{}, apierr.API(err)
 	}
 	return r.serverJSON(rec), nil
 }

@@ -9,6 +9,7 @@ import (
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/memorylocker"
 
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/internal/blobstage"
 	"github.com/carcosa-dev/carcosa/internal/staging"
 	"github.com/carcosa-dev/carcosa/internal/tusstage"
@@ -159,9 +160,9 @@ func (r *Router) lockUpload(ctx context.Context, id string) (unlock func(), err 
 	}
 	if err := l.Lock(ctx, func() {}); err != nil {
 		if errors.Is(err, tusd.ErrLockTimeout) {
-			return nil, ErrConflict.with("the upload is busy; try again")
+			return nil, ErrConflict.With("the upload is busy; try again")
 		}
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	return func() {
 		if err := l.Unlock(); err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/transform"
@@ -51,28 +52,19 @@ var derivativeName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 // cachePrefix starts the keys of cached transforms.
 const cachePrefix = ".carcosa-cache/"
 
-// Transform errors a client may see.
-var (
-	ErrImageTooLarge    = sentinel(http.StatusUnprocessableEntity, "image_too_large", "the image has more pixels than allowed")
-	ErrImageCorrupt     = sentinel(http.StatusUnprocessableEntity, "image_corrupt", "the image is truncated or corrupt")
-	ErrNotImage         = sentinel(http.StatusUnsupportedMediaType, "not_an_image", "this file cannot be transformed")
-	ErrBadTransform     = sentinel(http.StatusBadRequest, "bad_transform", "the transform's parameters are invalid")
-	ErrTransformRefused = sentinel(http.StatusForbidden, "transform_not_allowed", "this transform needs a signature or a preset of the route")
-)
-
 // transformError maps an error of package transform to a client error.
 func transformError(err error) error {
 	switch {
 	case errors.Is(err, transform.ErrTooManyPixels):
-		return ErrImageTooLarge.wrap(err)
+		return ErrImageTooLarge.Wrap(err)
 	case errors.Is(err, transform.ErrCorrupt):
-		return ErrImageCorrupt.wrap(err)
+		return ErrImageCorrupt.Wrap(err)
 	case errors.Is(err, transform.ErrUnsupported):
-		return ErrNotImage.wrap(err)
+		return ErrNotImage.Wrap(err)
 	case errors.Is(err, transform.ErrBadSpec):
-		return ErrBadTransform.with(err.Error())
+		return ErrBadTransform.With(err.Error())
 	case errors.Is(err, transform.ErrTooLarge):
-		return ErrTooLarge.with("the transformed image is larger than allowed").wrap(err)
+		return ErrTooLarge.With("the transformed image is larger than allowed").Wrap(err)
 	}
 	return err
 }
@@ -100,16 +92,16 @@ type transformer struct {
 // A transform whose ctx ends while it waits, for a slot or for memory, or
 // while it runs, finds the server busy.
 func (t *transformer) run(ctx context.Context, fn func() error) error {
-	busy := ErrUnavailable.with("the server is busy transforming images; try again")
+	busy := ErrUnavailable.With("the server is busy transforming images; try again")
 	select {
 	case t.slots <- struct{}{}:
 	case <-ctx.Done():
-		return busy.wrap(ctx.Err())
+		return busy.Wrap(ctx.Err())
 	}
 	defer func() { <-t.slots }()
 	err := fn()
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		return busy.wrap(err)
+		return busy.Wrap(err)
 	}
 	return err
 }
@@ -146,7 +138,7 @@ func (r *Router) derivativesStep(ctx context.Context, h routeHandler, rec *store
 			}
 			return nil, r.refuseStored(ctx, h, rec, te)
 		}
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	if video {
 		if poster, duration, err = r.posterOf(ctx, bk, rec); err != nil {
@@ -163,7 +155,7 @@ func (r *Router) derivativesStep(ctx context.Context, h routeHandler, rec *store
 		}
 		key := derivativeKey(rec.Key, name, out.mime)
 		if err := bk.Put(ctx, key, bytes.NewReader(out.body), &storage.PutOptions{ContentType: out.mime, Size: int64(len(out.body))}); err != nil {
-			return nil, unavailable(err)
+			return nil, apierr.Unavailable(err)
 		}
 		made[name] = key
 	}
@@ -172,7 +164,7 @@ func (r *Router) derivativesStep(ctx context.Context, h routeHandler, rec *store
 		return nil
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	return rec, nil
 }
@@ -201,19 +193,19 @@ func (r *Router) rewriteStep(ctx context.Context, h routeHandler, rec *store.Upl
 		if te := transformError(err); te != err {
 			return nil, r.refuseStored(ctx, h, rec, te)
 		}
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	sum := sha256.Sum256(out.body)
 	size := int64(len(out.body))
 	if err := bk.Put(ctx, rec.Key, bytes.NewReader(out.body), &storage.PutOptions{ContentType: rec.Type, Size: size}); err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	rec, err = r.update(ctx, rec.ID, func(u *store.Upload) error {
 		u.Size, u.SHA256 = size, hex.EncodeToString(sum[:])
 		return nil
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	return rec, nil
 }
@@ -308,7 +300,7 @@ func (r *Router) derivativeURLs(u *store.Upload) map[string]string {
 func (r *Router) serveDerivative(w http.ResponseWriter, req *http.Request, rec *store.Upload, cfg routeConfig, name string) {
 	key, ok := rec.Derivatives[name]
 	if !ok {
-		r.writeError(w, req, ErrNotFound.with("the file has no such derivative"))
+		r.writeError(w, req, ErrNotFound.With("the file has no such derivative"))
 		return
 	}
 	ctype := "image/jpeg"
@@ -341,13 +333,13 @@ func (r *Router) serveTransform(w http.ResponseWriter, req *http.Request, rec *s
 	if name := q.Get("preset"); name != "" {
 		p, ok := cfg.presets[name]
 		if !ok {
-			r.writeError(w, req, ErrTransformRefused.with("the route has no such preset"))
+			r.writeError(w, req, ErrTransformRefused.With("the route has no such preset"))
 			return
 		}
 		spec = p
 	} else {
 		if cfg.presetsOnly {
-			r.writeError(w, req, ErrTransformRefused.with("this route transforms images by preset only"))
+			r.writeError(w, req, ErrTransformRefused.With("this route transforms images by preset only"))
 			return
 		}
 		var err error
@@ -366,7 +358,7 @@ func (r *Router) serveTransform(w http.ResponseWriter, req *http.Request, rec *s
 	}
 	bk, err := r.storageOf(rec)
 	if err != nil {
-		r.writeError(w, req, ErrInternal.wrap(err))
+		r.writeError(w, req, ErrInternal.Wrap(err))
 		return
 	}
 	canon, ctype := spec.Canonical(), outputType(spec, rec.Type)
@@ -412,7 +404,7 @@ func (r *Router) render(ctx context.Context, open func() (io.ReadCloser, error),
 	err := r.transforms.run(ctx, func() error {
 		in, err := open()
 		if err != nil {
-			return unavailable(err)
+			return apierr.Unavailable(err)
 		}
 		defer in.Close()
 		res.mime, err = do(in, &out)
@@ -469,7 +461,7 @@ func (r *Router) TransformURL(ctx context.Context, key string, spec transform.Sp
 	}
 	rec, err := r.store.GetByKey(ctx, key)
 	if err != nil {
-		return "", apiError(err)
+		return "", apierr.API(err)
 	}
 	h, ok := r.route(rec.Route)
 	if !ok {

@@ -17,6 +17,7 @@ import (
 	xslog "golang.org/x/exp/slog"
 
 	"github.com/carcosa-dev/carcosa/filetype"
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/internal/tusext"
 	"github.com/carcosa-dev/carcosa/internal/tusstage"
 	"github.com/carcosa-dev/carcosa/safename"
@@ -38,7 +39,7 @@ type tusMeta struct {
 func parseTusMeta(md tusd.MetaData) (tusMeta, error) {
 	m := tusMeta{route: md["route"]}
 	if m.route == "" {
-		return m, ErrBadRequest.with(`the Upload-Metadata header must name a "route"`)
+		return m, ErrBadRequest.With(`the Upload-Metadata header must name a "route"`)
 	}
 	if !routeName.MatchString(m.route) {
 		return m, ErrUnknownRoute
@@ -56,10 +57,10 @@ func parseTusMeta(md tusd.MetaData) (tusMeta, error) {
 	}
 	if in, ok := md["input"]; ok {
 		if len(in) > maxInputSize {
-			return m, ErrInvalidInput.with("the input is larger than 64 KiB")
+			return m, ErrInvalidInput.With("the input is larger than 64 KiB")
 		}
 		if strings.TrimSpace(in) != "" && !json.Valid([]byte(in)) {
-			return m, ErrBadRequest.with("the input is not valid JSON")
+			return m, ErrBadRequest.With("the input is not valid JSON")
 		}
 		m.input = []byte(in)
 	}
@@ -324,9 +325,9 @@ func (r *Router) tusSettled(w http.ResponseWriter, req *http.Request, rec *store
 		// A retried last PATCH whose response was lost.
 		complete(http.StatusNoContent)
 	case rec.State == store.Ready, rec.State == store.Processing:
-		r.writeError(w, req, ErrConflict.with("the upload has received all its bytes"))
+		r.writeError(w, req, ErrConflict.With("the upload has received all its bytes"))
 	default:
-		r.writeError(w, req, recordError(rec))
+		r.writeError(w, req, apierr.OfRecord(rec))
 	}
 }
 
@@ -365,7 +366,7 @@ func (r *Router) authorize(req *http.Request, id string) (*store.Upload, routeHa
 		return nil, nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, nil, unavailable(err)
+		return nil, nil, apierr.Unavailable(err)
 	}
 	h, ok := r.route(rec.Route)
 	if !ok {
@@ -377,7 +378,7 @@ func (r *Router) authorize(req *http.Request, id string) (*store.Upload, routeHa
 		// routes, say) learns no more than a caller of another owner.
 		// Unauthenticated callers keep their 401, so that the owner with
 		// an expired token knows to renew it.
-		if clientError(err).Status == http.StatusForbidden {
+		if apierr.Client(err).Status == http.StatusForbidden {
 			return nil, nil, ErrNotFound
 		}
 		return nil, nil, err
@@ -405,7 +406,7 @@ func hasDuplicate(ids []string) bool {
 
 // errNoUpload answers a tus request about an upload that does not exist or
 // is another owner's, alike, so that IDs cannot be probed.
-var errNoUpload = ErrNotFound.with("no such upload")
+var errNoUpload = ErrNotFound.With("no such upload")
 
 // checkConcat checks, before tusd looks at them, that the partial uploads a
 // final concatenation names are the caller's partial uploads of its route.
@@ -432,7 +433,7 @@ func (r *Router) checkConcat(req *http.Request) error {
 	}
 	parts := strings.Fields(final)
 	if len(parts) > MaxConcatParts {
-		return ErrBadRequest.with(fmt.Sprintf("a concatenation joins at most %d partial uploads", MaxConcatParts))
+		return ErrBadRequest.With(fmt.Sprintf("a concatenation joins at most %d partial uploads", MaxConcatParts))
 	}
 	tusBase := strings.TrimSuffix(r.cfg.BasePath, "/") + "/tus/"
 	// A partial named twice is refused by admitTus, on the IDs tusd reads.
@@ -447,7 +448,7 @@ func (r *Router) checkConcat(req *http.Request) error {
 		case errors.Is(err, store.ErrNotFound):
 			return errNoUpload
 		case err != nil:
-			return unavailable(err)
+			return apierr.Unavailable(err)
 		case !p.Partial || !g.owns(p) || p.Route != md.route:
 			return errNoUpload
 		}
@@ -463,7 +464,7 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 	if req == nil {
 		return tusd.HTTPResponse{}, none, tusError(ErrInternal, "")
 	}
-	reqID := requestID(req)
+	reqID := apierr.RequestID(req)
 	info := hook.Upload
 	a, _ := hook.Context.Value(admittedKey{}).(*tusAdmission)
 	if a == nil {
@@ -473,7 +474,7 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 		}
 		var err error
 		if a, err = r.admitTus(hook.Context, req, info.MetaData, size, info.PartialUploads); err != nil {
-			return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
+			return tusd.HTTPResponse{}, none, tusError(apierr.Client(err), reqID)
 		}
 	}
 	rec := &store.Upload{
@@ -483,7 +484,7 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 		Bucket: r.buckets.place(placement{route: a.md.route, tier: a.g.tier, size: a.size}),
 	}
 	if err := r.createReserved(hook.Context, rec); err != nil {
-		return tusd.HTTPResponse{}, none, tusError(clientError(err), reqID)
+		return tusd.HTTPResponse{}, none, tusError(apierr.Client(err), reqID)
 	}
 	a.recorded = true
 	return tusd.HTTPResponse{}, tusd.FileInfoChanges{ID: rec.ID, MetaData: keptMeta(info.MetaData)}, nil
@@ -520,7 +521,7 @@ func (r *Router) admitTus(ctx context.Context, req *http.Request, meta tusd.Meta
 	}
 	cfg := h.config()
 	if size > cfg.maxFileSize {
-		return nil, ErrTooLarge.with("the file is larger than this route's limit of " + formatSize(cfg.maxFileSize))
+		return nil, ErrTooLarge.With("the file is larger than this route's limit of " + apierr.FormatSize(cfg.maxFileSize))
 	}
 	name := safename.Clean(md.name)
 	g, err := h.admit(ctx, req, md.input, "", []FileInfo{{Name: name, Size: size, Type: md.typ}})
@@ -528,7 +529,7 @@ func (r *Router) admitTus(ctx context.Context, req *http.Request, meta tusd.Meta
 		return nil, err
 	}
 	if len(parts) > MaxConcatParts || hasDuplicate(parts) {
-		return nil, ErrBadRequest.with(fmt.Sprintf("a concatenation names each of at most %d partial uploads once", MaxConcatParts))
+		return nil, ErrBadRequest.With(fmt.Sprintf("a concatenation names each of at most %d partial uploads once", MaxConcatParts))
 	}
 	for _, pid := range parts {
 		p, err := r.store.Get(ctx, pid)
@@ -558,13 +559,13 @@ func (r *Router) admitTus(ctx context.Context, req *http.Request, meta tusd.Meta
 // a caller the route accepts, within the file's size and the quota.
 func (r *Router) admitCreation(req *http.Request) (*tusAdmission, error) {
 	if c := req.Header.Get("Upload-Concat"); c != "" && c != "partial" {
-		return nil, ErrBadRequest.with("a final concatenation carries no bytes of its own")
+		return nil, ErrBadRequest.With("a final concatenation carries no bytes of its own")
 	}
 	size := int64(-1)
 	if req.Header.Get("Upload-Defer-Length") != "1" {
 		n, err := strconv.ParseInt(req.Header.Get("Upload-Length"), 10, 64)
 		if err != nil || n < 0 {
-			return nil, ErrBadRequest.with("Upload-Length must be the file's size in bytes, or Upload-Defer-Length 1")
+			return nil, ErrBadRequest.With("Upload-Length must be the file's size in bytes, or Upload-Defer-Length 1")
 		}
 		size = n
 	}
@@ -584,7 +585,7 @@ func (r *Router) tusFinish(hook tusd.HookEvent) (tusd.HTTPResponse, error) {
 	}
 	reqID := ""
 	if req := httpRequest(hook.Context); req != nil {
-		reqID = requestID(req)
+		reqID = apierr.RequestID(req)
 	}
 	ctx, cancel := r.processCtx(hook.Context)
 	defer cancel()
@@ -598,7 +599,7 @@ func (r *Router) tusFinish(hook tusd.HookEvent) (tusd.HTTPResponse, error) {
 		rec, err = r.finish(ctx, hook.Upload.ID)
 	}
 	if err != nil {
-		return tusd.HTTPResponse{}, tusError(clientError(err), reqID)
+		return tusd.HTTPResponse{}, tusError(apierr.Client(err), reqID)
 	}
 	for _, pid := range hook.Upload.PartialUploads {
 		r.removeStaged(ctx, pid)
@@ -619,7 +620,7 @@ func (r *Router) processLater(ctx context.Context, id string) (*store.Upload, er
 		return nil
 	})
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	if rec.State == store.Processing {
 		r.enqueueProcess(ctx, id, rec.Size)
@@ -645,7 +646,7 @@ func (r *Router) verifyChecksum(w http.ResponseWriter, req *http.Request, limit 
 		if errors.Is(err, tusext.ErrUnsupported) {
 			msg = "the checksum algorithm is not supported; use one of " + tusext.Algorithms
 		}
-		r.writeError(w, req, ErrBadRequest.with(msg).wrap(err))
+		r.writeError(w, req, ErrBadRequest.With(msg).Wrap(err))
 		return nil, false
 	}
 	body, err := tusext.Spool(req.Context(), req.Body, sum, r.tmpDir(), limit)
@@ -658,10 +659,10 @@ func (r *Router) verifyChecksum(w http.ResponseWriter, req *http.Request, limit 
 		return nil, false
 	case errors.Is(err, tusext.ErrSpoolWrite):
 		r.log.ErrorContext(req.Context(), "spooling a tus request's body", "err", err)
-		r.writeError(w, req, ErrUnavailable.with("the server could not take the request's bytes; try again").wrap(err))
+		r.writeError(w, req, ErrUnavailable.With("the server could not take the request's bytes; try again").Wrap(err))
 		return nil, false
 	case idled(req):
-		r.writeError(w, req, ErrIdleTimeout.wrap(err))
+		r.writeError(w, req, ErrIdleTimeout.Wrap(err))
 		return nil, false
 	case err != nil:
 		r.writeError(w, req, bodyError(err))
@@ -687,10 +688,10 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 	}
 	if !r.staging.Has(ctx, id) {
 		// Staged in another process's DataDir: that process finishes it.
-		return nil, ErrConflict.with("the upload is being processed; try again")
+		return nil, ErrConflict.With("the upload is being processed; try again")
 	}
 	if rec.State == store.Uploading && !r.staging.Complete(ctx, id) {
-		return nil, ErrConflict.with("the upload has not received all its bytes")
+		return nil, ErrConflict.With("the upload has not received all its bytes")
 	}
 	if r.beforeVerify != nil {
 		r.beforeVerify(id)
@@ -707,7 +708,7 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 			return refuse(err)
 		}
 		if err != nil {
-			return nil, unavailable(err)
+			return nil, apierr.Unavailable(err)
 		}
 		if rec, err = r.commitStaged(ctx, rec, c, storageKey(rec.Route, id, c.typ)); err != nil {
 			return nil, err
@@ -776,7 +777,7 @@ func (r *Router) storedCandidate(ctx context.Context, h routeHandler, rec *store
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("upload %s: bytes in neither staging nor storage", rec.ID)
 		}
-		return nil, unavailable(err)
+		return nil, apierr.Unavailable(err)
 	}
 	size := obj.Size()
 	obj.Close()
@@ -812,7 +813,7 @@ func (r *Router) commitStaged(ctx context.Context, rec *store.Upload, c *candida
 		r.buckets.failed(bucket)
 		alt, ok := r.buckets.alternative(bucket)
 		if !ok || ctx.Err() != nil {
-			return nil, unavailable(err)
+			return nil, apierr.Unavailable(err)
 		}
 		r.log.WarnContext(ctx, "storing an upload failed; trying the bucket's failover", "upload", rec.ID, "bucket", bucket, "failover", alt, "err", err)
 		bucket = alt
@@ -846,7 +847,7 @@ func (r *Router) finishLocked(ctx context.Context, id string, wait time.Duration
 
 // errLongerThanUpload refuses a request that sends more bytes than its
 // upload's length.
-var errLongerThanUpload = ErrTooLarge.with("the request sends more bytes than the upload's length")
+var errLongerThanUpload = ErrTooLarge.With("the request sends more bytes than the upload's length")
 
 // exactBody passes on at most left bytes of a request body of unknown
 // length, and keeps the last of them back until the body's end shows that
@@ -899,7 +900,7 @@ func tusError(e *Error, reqID string) error {
 		"Content-Type":           "application/json; charset=utf-8",
 		"X-Content-Type-Options": "nosniff",
 	}
-	if ra := retryAfter(e); ra != "" {
+	if ra := apierr.RetryAfter(e); ra != "" {
 		h["Retry-After"] = ra
 	}
 	return tusd.Error{
@@ -907,7 +908,7 @@ func tusError(e *Error, reqID string) error {
 		Message:   e.Message,
 		HTTPResponse: tusd.HTTPResponse{
 			StatusCode: e.Status,
-			Body:       string(errorJSONBytes(e, reqID)),
+			Body:       string(apierr.Marshal(e, reqID)),
 			Header:     h,
 		},
 	}
@@ -984,7 +985,7 @@ func (w *tusWriter) finish() {
 	code, msg, _ := strings.Cut(strings.TrimSpace(w.body.String()), ": ")
 	e := tusdError(w.status, code, msg)
 	if e.Status >= 500 {
-		w.r.log.ErrorContext(w.req.Context(), "tus request failed", "request_id", requestID(w.req), "code", code, "err", msg)
+		w.r.log.ErrorContext(w.req.Context(), "tus request failed", "request_id", apierr.RequestID(w.req), "code", code, "err", msg)
 	}
 	h := w.Header()
 	h.Del("Content-Length")
@@ -992,7 +993,7 @@ func (w *tusWriter) finish() {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.ResponseWriter.WriteHeader(e.Status)
 	if w.req.Method != http.MethodHead {
-		w.ResponseWriter.Write(errorJSONBytes(e, requestID(w.req)))
+		w.ResponseWriter.Write(apierr.Marshal(e, apierr.RequestID(w.req)))
 	}
 }
 

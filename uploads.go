@@ -3,6 +3,8 @@ package carcosa
 import (
 	"cmp"
 	"net/http"
+
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 )
 
 // serveUpload answers GET B/uploads/{id}: the record, to its owner only.
@@ -12,7 +14,7 @@ func (r *Router) serveUpload(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, r.uploadJSON(rec))
+	apierr.WriteJSON(w, http.StatusOK, r.uploadJSON(rec))
 }
 
 // deleteUpload answers DELETE B/uploads/{id}: the file and its record go, to
