@@ -12,6 +12,7 @@ import (
 
 	"github.com/carcosa-dev/carcosa/filetype"
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/idle"
 	"github.com/carcosa-dev/carcosa/safename"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
@@ -45,7 +46,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	cfg := h.config()
-	r.watchIdle(w, req)
+	idle.Watch(r.log, w, req, r.cfg.IdleTimeout)
 	req.Body = http.MaxBytesReader(w, req.Body, int64(cfg.maxFiles)*cfg.maxFileSize+multipartOverhead)
 	mr, err := req.MultipartReader()
 	if err != nil {
@@ -74,7 +75,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 			break
 		}
 		if err != nil {
-			abort(multipartError(err))
+			abort(apierr.Multipart(err))
 			return
 		}
 		switch part.FormName() {
@@ -87,7 +88,7 @@ func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 			input, err = io.ReadAll(io.LimitReader(part, maxInputSize+1))
 			part.Close()
 			if err != nil {
-				abort(multipartError(err))
+				abort(apierr.Multipart(err))
 				return
 			}
 		case "file", "files", "files[]":
@@ -319,9 +320,9 @@ func readError(l *limitedReader, err error) error {
 		return ErrTooLarge
 	}
 	if l.err != nil {
-		return bodyError(l.err)
+		return apierr.Body(l.err)
 	}
-	return bodyError(err)
+	return apierr.Body(err)
 }
 
 // hashCounter hashes and counts what is written to it.
