@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 )
@@ -41,56 +40,17 @@ type Rule struct {
 	Bucket string
 }
 
-func (rl Rule) matches(p placement) bool {
+func (rl Rule) matches(p lifecycle.Placement) bool {
 	switch {
-	case rl.Route != "" && rl.Route != p.route,
-		rl.Tier != "" && rl.Tier != p.tier:
+	case rl.Route != "" && rl.Route != p.Route,
+		rl.Tier != "" && rl.Tier != p.Tier:
 		return false
 	case rl.MinSize == 0 && rl.MaxSize == 0:
 		return true
-	case p.size < 0:
+	case p.Size < 0:
 		return false
 	}
-	return p.size >= rl.MinSize && (rl.MaxSize == 0 || p.size <= rl.MaxSize)
-}
-
-// placement is what bucket choice sees of a new file.
-type placement struct {
-	route string
-	tier  string
-	size  int64 // declared; -1 when unknown
-}
-
-// downFor is how long a bucket that failed a write is avoided for new
-// uploads, when it has a failover.
-const downFor = 30 * time.Second
-
-// buckets is the set of buckets a Router keeps files in. The default
-// bucket is named "".
-type buckets struct {
-	byName   map[string]storage.Storage
-	rules    []Rule
-	failover map[string]string
-
-	mu   sync.Mutex
-	down map[string]time.Time // bucket → when to try it again
-	now  func() time.Time
-}
-
-// newBuckets returns the buckets of cfg, which validate has checked, with
-// def as the default bucket.
-func newBuckets(cfg Config, def storage.Storage) *buckets {
-	b := &buckets{
-		byName:   map[string]storage.Storage{"": def},
-		rules:    cfg.Rules,
-		failover: cfg.Failover,
-		down:     make(map[string]time.Time),
-		now:      time.Now,
-	}
-	for name, s := range cfg.Buckets {
-		b.byName[name] = s
-	}
-	return b
+	return p.Size >= rl.MinSize && (rl.MaxSize == 0 || p.Size <= rl.MaxSize)
 }
 
 // validateBuckets checks the fields that name buckets: Buckets, Rules,
@@ -132,65 +92,6 @@ func (c Config) validateBuckets() error {
 	return nil
 }
 
-// get returns the bucket named name. A record names only buckets that were
-// configured when it was made; one that is gone is a configuration error.
-func (b *buckets) get(name string) (storage.Storage, error) {
-	if s, ok := b.byName[name]; ok {
-		return s, nil
-	}
-	return nil, fmt.Errorf("carcosa: no bucket named %q is configured", name)
-}
-
-// place chooses the bucket of a new file: the first matching rule's, or
-// its failover while it is failing.
-func (b *buckets) place(p placement) string {
-	name := ""
-	for _, rl := range b.rules {
-		if rl.matches(p) {
-			name = rl.Bucket
-			break
-		}
-	}
-	if b.failing(name) {
-		if alt, ok := b.alternative(name); ok {
-			return alt
-		}
-	}
-	return name
-}
-
-// alternative returns the failover of bucket name, if it has one that is
-// not failing itself.
-func (b *buckets) alternative(name string) (string, bool) {
-	alt, ok := b.failover[name]
-	if !ok || b.failing(alt) {
-		return "", false
-	}
-	return alt, true
-}
-
-func (b *buckets) failing(name string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	until, ok := b.down[name]
-	if ok && !b.now().Before(until) {
-		delete(b.down, name)
-		return false
-	}
-	return ok
-}
-
-// failed records that a write to bucket name failed: new files go to its
-// failover for a while.
-func (b *buckets) failed(name string) {
-	if _, ok := b.failover[name]; !ok {
-		return
-	}
-	b.mu.Lock()
-	b.down[name] = b.now().Add(downFor)
-	b.mu.Unlock()
-}
-
 // Count is a number of ready files and their total size.
 type Count struct {
 	Files int64 `json:"files"`
@@ -229,32 +130,20 @@ func (r *Router) Stats(ctx context.Context) (*Stats, error) {
 	return s, nil
 }
 
-// storageOf is the bucket holding upload rec's bytes.
-func (r *Router) storageOf(rec *store.Upload) (storage.Storage, error) {
-	return r.buckets.get(rec.Bucket)
-}
-
-// deleteStored removes the stored bytes of upload rec, in quarantine when
-// it is quarantined; an object already gone is not an error.
-func (r *Router) deleteStored(ctx context.Context, rec *store.Upload) error {
-	if rec.Key == "" {
-		return nil
+// newBuckets returns the buckets of cfg, which validate has checked, with
+// def as the default bucket; Rules place new files.
+func newBuckets(cfg Config, def storage.Storage) *lifecycle.Buckets {
+	byName := map[string]storage.Storage{"": def}
+	for name, s := range cfg.Buckets {
+		byName[name] = s
 	}
-	if err := r.deleteDerivatives(ctx, rec); err != nil {
-		return err
-	}
-	dst, key := storage.Storage(nil), rec.Key
-	var err error
-	if rec.State == store.Quarantined {
-		dst, key, err = r.quarantineOf(rec)
-	} else {
-		dst, err = r.storageOf(rec)
-	}
-	if err != nil {
-		return err
-	}
-	if err := dst.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return err
-	}
-	return nil
+	rules := cfg.Rules
+	return lifecycle.NewBuckets(byName, func(p lifecycle.Placement) string {
+		for _, rl := range rules {
+			if rl.matches(p) {
+				return rl.Bucket
+			}
+		}
+		return ""
+	}, cfg.Failover)
 }

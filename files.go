@@ -18,6 +18,7 @@ import (
 
 	"github.com/carcosa-dev/carcosa/filetype"
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 )
@@ -38,7 +39,7 @@ func (r *Router) keyURL(u *store.Upload) string {
 		return ""
 	}
 	p := r.filePath(u.Key)
-	if h, ok := r.route(u.Route); ok && h.config().public {
+	if h, ok := r.route(u.Route); ok && h.Policy().Public {
 		return p
 	}
 	return r.SignURL(u.Key, r.cfg.SignedURLTTL)
@@ -102,9 +103,9 @@ func (r *Router) serveFile(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, ErrNotFound)
 		return
 	}
-	cfg := h.config()
+	cfg := h.Policy()
 	now := time.Now()
-	if !cfg.public {
+	if !cfg.Public {
 		if err := r.verifySignature(key, req.URL.Query(), now); err != nil {
 			r.writeError(w, req, err)
 			return
@@ -135,8 +136,8 @@ type object struct {
 
 // serveObject serves o from upload rec's bucket: Range, conditional
 // requests on its ETag, and headers that keep browsers from running it.
-func (r *Router) serveObject(w http.ResponseWriter, req *http.Request, rec *store.Upload, cfg routeConfig, o object) {
-	bk, err := r.storageOf(rec)
+func (r *Router) serveObject(w http.ResponseWriter, req *http.Request, rec *store.Upload, cfg *lifecycle.Policy, o object) {
+	bk, err := r.engine.Bucket(rec)
 	if err != nil {
 		r.log.ErrorContext(req.Context(), "a ready file's bucket is not configured", "upload", rec.ID, "bucket", rec.Bucket)
 		r.writeError(w, req, ErrInternal)
@@ -157,7 +158,7 @@ func (r *Router) serveObject(w http.ResponseWriter, req *http.Request, rec *stor
 }
 
 // serveOpened serves o, already open as obj.
-func (r *Router) serveOpened(w http.ResponseWriter, req *http.Request, rec *store.Upload, cfg routeConfig, o object, obj storage.Reader) {
+func (r *Router) serveOpened(w http.ResponseWriter, req *http.Request, rec *store.Upload, cfg *lifecycle.Policy, o object, obj storage.Reader) {
 	r.objectHeaders(w, req, cfg, o)
 	src := &failReader{Reader: obj}
 	r.serveContent(w, req, rec, obj.Size(), src)
@@ -193,7 +194,7 @@ func (r *Router) serveContent(w http.ResponseWriter, req *http.Request, rec *sto
 }
 
 // objectHeaders sets the headers of a served object.
-func (r *Router) objectHeaders(w http.ResponseWriter, req *http.Request, cfg routeConfig, o object) {
+func (r *Router) objectHeaders(w http.ResponseWriter, req *http.Request, cfg *lifecycle.Policy, o object) {
 	hd := w.Header()
 	hd.Set("Content-Type", o.ctype)
 	hd.Set("ETag", `"`+o.etag+`"`)
@@ -203,7 +204,7 @@ func (r *Router) objectHeaders(w http.ResponseWriter, req *http.Request, cfg rou
 		// A file is never a page: no scripts, no plugins, no forms.
 		hd.Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox")
 	}
-	if cfg.public {
+	if cfg.Public {
 		// Keys are never reused, so a file's bytes never change.
 		hd.Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {
@@ -228,9 +229,9 @@ func (f *failReader) Read(p []byte) (int, error) {
 
 // disposition says how a browser should treat a served file: inline only for
 // types that are safe to display, with the safe name in both forms.
-func disposition(rec *store.Upload, cfg routeConfig) string {
+func disposition(rec *store.Upload, cfg *lifecycle.Policy) string {
 	kind := "attachment"
-	if !cfg.attachment && filetype.InlineSafe(filetype.Type{MIME: rec.Type}) {
+	if !cfg.Attachment && filetype.InlineSafe(filetype.Type{MIME: rec.Type}) {
 		kind = "inline"
 	}
 	if v := mime.FormatMediaType(kind, map[string]string{"filename": rec.Name}); v != "" {

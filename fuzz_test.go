@@ -20,6 +20,7 @@ import (
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/store"
 )
 
@@ -424,7 +425,7 @@ func FuzzDecodeCursor(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !validID(c.ID) {
+		if !lifecycle.ValidID(c.ID) {
 			t.Fatalf("decoded an invalid ID %q", c.ID)
 		}
 		again, err := decodeCursor(encodeCursor(c))

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+
+	"github.com/carcosa-dev/carcosa/internal/apierr"
 )
 
 // Start starts the Router's background work: the queue's workers (the
@@ -34,32 +35,8 @@ func (r *Router) Start(ctx context.Context) error {
 		return fmt.Errorf("carcosa: starting the background queue: %w", err)
 	}
 	r.queueRun = true
-	sctx, cancel := context.WithCancel(context.Background())
-	r.bgCancel = cancel
-	r.bgDone = make(chan struct{})
-	go r.sweepEvery(sctx, sweepInterval)
+	r.engine.StartSweep()
 	return nil
-}
-
-// sweepEvery runs the recovery sweep until ctx ends: first over everything
-// a previous process left unfinished, then, every interval, over what a
-// transient failure left and no client came back for.
-func (r *Router) sweepEvery(ctx context.Context, interval time.Duration) {
-	defer close(r.bgDone)
-	before, first := r.started, true
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if err := r.sweep(ctx, before, first); err != nil && ctx.Err() == nil {
-			r.log.Warn("recovering unfinished uploads", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			before, first = now.Add(-interval), false
-		}
-	}
 }
 
 // Stop stops the background work Start started: the recovery sweep, then
@@ -74,13 +51,9 @@ func (r *Router) Stop(ctx context.Context) error {
 	r.stopped = true
 	r.serving.Store(true) // no route is added, no request starts it
 	var errs []error
-	if r.bgCancel != nil {
-		r.bgCancel()
-		select {
-		case <-r.bgDone:
-			r.bgCancel = nil
-		case <-ctx.Done():
-			errs = append(errs, fmt.Errorf("carcosa: stopping the recovery sweep: %w", ctx.Err()))
+	if r.engine != nil {
+		if err := r.engine.StopSweep(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("carcosa: stopping the recovery sweep: %w", err))
 		}
 	}
 	if r.queueRun {
@@ -93,4 +66,16 @@ func (r *Router) Stop(ctx context.Context) error {
 		r.staging.Flush()
 	}
 	return errors.Join(errs...)
+}
+
+// Recover finishes the uploads that a crash or a failing backend left
+// unfinished: resumable uploads that received all their bytes but were
+// never verified and settled, or whose settling stopped half-way, and
+// multipart uploads whose request died with its process. It returns once
+// every such upload last changed before the call has been handled.
+//
+// A started Router (see Start) runs Recover by itself, and again every
+// minute; call it directly to recover without waiting.
+func (r *Router) Recover(ctx context.Context) error {
+	return apierr.API(r.engine.Recover(ctx))
 }

@@ -2,82 +2,11 @@ package carcosa
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/quota"
-	"github.com/carcosa-dev/carcosa/store"
 )
-
-// reserve counts a new upload's size (its declared size, or the most it
-// may take) against the quotas of its owner and tenant. A refusal is
-// quota_exceeded: 413 when the file could never fit, 429 otherwise.
-func (r *Router) reserve(ctx context.Context, id string, size int64, g grant, route string) error {
-	if r.quota == nil {
-		return nil
-	}
-	err := r.quota.Reserve(ctx, id, size, quota.Subject{Tenant: g.tenant, Owner: g.owner, Route: route})
-	var e *quota.ExceededError
-	if errors.As(err, &e) {
-		return apierr.Quota(e)
-	}
-	if err != nil {
-		return apierr.Unavailable(err)
-	}
-	return nil
-}
-
-// settleQuota counts a verified upload at its real size, before it is
-// ready. Its reservation was the most it could take, so settling never
-// adds to the usage; a file larger than its reservation is refused with
-// quota_exceeded rather than pushed over a limit.
-func (r *Router) settleQuota(ctx context.Context, rec *store.Upload) error {
-	if r.quota == nil {
-		return nil
-	}
-	err := r.quota.Settle(context.WithoutCancel(ctx), rec.ID, rec.Size)
-	switch {
-	case errors.Is(err, store.ErrSettleGrows):
-		r.log.ErrorContext(ctx, "an upload is larger than its quota reservation", "upload", rec.ID, "err", err)
-		return ErrQuotaExceeded.With("the file is larger than the space it reserved")
-	case err != nil:
-		return apierr.Unavailable(err)
-	}
-	return nil
-}
-
-// createReserved creates the record of a new upload whose quota was
-// reserved under rec.ID, giving the reservation back if that fails.
-func (r *Router) createReserved(ctx context.Context, rec *store.Upload) error {
-	if err := r.create(ctx, rec); err != nil {
-		r.releaseQuota(ctx, rec.ID)
-		return apierr.Unavailable(err)
-	}
-	return nil
-}
-
-// releaseQuota gives back what upload id reserved: it was refused, deleted
-// or expired.
-func (r *Router) releaseQuota(ctx context.Context, id string) {
-	if r.quota == nil {
-		return
-	}
-	if err := r.quota.Release(context.WithoutCancel(ctx), id); err != nil {
-		r.log.ErrorContext(ctx, "releasing an upload's quota", "upload", id, "err", err)
-	}
-}
-
-// dropRecord deletes upload id's record, whose bytes are gone, and gives
-// back its quota.
-func (r *Router) dropRecord(ctx context.Context, id string) error {
-	err := r.deleteRecord(context.WithoutCancel(ctx), id)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	r.releaseQuota(ctx, id)
-	return nil
-}
 
 // Usage reports the quotas an owner of a tenant ("" for none) counts
 // against on route: all routes together and route's own, for the owner
@@ -132,7 +61,7 @@ func (r *Router) serveUsage(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, err)
 		return
 	}
-	scopes, err := r.Usage(req.Context(), g.tenant, g.owner, name)
+	scopes, err := r.Usage(req.Context(), g.Tenant, g.Owner, name)
 	if err != nil {
 		r.writeError(w, req, apierr.Unavailable(err))
 		return

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/ratelimit"
 )
 
@@ -75,9 +76,9 @@ func (r *Router) limitIP(req *http.Request) error {
 // limitOwner applies RateLimits.Owner to the creation of an upload by g.
 // Anonymous callers (no owner, no tenant) are many people, not one: IP
 // limits them.
-func (r *Router) limitOwner(ctx context.Context, g grant) error {
-	if g.owner == "" && g.tenant == "" {
+func (r *Router) limitOwner(ctx context.Context, g lifecycle.Grant) error {
+	if g.Owner == "" && g.Tenant == "" {
 		return nil
 	}
-	return r.limit(ctx, r.cfg.RateLimit.Owner, "owner:"+g.tenant+"\x00"+g.owner)
+	return r.limit(ctx, r.cfg.RateLimit.Owner, "owner:"+g.Tenant+"\x00"+g.Owner)
 }

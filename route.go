@@ -19,6 +19,7 @@ import (
 
 	"github.com/carcosa-dev/carcosa/filetype"
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/transform"
 )
@@ -229,7 +230,7 @@ func handle[I, M any](r *Router, name string, rt Route[I, M]) error {
 		return fmt.Errorf("route %q: AsyncAbove must be -1 (never) or a size", name)
 	}
 	if rt.AsyncAbove == 0 {
-		rt.AsyncAbove = defaultAsyncAbove
+		rt.AsyncAbove = lifecycle.DefaultAsyncAbove
 	}
 	if rt.MinFiles > rt.MaxFiles {
 		return fmt.Errorf("route %q: MinFiles (%d) is above MaxFiles (%d)", name, rt.MinFiles, rt.MaxFiles)
@@ -245,28 +246,28 @@ func handle[I, M any](r *Router, name string, rt Route[I, M]) error {
 		return fmt.Errorf("route %q: input type %s: validate tags: %v", name, it, err)
 	}
 	e := &typedRoute[I, M]{
-		route: rt,
-		r:     r,
-		cfg: routeConfig{
-			name:        name,
-			accept:      rt.Accept,
-			maxFileSize: rt.MaxFileSize,
-			minFiles:    rt.MinFiles,
-			maxFiles:    rt.MaxFiles,
-			attachment:  rt.Attachment,
-			public:      rt.Public,
-			acceptsAny:  slices.Contains(rt.Accept, string(filetype.Any)),
-			schema:      schemaOf(it),
+		route:  rt,
+		r:      r,
+		fields: schemaOf(it),
+		cfg: &lifecycle.Policy{
+			Name:        name,
+			Accept:      rt.Accept,
+			MaxFileSize: rt.MaxFileSize,
+			MinFiles:    rt.MinFiles,
+			MaxFiles:    rt.MaxFiles,
+			Attachment:  rt.Attachment,
+			Public:      rt.Public,
+			AcceptsAny:  slices.Contains(rt.Accept, string(filetype.Any)),
 
-			skipScan:          rt.SkipScan,
-			scanFailOpen:      rt.ScanFailOpen,
-			acceptUnscannable: rt.AcceptUnscannable,
-			asyncAbove:        rt.AsyncAbove,
+			SkipScan:          rt.SkipScan,
+			ScanFailOpen:      rt.ScanFailOpen,
+			AcceptUnscannable: rt.AcceptUnscannable,
+			AsyncAbove:        rt.AsyncAbove,
 
-			derivatives: maps.Clone(rt.Derivatives),
-			presets:     maps.Clone(rt.Presets),
-			presetsOnly: rt.PresetsOnly,
-			rewrite:     rt.Rewrite,
+			Derivatives: maps.Clone(rt.Derivatives),
+			Presets:     maps.Clone(rt.Presets),
+			PresetsOnly: rt.PresetsOnly,
+			Rewrite:     rt.Rewrite,
 		},
 	}
 	return r.addRoute(name, e)
@@ -274,90 +275,56 @@ func handle[I, M any](r *Router, name string, rt Route[I, M]) error {
 
 // routeHandler is a typed route seen without its type parameters.
 type routeHandler interface {
-	config() routeConfig
 
 	// admit decodes and validates the input, runs the middleware and returns
 	// what it granted.
-	admit(ctx context.Context, req *http.Request, input []byte, uploadID string, files []FileInfo) (grant, error)
+	admit(ctx context.Context, req *http.Request, input []byte, uploadID string, files []FileInfo) (lifecycle.Grant, error)
 
 	// checkInput decodes and validates a route input.
 	checkInput(input []byte) error
 
 	// identify runs the middleware for a request about no upload (such as
 	// GET B/usage), with a zero input, and returns who the caller is.
-	identify(ctx context.Context, req *http.Request) (grant, error)
+	identify(ctx context.Context, req *http.Request) (lifecycle.Grant, error)
 
-	// complete runs OnComplete and returns its result as JSON.
-	complete(ctx context.Context, meta []byte, f File) (json.RawMessage, error)
+	// schema describes the route's input for clients.
+	schema() []SchemaField
 
-	// fail runs OnError.
-	fail(ctx context.Context, meta []byte, f File, err error)
-}
-
-type routeConfig struct {
-	name        string
-	accept      []string
-	maxFileSize int64
-	minFiles    int
-	maxFiles    int
-	attachment  bool
-	public      bool
-	acceptsAny  bool
-	schema      []SchemaField
-
-	skipScan          bool
-	scanFailOpen      bool
-	acceptUnscannable bool
-	asyncAbove        int64 // -1: never
-
-	derivatives map[string]transform.Spec
-	presets     map[string]transform.Spec
-	presetsOnly bool
-	rewrite     bool
+	// The engine's view: the route's policy, OnComplete and OnError.
+	lifecycle.Route
 }
 
 type typedRoute[I, M any] struct {
-	route Route[I, M]
-	cfg   routeConfig
-	r     *Router
+	route  Route[I, M]
+	cfg    *lifecycle.Policy
+	fields []SchemaField // the input's schema
+	r      *Router
 }
 
-func (t *typedRoute[I, M]) config() routeConfig { return t.cfg }
+func (t *typedRoute[I, M]) Policy() *lifecycle.Policy { return t.cfg }
+
+func (t *typedRoute[I, M]) schema() []SchemaField { return t.fields }
 
 // maxInputSize bounds the JSON input a client may send.
 const maxInputSize = 64 << 10
 
-// grant is a Grant seen without its type parameter, its metadata as JSON.
-type grant struct {
-	owner  string
-	tenant string
-	tier   string
-	meta   []byte
-}
-
-// owns reports whether the caller g is rec's owner: the same owner in the
-// same tenant.
-func (g grant) owns(rec *store.Upload) bool {
-	return g.owner == rec.Owner && g.tenant == rec.Tenant
-}
-
-func (t *typedRoute[I, M]) admit(ctx context.Context, req *http.Request, input []byte, uploadID string, files []FileInfo) (grant, error) {
+func (t *typedRoute[I, M]) admit(ctx context.Context, req *http.Request, input []byte, uploadID string, files []FileInfo) (lifecycle.Grant, error) {
 	in, err := decodeInput[I](t.r.validate, input)
 	if err != nil {
-		return grant{}, err
+		return lifecycle.Grant{}, err
 	}
 	var g Grant[M]
 	if t.route.Middleware != nil {
-		g, err = t.route.Middleware(ctx, &Request[I]{HTTP: req, Route: t.cfg.name, Input: in, UploadID: uploadID, Files: files})
+		g, err = t.route.Middleware(ctx, &Request[I]{HTTP: req, Route: t.cfg.Name, Input: in, UploadID: uploadID, Files: files})
 		if err != nil {
-			return grant{}, apierr.Middleware(err)
+			return lifecycle.Grant{}, apierr.Middleware(err)
 		}
 	}
 	meta, err := json.Marshal(g.Metadata)
 	if err != nil {
-		return grant{}, fmt.Errorf("route %q: encoding metadata: %w", t.cfg.name, err)
+		return lifecycle.Grant{}, fmt.Errorf("route %q: encoding metadata: %w", t.cfg.Name, err)
 	}
-	return grant{owner: g.Owner, tenant: g.Tenant, tier: g.Tier, meta: meta}, nil
+	return lifecycle.Grant{Owner: g.Owner, Tenant: g.Tenant, Tier: g.Tier, Meta: meta}, nil
 }
 
 func (t *typedRoute[I, M]) checkInput(input []byte) error {
@@ -365,19 +332,21 @@ func (t *typedRoute[I, M]) checkInput(input []byte) error {
 	return err
 }
 
-func (t *typedRoute[I, M]) identify(ctx context.Context, req *http.Request) (grant, error) {
+func (t *typedRoute[I, M]) identify(ctx context.Context, req *http.Request) (lifecycle.Grant, error) {
 	if t.route.Middleware == nil {
-		return grant{}, nil
+		return lifecycle.Grant{}, nil
 	}
 	var in I
-	g, err := t.route.Middleware(ctx, &Request[I]{HTTP: req, Route: t.cfg.name, Input: in})
+	g, err := t.route.Middleware(ctx, &Request[I]{HTTP: req, Route: t.cfg.Name, Input: in})
 	if err != nil {
-		return grant{}, apierr.Middleware(err)
+		return lifecycle.Grant{}, apierr.Middleware(err)
 	}
-	return grant{owner: g.Owner, tenant: g.Tenant, tier: g.Tier}, nil
+	return lifecycle.Grant{Owner: g.Owner, Tenant: g.Tenant, Tier: g.Tier}, nil
 }
 
-func (t *typedRoute[I, M]) complete(ctx context.Context, meta []byte, f File) (json.RawMessage, error) {
+// Complete runs OnComplete for upload rec.
+func (t *typedRoute[I, M]) Complete(ctx context.Context, rec *store.Upload) (json.RawMessage, error) {
+	meta, f := rec.Metadata, t.r.fileOf(rec)
 	if t.route.OnComplete == nil {
 		return nil, nil
 	}
@@ -394,12 +363,14 @@ func (t *typedRoute[I, M]) complete(ctx context.Context, meta []byte, f File) (j
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
-		return nil, fmt.Errorf("route %q: encoding OnComplete result: %w", t.cfg.name, err)
+		return nil, fmt.Errorf("route %q: encoding OnComplete result: %w", t.cfg.Name, err)
 	}
 	return b, nil
 }
 
-func (t *typedRoute[I, M]) fail(ctx context.Context, meta []byte, f File, err error) {
+// Fail runs OnError for upload rec.
+func (t *typedRoute[I, M]) Fail(ctx context.Context, rec *store.Upload, err error) {
+	meta, f := rec.Metadata, t.r.fileOf(rec)
 	if t.route.OnError == nil {
 		return
 	}

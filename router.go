@@ -22,6 +22,7 @@ import (
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/quota"
 	"github.com/carcosa-dev/carcosa/safefetch"
@@ -341,13 +342,13 @@ type Router struct {
 	log      *slog.Logger
 	store    store.Store
 	storage  storage.Storage
-	buckets  *buckets
+	buckets  *lifecycle.Buckets
+	engine   *lifecycle.Engine
 	staging  stagingArea
 	locker   tusd.Locker
 	tus      *tusd.UnroutedHandler
 	validate *validator.Validate
 	key      []byte
-	stages   []stage
 	scanner  scan.Scanner
 	queue    queue.Queue
 	quota    *quota.Manager // nil without Config.Quota
@@ -363,12 +364,9 @@ type Router struct {
 	mux     *http.ServeMux
 	closers []func() error
 
-	started   time.Time
-	finMu     sync.Mutex
-	finishing map[string]*finishTurn
-	shielded  map[string]int // uploads whose lock holder must not be interrupted
-	observer  Observer
-	outside   sync.Once // the hint about a request outside BasePath is logged once
+	finMu    sync.Mutex
+	shielded map[string]int // uploads whose lock holder must not be interrupted
+	outside  sync.Once      // the hint about a request outside BasePath is logged once
 
 	// beforeVerify, when set (by tests, before serving), runs when
 	// finishing a resumable upload is about to verify it.
@@ -377,8 +375,6 @@ type Router struct {
 	lifeMu   sync.Mutex // guards what follows
 	queueRun bool       // the queue was started
 	stopped  bool
-	bgCancel context.CancelFunc
-	bgDone   chan struct{}
 }
 
 // New returns a Router for cfg. It opens the embedded defaults for any
@@ -391,7 +387,7 @@ func New(cfg Config) (*Router, error) {
 	}
 	// DataDir/tmp holds tus request bodies while their checksum is verified.
 	// This makes DataDir too, if missing: private, as all Carcosa keeps.
-	if err := os.MkdirAll(filepath.Join(cfg.DataDir, tmpDir), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, lifecycle.TmpDir), 0o700); err != nil {
 		return nil, fmt.Errorf("carcosa: creating DataDir: %w", err)
 	}
 	r := &Router{
@@ -404,13 +400,8 @@ func New(cfg Config) (*Router, error) {
 		routes:   make(map[string]routeHandler),
 		scanner:  cfg.Scanner,
 		queue:    cfg.Queue,
-		observer: cfg.Observer,
-
-		started:   time.Now(),
-		finishing: make(map[string]*finishTurn),
-		shielded:  make(map[string]int),
+		shielded: make(map[string]int),
 	}
-	r.stages = defaultStages()
 	r.transforms = &transformer{
 		lim:   cfg.TransformLimits,
 		tf:    transform.New(cfg.TransformLimits),
@@ -462,7 +453,6 @@ func New(cfg Config) (*Router, error) {
 	if r.queue == nil {
 		r.queue = queue.NewMemory(&queue.MemoryOptions{Logger: cfg.Logger})
 	}
-	r.queue.Handle(jobProcess, r.processJob)
 	r.audit, _ = r.store.(store.AuditLog)
 	r.fetcher = safefetch.New(cfg.Fetch)
 	if cfg.Quota != nil {
@@ -478,6 +468,22 @@ func New(cfg Config) (*Router, error) {
 		r.log.Warn("carcosa: no malware scanner is configured (Config.Scanner): uploaded files are not scanned")
 	}
 	r.locker = shieldedLocker{Locker: newLocker(r.store), r: r}
+	r.engine = lifecycle.New(lifecycle.Config{
+		Store: r.store, Staging: r.staging, Buckets: r.buckets, Queue: r.queue,
+		Scanner: r.scanner, Quota: r.quota, Observer: cfg.Observer, Log: r.log,
+		Images: lifecycle.NewTransformer(cfg.TransformLimits, r.transforms.tf, r.transforms.video, cfg.TransformWorkers),
+		Routes: func(name string) (lifecycle.Route, bool) { return r.route(name) },
+		Lock:   r.lockUpload,
+
+		DataDir: cfg.DataDir, Quarantine: cfg.Quarantine,
+		ProcessTimeout: cfg.ProcessTimeout, PresignTTL: cfg.PresignTTL,
+		UploadTTL: cfg.UploadTTL, IdleUploadTTL: cfg.IdleUploadTTL,
+		BeforeVerify: func(id string) {
+			if r.beforeVerify != nil {
+				r.beforeVerify(id)
+			}
+		},
+	})
 	if r.tus, err = r.newTusHandler(); err != nil {
 		return nil, err
 	}
@@ -554,7 +560,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	// A client's request ID is kept for correlation when it is short enough
 	// to log; otherwise the Router makes one.
 	if id := req2.Header.Get("X-Request-ID"); id == "" || len(id) > 128 {
-		req2.Header.Set("X-Request-ID", newID())
+		req2.Header.Set("X-Request-ID", lifecycle.NewID())
 	}
 	w.Header().Set("X-Request-ID", req2.Header.Get("X-Request-ID"))
 	if err := r.limitIP(req2); err != nil {
@@ -596,39 +602,19 @@ func (r *Router) serveRoutes(w http.ResponseWriter, req *http.Request) {
 	r.mu.RLock()
 	list := make([]routeJSON, 0, len(r.routes))
 	for _, h := range r.routes {
-		c := h.config()
-		in := c.schema
+		c := h.Policy()
+		in := h.schema()
 		if in == nil {
 			in = []SchemaField{}
 		}
 		list = append(list, routeJSON{
-			Name: c.name, Accept: c.accept, MaxFileSize: c.maxFileSize,
-			MinFiles: c.minFiles, MaxFiles: c.maxFiles, Public: c.public, Input: in,
+			Name: c.Name, Accept: c.Accept, MaxFileSize: c.MaxFileSize,
+			MinFiles: c.MinFiles, MaxFiles: c.MaxFiles, Public: c.Public, Input: in,
 		})
 	}
 	r.mu.RUnlock()
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 	apierr.WriteJSON(w, http.StatusOK, map[string]any{"routes": list})
-}
-
-// newID returns a random 128-bit ID in lowercase hex: URL- and path-safe.
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func validID(id string) bool {
-	if len(id) != 32 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 func loadOrCreateKey(path string) ([]byte, error) {

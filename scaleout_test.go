@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/internal/testenv"
 	_ "github.com/carcosa-dev/carcosa/storage/s3"
 	"github.com/carcosa-dev/carcosa/store"
@@ -30,7 +31,7 @@ func TestScaleOut(t *testing.T) {
 	dsn := testenv.Require(t, testenv.Postgres, "a PostgreSQL connection string, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	endpoint := testenv.S3Endpoint(t)
 	bucket := testenv.TempS3Bucket(t, endpoint)
-	table := "scaleout_" + newID()[:12]
+	table := "scaleout_" + lifecycle.NewID()[:12]
 	admin, err := postgres.Open(t.Context(), dsn, &postgres.Options{Table: table})
 	if err != nil {
 		t.Fatal(err)

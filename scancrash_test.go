@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/internal/testenv"
 	"github.com/carcosa-dev/carcosa/scan"
 )
@@ -36,7 +37,7 @@ func TestCrashMidScanResumes(t *testing.T) {
 func TestCrashMidScanResumesRiver(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.Require(t, testenv.Postgres, "a PostgreSQL connection string, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
-	name := "crash_" + newID()[:12]
+	name := "crash_" + lifecycle.NewID()[:12]
 	pool, err := pgxpool.New(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/safefetch"
 	"github.com/carcosa-dev/carcosa/safename"
 	"github.com/carcosa-dev/carcosa/store"
@@ -93,7 +94,7 @@ func decodeCursor(s string) (store.Cursor, error) {
 		return store.Cursor{}, err
 	}
 	var parts []string
-	if err := json.Unmarshal(b, &parts); err != nil || len(parts) != 2 || !validID(parts[1]) {
+	if err := json.Unmarshal(b, &parts); err != nil || len(parts) != 2 || !lifecycle.ValidID(parts[1]) {
 		return store.Cursor{}, errors.New("malformed cursor")
 	}
 	t, err := time.Parse(time.RFC3339Nano, parts[0])
@@ -113,7 +114,7 @@ func (r *Router) Get(ctx context.Context, id string) (Upload, error) {
 }
 
 func (r *Router) record(ctx context.Context, id string) (*store.Upload, error) {
-	if !validID(id) {
+	if !lifecycle.ValidID(id) {
 		return nil, ErrNotFound
 	}
 	rec, err := r.store.Get(ctx, id)
@@ -143,63 +144,26 @@ type deletion struct {
 	waitUploading bool
 }
 
-// deleteFile removes upload id, in its turn among the operations on it:
-// its bytes, derivatives, anything staged and its record, and gives back
-// its quota. Uploads being processed or quarantined are conflicts.
+// deleteFile removes upload id (see lifecycle.Engine.Delete) and writes
+// the deletion to the audit log.
 func (r *Router) deleteFile(ctx context.Context, id string, d deletion) error {
-	_, err := r.finishWith(ctx, id, func(ctx context.Context, id string) (*store.Upload, error) {
-		rec, err := r.record(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if rec.State == store.Uploading && rec.Via == "tus" && d.waitUploading {
-			// Wait for a request bringing bytes to end, as expiry does.
-			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			unlock, err := r.lockUpload(lctx, id)
-			cancel()
-			if err != nil {
-				return nil, ErrConflict.With("the upload is receiving bytes; try again shortly")
-			}
-			defer unlock()
-			if rec, err = r.record(ctx, id); err != nil {
-				return nil, err
-			}
-		}
-		switch rec.State {
-		case store.Uploading:
-			if !d.waitUploading {
-				return nil, ErrConflict.With("the upload is still receiving bytes; end it with a tus DELETE")
-			}
-		case store.Processing:
-			return nil, ErrConflict.With("the upload is being processed; try again shortly")
-		case store.Quarantined:
-			return nil, ErrConflict.With("the file is quarantined; an operator decides what becomes of it")
-		}
-		if err := r.deleteStored(ctx, rec); err != nil {
-			return nil, apierr.Unavailable(err)
-		}
-		if rec.Via == "tus" {
-			r.removeStaged(ctx, id) // a failed upload's bytes, kept for a retry
-		}
-		if err := r.dropRecord(ctx, id); err != nil {
-			return nil, apierr.Unavailable(err)
-		}
-		r.recordAudit(ctx, store.AuditFileDeleted, d.actor, rec.Tenant, id, map[string]string{"route": rec.Route, "via": d.via})
-		r.log.InfoContext(ctx, "upload deleted", "upload", id, "route", rec.Route)
-		return nil, nil
-	})
-	return apierr.API(err)
+	rec, err := r.engine.Delete(ctx, id, d.waitUploading)
+	if err != nil {
+		return apierr.API(err)
+	}
+	r.recordAudit(ctx, store.AuditFileDeleted, d.actor, rec.Tenant, id, map[string]string{"route": rec.Route, "via": d.via})
+	return nil
 }
 
 // Rename changes upload id's display name (made safe as a client's name
 // is). The storage key, and so every URL, stays the same.
 func (r *Router) Rename(ctx context.Context, id, name string) (Upload, error) {
 	clean := safename.Clean(name)
-	if !validID(id) {
+	if !lifecycle.ValidID(id) {
 		return Upload{}, ErrNotFound
 	}
 	var old string
-	rec, err := r.update(ctx, id, func(u *store.Upload) error {
+	rec, err := r.engine.Update(ctx, id, func(u *store.Upload) error {
 		old = u.Name
 		u.Name = clean
 		return nil
@@ -282,7 +246,7 @@ func (r *Router) UploadFromURL(ctx context.Context, route, rawURL string, from F
 	if !ok {
 		return Upload{}, ErrUnknownRoute
 	}
-	cfg := h.config()
+	cfg := h.Policy()
 	meta, err := json.Marshal(from.Metadata)
 	if err != nil {
 		return Upload{}, ErrBadRequest.With("FromURL.Metadata does not encode to JSON").Wrap(err)
@@ -290,14 +254,14 @@ func (r *Router) UploadFromURL(ctx context.Context, route, rawURL string, from F
 	if err := h.checkInput(from.Input); err != nil {
 		return Upload{}, apierr.API(err)
 	}
-	g := grant{owner: from.Owner, tenant: from.Tenant, tier: from.Tier, meta: meta}
+	g := lifecycle.Grant{Owner: from.Owner, Tenant: from.Tenant, Tier: from.Tier, Meta: meta}
 	resp, err := r.fetcher.Get(ctx, rawURL)
 	if err != nil {
 		return Upload{}, fetchError(err)
 	}
 	defer resp.Body.Close()
-	if resp.ContentLength > cfg.maxFileSize {
-		return Upload{}, ErrTooLarge.With("the file is larger than this route's limit of " + apierr.FormatSize(cfg.maxFileSize))
+	if resp.ContentLength > cfg.MaxFileSize {
+		return Upload{}, ErrTooLarge.With("the file is larger than this route's limit of " + apierr.FormatSize(cfg.MaxFileSize))
 	}
 	name := from.Name
 	if name == "" {
@@ -310,11 +274,11 @@ func (r *Router) UploadFromURL(ctx context.Context, route, rawURL string, from F
 		}
 	}
 	ctype, _, _ := strings.Cut(resp.ContentType, ";")
-	p, err := r.receive(ctx, h, fetchedBody{resp.Body}, name, strings.TrimSpace(ctype), g, from.Input, resp.ContentLength)
+	p, err := r.engine.Receive(ctx, h, fetchedBody{resp.Body}, name, strings.TrimSpace(ctype), g, from.Input, resp.ContentLength)
 	if err != nil {
 		return Upload{}, apierr.API(err)
 	}
-	rec, err := r.settle(ctx, h, p.rec, p.c, p.key)
+	rec, err := r.engine.Settle(ctx, h, p)
 	if err != nil {
 		return Upload{}, apierr.API(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/transform"
@@ -136,7 +137,7 @@ func (r *Router) derivativeURLs(u *store.Upload) map[string]string {
 }
 
 // serveDerivative serves derivative name of ready upload rec.
-func (r *Router) serveDerivative(w http.ResponseWriter, req *http.Request, rec *store.Upload, cfg routeConfig, name string) {
+func (r *Router) serveDerivative(w http.ResponseWriter, req *http.Request, rec *store.Upload, cfg *lifecycle.Policy, name string) {
 	key, ok := rec.Derivatives[name]
 	if !ok {
 		r.writeError(w, req, ErrNotFound.With("the file has no such derivative"))
@@ -167,17 +168,17 @@ func wantsTransform(q url.Values) bool {
 
 // serveTransform answers an on-the-fly transform of ready upload rec: from
 // the cache, or rendered once for all who ask at the same time.
-func (r *Router) serveTransform(w http.ResponseWriter, req *http.Request, rec *store.Upload, cfg routeConfig, q url.Values) {
+func (r *Router) serveTransform(w http.ResponseWriter, req *http.Request, rec *store.Upload, cfg *lifecycle.Policy, q url.Values) {
 	var spec transform.Spec
 	if name := q.Get("preset"); name != "" {
-		p, ok := cfg.presets[name]
+		p, ok := cfg.Presets[name]
 		if !ok {
 			r.writeError(w, req, ErrTransformRefused.With("the route has no such preset"))
 			return
 		}
 		spec = p
 	} else {
-		if cfg.presetsOnly {
+		if cfg.PresetsOnly {
 			r.writeError(w, req, ErrTransformRefused.With("this route transforms images by preset only"))
 			return
 		}
@@ -195,7 +196,7 @@ func (r *Router) serveTransform(w http.ResponseWriter, req *http.Request, rec *s
 		r.writeError(w, req, ErrNotImage)
 		return
 	}
-	bk, err := r.storageOf(rec)
+	bk, err := r.engine.Bucket(rec)
 	if err != nil {
 		r.writeError(w, req, ErrInternal.Wrap(err))
 		return
@@ -210,7 +211,7 @@ func (r *Router) serveTransform(w http.ResponseWriter, req *http.Request, rec *s
 	}
 	// The render is shared by every request that waits for it, so no one
 	// client's disconnect stops it; ProcessTimeout bounds it.
-	ctx, cancel := r.processCtx(req.Context())
+	ctx, cancel := r.engine.ProcessContext(req.Context())
 	defer cancel()
 	v, err, _ := r.transforms.group.Do(key, func() (any, error) {
 		out, err := r.render(ctx, openStored(ctx, bk, rec.Key), func(in io.Reader, w io.Writer) (string, error) {
@@ -307,7 +308,7 @@ func (r *Router) TransformURL(ctx context.Context, key string, spec transform.Sp
 		return "", ErrUnknownRoute
 	}
 	base := r.filePath(key) + "?"
-	if !h.config().public {
+	if !h.Policy().Public {
 		base = r.SignURL(key, ttl) + "&"
 	}
 	q := url.Values{}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/internal/idle"
+	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/internal/tusext"
 	"github.com/carcosa-dev/carcosa/internal/tusstage"
 	"github.com/carcosa-dev/carcosa/safename"
@@ -145,7 +146,7 @@ func (r *Router) newTusHandler() (*tusd.UnroutedHandler, error) {
 // tusLimit gives the staging store the size limit of a new upload's route.
 func (r *Router) tusLimit(info tusd.FileInfo) int64 {
 	if h, ok := r.route(info.MetaData["route"]); ok {
-		return h.config().maxFileSize
+		return h.Policy().MaxFileSize
 	}
 	return 1 // unreachable: creation checks the route first
 }
@@ -194,11 +195,11 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 			}
 			defer func() {
 				if !a.recorded {
-					r.releaseQuota(context.WithoutCancel(req.Context()), a.id)
+					r.engine.ReleaseQuota(context.WithoutCancel(req.Context()), a.id)
 				}
 			}()
 			req = req.WithContext(context.WithValue(req.Context(), admittedKey{}, a))
-			limit := a.h.config().maxFileSize
+			limit := a.h.Policy().MaxFileSize
 			if a.size >= 0 {
 				limit = min(limit, a.size)
 			}
@@ -235,8 +236,8 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodDelete && r.needsFinish(req, rec) {
 		// The upload has all its bytes but is not settled: the response
 		// that would have said so was lost, or the process stopped.
-		ctx, cancel := r.processCtx(req.Context())
-		rec, err = r.finishLocked(ctx, id, lockWait)
+		ctx, cancel := r.engine.ProcessContext(req.Context())
+		rec, err = r.engine.FinishLocked(ctx, id, lifecycle.LockWait)
 		cancel()
 		if err != nil {
 			r.writeError(tw, req, err)
@@ -244,8 +245,8 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	// An upload with all its bytes was finished above, whatever the time.
-	if req.Method != http.MethodDelete && r.expired(req.Context(), rec, time.Now()) {
-		if err := r.expire(context.WithoutCancel(req.Context()), rec); err != nil {
+	if req.Method != http.MethodDelete && r.engine.Expired(req.Context(), rec, time.Now()) {
+		if err := r.engine.Expire(context.WithoutCancel(req.Context()), rec); err != nil {
 			r.log.WarnContext(req.Context(), "expiring an upload", "upload", id, "err", err)
 		}
 		r.writeError(tw, req, ErrUploadExpired)
@@ -257,7 +258,7 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 	}
 	tw.created = rec.CreatedAt
 	if req.Method == http.MethodPatch {
-		left := h.config().maxFileSize
+		left := h.Policy().MaxFileSize
 		if rec.Size >= 0 {
 			left = rec.Size // tusd checks the offset; this bounds the spool
 		}
@@ -281,22 +282,22 @@ func (r *Router) serveTus(w http.ResponseWriter, req *http.Request) {
 
 	switch {
 	case req.Method == http.MethodDelete && tw.status == http.StatusNoContent:
-		if err := r.dropRecord(req.Context(), id); err != nil {
+		if err := r.engine.DropRecord(req.Context(), id); err != nil {
 			r.log.ErrorContext(req.Context(), "deleting a terminated upload's record", "upload", id, "err", err)
 		}
 	case chunked != nil && chunked.exceeded:
 		// The client sent more than the file it declared: what it sent
 		// is not the file.
 		ctx := context.WithoutCancel(req.Context())
-		r.removeStaged(ctx, id)
-		r.fail(ctx, h, id, errLongerThanUpload)
+		r.engine.RemoveStaged(ctx, id)
+		r.engine.Fail(ctx, h, id, errLongerThanUpload)
 	case req.Method == http.MethodPatch && tw.tusdCode() == tusstage.ErrTooLarge.ErrorCode:
 		// A deferred-length upload grew past its route's limit. (A chunk
 		// longer than a declared length is refused by itself, and the
 		// upload goes on.)
 		ctx := context.WithoutCancel(req.Context())
-		r.removeStaged(ctx, id)
-		r.fail(ctx, h, id, ErrTooLarge)
+		r.engine.RemoveStaged(ctx, id)
+		r.engine.Fail(ctx, h, id, ErrTooLarge)
 	}
 }
 
@@ -342,7 +343,7 @@ func (r *Router) needsFinish(req *http.Request, rec *store.Upload) bool {
 		return false
 	case rec.State == store.Processing:
 		// A file processed in the background is left to its job.
-		return !r.asyncRec(rec)
+		return !r.engine.Background(rec)
 	case rec.State != store.Uploading:
 		return false
 	case req.Method == http.MethodPatch && rec.Size >= 0 &&
@@ -357,7 +358,7 @@ func (r *Router) needsFinish(req *http.Request, rec *store.Upload) bool {
 // owners and tenants are reported as not found, as are uploads whose
 // route's middleware forbids the caller.
 func (r *Router) authorize(req *http.Request, id string) (*store.Upload, routeHandler, error) {
-	if !validID(id) {
+	if !lifecycle.ValidID(id) {
 		return nil, nil, ErrNotFound
 	}
 	rec, err := r.store.Get(req.Context(), id)
@@ -382,7 +383,7 @@ func (r *Router) authorize(req *http.Request, id string) (*store.Upload, routeHa
 		}
 		return nil, nil, err
 	}
-	if !g.owns(rec) {
+	if !g.Owns(rec) {
 		return nil, nil, ErrNotFound
 	}
 	return rec, h, nil
@@ -439,7 +440,7 @@ func (r *Router) checkConcat(req *http.Request) error {
 	for _, u := range parts {
 		_, id, _ := strings.Cut(u, tusBase)
 		id = strings.Trim(id, "/")
-		if !validID(id) {
+		if !lifecycle.ValidID(id) {
 			return errNoUpload
 		}
 		p, err := r.store.Get(req.Context(), id)
@@ -448,7 +449,7 @@ func (r *Router) checkConcat(req *http.Request) error {
 			return errNoUpload
 		case err != nil:
 			return apierr.Unavailable(err)
-		case !p.Partial || !g.owns(p) || p.Route != md.route:
+		case !p.Partial || !g.Owns(p) || p.Route != md.route:
 			return errNoUpload
 		}
 	}
@@ -477,12 +478,12 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 		}
 	}
 	rec := &store.Upload{
-		ID: a.id, Route: a.md.route, Owner: a.g.owner, Tenant: a.g.tenant, Via: "tus",
+		ID: a.id, Route: a.md.route, Owner: a.g.Owner, Tenant: a.g.Tenant, Via: "tus",
 		Name: a.name, ClaimedType: a.md.typ, Size: a.size, State: store.Uploading,
-		Input: a.md.input, Metadata: a.g.meta, Partial: info.IsPartial,
-		Bucket: r.buckets.place(placement{route: a.md.route, tier: a.g.tier, size: a.size}),
+		Input: a.md.input, Metadata: a.g.Meta, Partial: info.IsPartial,
+		Bucket: r.buckets.Place(lifecycle.Placement{Route: a.md.route, Tier: a.g.Tier, Size: a.size}),
 	}
-	if err := r.createReserved(hook.Context, rec); err != nil {
+	if err := r.engine.CreateReserved(hook.Context, rec); err != nil {
 		return tusd.HTTPResponse{}, none, tusError(apierr.Client(err), reqID)
 	}
 	a.recorded = true
@@ -490,14 +491,14 @@ func (r *Router) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileInf
 }
 
 // tusAdmission is a tus upload admitted for creation: its route, the
-// caller's grant, and the quota reserved under the upload's ID.
+// caller's lifecycle.Grant, and the quota reserved under the upload's ID.
 type tusAdmission struct {
 	id       string
 	h        routeHandler
 	md       tusMeta
 	name     string // safe
 	size     int64  // -1 when deferred
-	g        grant
+	g        lifecycle.Grant
 	recorded bool // the upload's record was created
 }
 
@@ -518,9 +519,9 @@ func (r *Router) admitTus(ctx context.Context, req *http.Request, meta tusd.Meta
 	if !ok {
 		return nil, ErrUnknownRoute
 	}
-	cfg := h.config()
-	if size > cfg.maxFileSize {
-		return nil, ErrTooLarge.With("the file is larger than this route's limit of " + apierr.FormatSize(cfg.maxFileSize))
+	cfg := h.Policy()
+	if size > cfg.MaxFileSize {
+		return nil, ErrTooLarge.With("the file is larger than this route's limit of " + apierr.FormatSize(cfg.MaxFileSize))
 	}
 	name := safename.Clean(md.name)
 	g, err := h.admit(ctx, req, md.input, "", []FileInfo{{Name: name, Size: size, Type: md.typ}})
@@ -532,7 +533,7 @@ func (r *Router) admitTus(ctx context.Context, req *http.Request, meta tusd.Meta
 	}
 	for _, pid := range parts {
 		p, err := r.store.Get(ctx, pid)
-		if err != nil || !p.Partial || !g.owns(p) || p.Route != md.route {
+		if err != nil || !p.Partial || !g.Owns(p) || p.Route != md.route {
 			return nil, errNoUpload
 		}
 	}
@@ -541,13 +542,13 @@ func (r *Router) admitTus(ctx context.Context, req *http.Request, meta tusd.Meta
 	// while, the bytes count twice.
 	reserved := size
 	if size < 0 {
-		reserved = cfg.maxFileSize
+		reserved = cfg.MaxFileSize
 	}
 	if err := r.limitOwner(ctx, g); err != nil {
 		return nil, err
 	}
-	id := newID()
-	if err := r.reserve(ctx, id, reserved, g, md.route); err != nil {
+	id := lifecycle.NewID()
+	if err := r.engine.Reserve(ctx, id, reserved, g, md.route); err != nil {
 		return nil, err
 	}
 	return &tusAdmission{id: id, h: h, md: md, name: name, size: size, g: g}, nil
@@ -586,23 +587,23 @@ func (r *Router) tusFinish(hook tusd.HookEvent) (tusd.HTTPResponse, error) {
 	if req := httpRequest(hook.Context); req != nil {
 		reqID = apierr.RequestID(req)
 	}
-	ctx, cancel := r.processCtx(hook.Context)
+	ctx, cancel := r.engine.ProcessContext(hook.Context)
 	defer cancel()
 	var (
 		rec *store.Upload
 		err error
 	)
-	if h, ok := r.route(hook.Upload.MetaData["route"]); ok && r.async(h.config(), hook.Upload.Size) {
-		rec, err = r.processLater(ctx, hook.Upload.ID)
+	if h, ok := r.route(hook.Upload.MetaData["route"]); ok && r.engine.Async(h.Policy(), hook.Upload.Size) {
+		rec, err = r.engine.ProcessLater(ctx, hook.Upload.ID)
 	} else {
-		rec, err = r.finish(ctx, hook.Upload.ID)
+		rec, err = r.engine.Finish(ctx, hook.Upload.ID)
 	}
 	if err != nil {
 		return tusd.HTTPResponse{}, tusError(apierr.Client(err), reqID)
 	}
 	for _, pid := range hook.Upload.PartialUploads {
-		r.removeStaged(ctx, pid)
-		if err := r.dropRecord(ctx, pid); err != nil {
+		r.engine.RemoveStaged(ctx, pid)
+		if err := r.engine.DropRecord(ctx, pid); err != nil {
 			r.log.WarnContext(ctx, "removing a partial upload's record", "upload", pid, "err", err)
 		}
 	}
@@ -630,7 +631,7 @@ func (r *Router) verifyChecksum(w http.ResponseWriter, req *http.Request, limit 
 		r.writeError(w, req, ErrBadRequest.With(msg).Wrap(err))
 		return nil, false
 	}
-	body, err := tusext.Spool(req.Context(), req.Body, sum, r.tmpDir(), limit)
+	body, err := tusext.Spool(req.Context(), req.Body, sum, r.engine.TempDir(), limit)
 	switch {
 	case errors.Is(err, tusext.ErrMismatch):
 		r.writeError(w, req, ErrChecksumMismatch)
@@ -747,7 +748,7 @@ func (w *tusWriter) WriteHeader(code int) {
 	if !w.created.IsZero() && code < 300 {
 		off, err := strconv.ParseInt(w.Header().Get("Upload-Offset"), 10, 64)
 		received := err == nil && off > 0
-		w.Header().Set("Upload-Expires", w.r.expires(w.created, received).UTC().Format(http.TimeFormat))
+		w.Header().Set("Upload-Expires", w.r.engine.Expires(w.created, received).UTC().Format(http.TimeFormat))
 	}
 	if ext := w.Header().Get("Tus-Extension"); ext != "" {
 		// The extensions Carcosa adds to tusd's.

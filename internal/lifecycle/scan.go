@@ -1,4 +1,4 @@
-package carcosa
+package lifecycle
 
 import (
 	"context"
@@ -42,7 +42,7 @@ const (
 	// scan, or the retry of a scan that failed.
 	jobProcess = "carcosa.process"
 
-	defaultAsyncAbove = 32 << 20
+	DefaultAsyncAbove = 32 << 20
 
 	// bigJob is the size above which a file's processing waits behind
 	// smaller files'.
@@ -50,12 +50,12 @@ const (
 )
 
 // scans reports whether the files of route cfg are scanned.
-func (r *Router) scans(cfg routeConfig) bool { return r.scanner != nil && !cfg.skipScan }
+func (eng *Engine) scans(cfg *Policy) bool { return eng.scanner != nil && !cfg.SkipScan }
 
-// async reports whether a file of size bytes of route cfg is processed in
+// Async reports whether a file of size bytes of route cfg is processed in
 // the background: scanned, or given derivatives, after the request.
-func (r *Router) async(cfg routeConfig, size int64) bool {
-	return (r.scans(cfg) || len(cfg.derivatives) > 0) && cfg.asyncAbove >= 0 && size > cfg.asyncAbove
+func (eng *Engine) Async(cfg *Policy, size int64) bool {
+	return (eng.scans(cfg) || len(cfg.Derivatives) > 0) && cfg.AsyncAbove >= 0 && size > cfg.AsyncAbove
 }
 
 // scanOutcome is what a scan found, or why it did not finish.
@@ -79,12 +79,12 @@ type streamScan struct {
 	out  scanOutcome
 }
 
-func (r *Router) startScan(ctx context.Context) *streamScan {
+func (eng *Engine) startScan(ctx context.Context) *streamScan {
 	pr, pw := io.Pipe()
 	s := &streamScan{pw: pw, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		s.out.verdict, s.out.err = r.scanner.Scan(ctx, pr)
+		s.out.verdict, s.out.err = eng.scanner.Scan(ctx, pr)
 		pr.CloseWithError(errStreamEnded)
 	}()
 	return s
@@ -99,7 +99,7 @@ func (s *streamScan) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// finish ends the stream, with err when the bytes did not all arrive, and
+// Finish ends the stream, with err when the bytes did not all arrive, and
 // waits for the outcome.
 func (s *streamScan) finish(err error) *scanOutcome {
 	if err != nil {
@@ -117,40 +117,40 @@ func (s *streamScan) finish(err error) *scanOutcome {
 // or the error that ended the upload (quarantined, refused, or failed to
 // be retried). A record that already holds an outcome is not scanned
 // again, so a finish that resumes after a crash does not repeat the scan.
-func (r *Router) scanStep(ctx context.Context, h routeHandler, rec *store.Upload, c *candidate) (*store.Upload, error) {
-	cfg := h.config()
-	if !r.scans(cfg) || rec.Scan != store.ScanNone {
+func (eng *Engine) scanStep(ctx context.Context, h Route, rec *store.Upload, c *candidate) (*store.Upload, error) {
+	cfg := h.Policy()
+	if !eng.scans(cfg) || rec.Scan != store.ScanNone {
 		return rec, nil
 	}
 	out := c.scan
 	if out == nil {
 		var err error
-		if out, err = r.scanStored(ctx, rec); err != nil {
+		if out, err = eng.scanStored(ctx, rec); err != nil {
 			return nil, err
 		}
 	}
 	var res store.ScanResult
 	switch {
 	case out.err == nil && out.verdict.Infected:
-		return nil, r.quarantine(ctx, h, rec, out.verdict.Signature)
+		return nil, eng.quarantine(ctx, h, rec, out.verdict.Signature)
 	case out.err == nil:
 		res = store.ScanClean
-	case errors.Is(out.err, scan.ErrTooLarge) && cfg.acceptUnscannable:
-		r.log.InfoContext(ctx, "file larger than the scanner examines; accepted unscanned", "upload", rec.ID, "route", rec.Route, "size", rec.Size)
+	case errors.Is(out.err, scan.ErrTooLarge) && cfg.AcceptUnscannable:
+		eng.log.InfoContext(ctx, "file larger than the scanner examines; accepted unscanned", "upload", rec.ID, "route", rec.Route, "size", rec.Size)
 		res = store.ScanUnscanned
 	case errors.Is(out.err, scan.ErrTooLarge):
-		return nil, r.refuseStored(ctx, h, rec, ErrTooLargeToScan)
-	case cfg.scanFailOpen:
-		r.log.WarnContext(ctx, "scanning failed; the route accepts the file unscanned", "upload", rec.ID, "route", rec.Route, "err", out.err)
+		return nil, eng.refuseStored(ctx, h, rec, apierr.ErrTooLargeToScan)
+	case cfg.ScanFailOpen:
+		eng.log.WarnContext(ctx, "scanning failed; the route accepts the file unscanned", "upload", rec.ID, "route", rec.Route, "err", out.err)
 		res = store.ScanUnscanned
 	case c.batch:
 		// The other files of its request are withdrawn with it, so it
 		// cannot wait for a retry: it is removed, and sent again.
-		return nil, r.refuseStored(ctx, h, rec, ErrScanFailed.Wrap(out.err))
+		return nil, eng.refuseStored(ctx, h, rec, apierr.ErrScanFailed.Wrap(out.err))
 	default:
-		return nil, r.scanFailed(ctx, h, rec, out.err)
+		return nil, eng.scanFailed(ctx, h, rec, out.err)
 	}
-	rec, err := r.update(ctx, rec.ID, func(u *store.Upload) error {
+	rec, err := eng.Update(ctx, rec.ID, func(u *store.Upload) error {
 		u.Scan = res
 		return nil
 	})
@@ -162,11 +162,11 @@ func (r *Router) scanStep(ctx context.Context, h routeHandler, rec *store.Upload
 
 // scanStored scans the stored bytes of upload rec. Its error is storage's;
 // the scanner's is in the outcome.
-func (r *Router) scanStored(ctx context.Context, rec *store.Upload) (*scanOutcome, error) {
-	if limit := r.scanner.MaxSize(); limit > 0 && rec.Size > limit {
+func (eng *Engine) scanStored(ctx context.Context, rec *store.Upload) (*scanOutcome, error) {
+	if limit := eng.scanner.MaxSize(); limit > 0 && rec.Size > limit {
 		return &scanOutcome{err: fmt.Errorf("%s: %w", apierr.FormatSize(rec.Size), scan.ErrTooLarge)}, nil
 	}
-	src, err := r.storageOf(rec)
+	src, err := eng.Bucket(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +176,7 @@ func (r *Router) scanStored(ctx context.Context, rec *store.Upload) (*scanOutcom
 	}
 	defer obj.Close()
 	rd := &errReader{r: obj}
-	v, err := r.scanner.Scan(ctx, rd)
+	v, err := eng.scanner.Scan(ctx, rd)
 	if rd.err != nil {
 		return nil, apierr.Unavailable(rd.err)
 	}
@@ -204,20 +204,20 @@ const bookkeepingTimeout = 30 * time.Second
 
 // scanFailed fails upload rec, keeping its bytes, and schedules a retry
 // of its processing.
-func (r *Router) scanFailed(ctx context.Context, h routeHandler, rec *store.Upload, cause error) error {
+func (eng *Engine) scanFailed(ctx context.Context, h Route, rec *store.Upload, cause error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
-	r.log.ErrorContext(ctx, "scanning failed; the upload waits for a retry", "upload", rec.ID, "route", rec.Route, "err", cause)
-	_, err := r.update(ctx, rec.ID, func(u *store.Upload) error {
+	eng.log.ErrorContext(ctx, "scanning failed; the upload waits for a retry", "upload", rec.ID, "route", rec.Route, "err", cause)
+	_, err := eng.Update(ctx, rec.ID, func(u *store.Upload) error {
 		u.State = store.Failed
-		u.ErrorCode, u.ErrorMessage = ErrScanUnavailable.Code, ErrScanUnavailable.Message
+		u.ErrorCode, u.ErrorMessage = apierr.ErrScanUnavailable.Code, apierr.ErrScanUnavailable.Message
 		return nil
 	})
 	if err != nil {
 		return apierr.Unavailable(err)
 	}
-	r.enqueueProcess(ctx, rec.ID, rec.Size)
-	return ErrScanUnavailable
+	eng.enqueueProcess(ctx, rec.ID, rec.Size)
+	return apierr.ErrScanUnavailable
 }
 
 // quarantine moves the bytes of infected upload rec into the quarantine
@@ -225,13 +225,13 @@ func (r *Router) scanFailed(ctx context.Context, h routeHandler, rec *store.Uplo
 // changes and the original removed after, so a crash between leaves either
 // a processing upload to scan again or an unserved original to clean up,
 // never a quarantined record without its bytes.
-func (r *Router) quarantine(ctx context.Context, h routeHandler, rec *store.Upload, signature string) error {
+func (eng *Engine) quarantine(ctx context.Context, h Route, rec *store.Upload, signature string) error {
 	id := rec.ID
-	src, err := r.storageOf(rec)
+	src, err := eng.Bucket(rec)
 	if err != nil {
 		return err
 	}
-	dst, key, err := r.quarantineOf(rec)
+	dst, key, err := eng.quarantineOf(rec)
 	if err != nil {
 		return err
 	}
@@ -244,8 +244,8 @@ func (r *Router) quarantine(ctx context.Context, h routeHandler, rec *store.Uplo
 	if err != nil {
 		return apierr.Unavailable(err)
 	}
-	e := ErrMalware.With(fmt.Sprintf("the file contains malware (%s)", signature))
-	rec, err = r.update(ctx, id, func(u *store.Upload) error {
+	e := apierr.ErrMalware.With(fmt.Sprintf("the file contains malware (%s)", signature))
+	rec, err = eng.Update(ctx, id, func(u *store.Upload) error {
 		u.State = store.Quarantined
 		u.Scan, u.Signature = store.ScanInfected, signature
 		u.ErrorCode, u.ErrorMessage = e.Code, e.Message
@@ -255,22 +255,22 @@ func (r *Router) quarantine(ctx context.Context, h routeHandler, rec *store.Uplo
 		return apierr.Unavailable(err)
 	}
 	if err := src.Delete(ctx, rec.Key); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		r.log.ErrorContext(ctx, "removing a quarantined file's original", "upload", id, "err", err)
+		eng.log.ErrorContext(ctx, "removing a quarantined file's original", "upload", id, "err", err)
 	}
-	r.log.WarnContext(ctx, "malware found; the file is quarantined", "upload", id, "route", rec.Route, "signature", signature)
-	h.fail(ctx, rec.Metadata, r.fileOf(rec), e)
+	eng.log.WarnContext(ctx, "malware found; the file is quarantined", "upload", id, "route", rec.Route, "signature", signature)
+	h.Fail(ctx, rec, e)
 	return e
 }
 
 // quarantineOf is where the bytes of upload rec go, or are, in quarantine:
 // Config.Quarantine's bucket, else the upload's own, under
 // quarantinePrefix.
-func (r *Router) quarantineOf(rec *store.Upload) (storage.Storage, string, error) {
+func (eng *Engine) quarantineOf(rec *store.Upload) (storage.Storage, string, error) {
 	name := rec.Bucket
-	if r.cfg.Quarantine != "" {
-		name = r.cfg.Quarantine
+	if eng.cfg.Quarantine != "" {
+		name = eng.cfg.Quarantine
 	}
-	b, err := r.buckets.get(name)
+	b, err := eng.buckets.Get(name)
 	if err != nil {
 		return nil, "", err
 	}
@@ -284,31 +284,31 @@ type processPayload struct {
 
 // enqueueProcess schedules the background processing of upload id. A
 // failure is logged: the recovery sweep schedules it again.
-func (r *Router) enqueueProcess(ctx context.Context, id string, size int64) {
+func (eng *Engine) enqueueProcess(ctx context.Context, id string, size int64) {
 	payload, _ := json.Marshal(processPayload{ID: id})
 	prio := queue.DefaultPriority
 	if size > bigJob {
 		prio++
 	}
-	err := r.queue.Enqueue(ctx, queue.Job{Kind: jobProcess, Payload: payload, Priority: prio, UniqueKey: id})
+	err := eng.queue.Enqueue(ctx, queue.Job{Kind: jobProcess, Payload: payload, Priority: prio, UniqueKey: id})
 	if err != nil {
-		r.log.ErrorContext(ctx, "scheduling an upload's processing", "upload", id, "err", err)
+		eng.log.ErrorContext(ctx, "scheduling an upload's processing", "upload", id, "err", err)
 	}
 }
 
 // processJob processes an upload in the background: it finishes a large
 // file, or retries one whose scan failed. On its last attempt, a file that
 // still cannot be scanned is removed and its upload ends failed.
-func (r *Router) processJob(ctx context.Context, job queue.Job, attempt int) error {
+func (eng *Engine) processJob(ctx context.Context, job queue.Job, attempt int) error {
 	var p processPayload
-	if err := json.Unmarshal(job.Payload, &p); err != nil || !validID(p.ID) {
+	if err := json.Unmarshal(job.Payload, &p); err != nil || !ValidID(p.ID) {
 		return queue.Cancel(fmt.Errorf("carcosa: a process job without a valid upload ID: %q", job.Payload))
 	}
 	// Unlike a request's processing, a job's follows its context, which
 	// the queue cancels when it stops.
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.ProcessTimeout)
+	ctx, cancel := context.WithTimeout(ctx, eng.cfg.ProcessTimeout)
 	defer cancel()
-	rec, err := r.store.Get(ctx, p.ID)
+	rec, err := eng.store.Get(ctx, p.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // deleted meanwhile
 	}
@@ -316,9 +316,9 @@ func (r *Router) processJob(ctx context.Context, job queue.Job, attempt int) err
 		return err
 	}
 	switch {
-	case rec.State == store.Failed && rec.ErrorCode == ErrScanUnavailable.Code:
-		rec, err = r.update(ctx, p.ID, func(u *store.Upload) error {
-			if u.State != store.Failed || u.ErrorCode != ErrScanUnavailable.Code {
+	case rec.State == store.Failed && rec.ErrorCode == apierr.ErrScanUnavailable.Code:
+		rec, err = eng.Update(ctx, p.ID, func(u *store.Upload) error {
+			if u.State != store.Failed || u.ErrorCode != apierr.ErrScanUnavailable.Code {
 				return errSettled
 			}
 			u.State = store.Processing
@@ -334,7 +334,7 @@ func (r *Router) processJob(ctx context.Context, job queue.Job, attempt int) err
 	case rec.State != store.Processing:
 		return nil // settled by another run
 	}
-	_, err = r.resume(ctx, rec)
+	_, err = eng.resume(ctx, rec)
 	if err == nil || apierr.Client(err).Status < 500 {
 		return nil // ready, or ended for good
 	}
@@ -342,8 +342,8 @@ func (r *Router) processJob(ctx context.Context, job queue.Job, attempt int) err
 	if maxAttempts == 0 {
 		maxAttempts = queue.DefaultMaxAttempts
 	}
-	if attempt >= maxAttempts && errors.Is(err, ErrScanUnavailable) {
-		r.giveUp(ctx, p.ID)
+	if attempt >= maxAttempts && errors.Is(err, apierr.ErrScanUnavailable) {
+		eng.giveUp(ctx, p.ID)
 	}
 	return err
 }
@@ -353,49 +353,49 @@ var errSettled = errors.New("carcosa: the upload was settled meanwhile")
 
 // giveUp ends failed an upload whose scan could not be made: its bytes,
 // stored and staged, are removed.
-func (r *Router) giveUp(ctx context.Context, id string) {
+func (eng *Engine) giveUp(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
-	rec, err := r.store.Get(ctx, id)
-	if err != nil || rec.State != store.Failed || rec.ErrorCode != ErrScanUnavailable.Code {
+	rec, err := eng.store.Get(ctx, id)
+	if err != nil || rec.State != store.Failed || rec.ErrorCode != apierr.ErrScanUnavailable.Code {
 		return
 	}
-	if err := r.deleteStored(ctx, rec); err != nil {
-		r.log.ErrorContext(ctx, "removing a file that could not be scanned", "upload", id, "err", err)
+	if err := eng.DeleteStored(ctx, rec); err != nil {
+		eng.log.ErrorContext(ctx, "removing a file that could not be scanned", "upload", id, "err", err)
 		return
 	}
 	if rec.Via == "tus" {
-		r.removeStaged(ctx, id)
+		eng.RemoveStaged(ctx, id)
 	}
-	h, _ := r.route(rec.Route)
-	r.fail(ctx, h, id, ErrScanFailed)
+	h, _ := eng.route(rec.Route)
+	eng.Fail(ctx, h, id, apierr.ErrScanFailed)
 }
 
 // resume finishes upload rec, however it came in.
-func (r *Router) resume(ctx context.Context, rec *store.Upload) (*store.Upload, error) {
+func (eng *Engine) resume(ctx context.Context, rec *store.Upload) (*store.Upload, error) {
 	switch rec.Via {
 	case "tus":
-		return r.finishLocked(ctx, rec.ID, lockWait)
+		return eng.FinishLocked(ctx, rec.ID, LockWait)
 	case "presign":
-		return r.finishWith(ctx, rec.ID, r.finishPresigned)
+		return eng.finishWith(ctx, rec.ID, eng.finishPresigned)
 	default:
-		return r.finishWith(ctx, rec.ID, r.finishStored)
+		return eng.finishWith(ctx, rec.ID, eng.finishStored)
 	}
 }
 
 // finishStored settles an upload whose bytes are stored and whose facts are
 // recorded.
-func (r *Router) finishStored(ctx context.Context, id string) (*store.Upload, error) {
-	rec, h, done, err := r.unsettled(ctx, id)
+func (eng *Engine) finishStored(ctx context.Context, id string) (*store.Upload, error) {
+	rec, h, done, err := eng.unsettled(ctx, id)
 	if err != nil || done {
 		return rec, err
 	}
-	c, err := r.storedCandidate(ctx, h, rec)
+	c, err := eng.storedCandidate(ctx, h, rec)
 	if err != nil {
-		if errors.Is(err, ErrUnavailable) {
+		if errors.Is(err, apierr.ErrUnavailable) {
 			return nil, err
 		}
-		return nil, r.fail(ctx, h, id, err)
+		return nil, eng.Fail(ctx, h, id, err)
 	}
-	return r.settle(ctx, h, rec, c, rec.Key)
+	return eng.settle(ctx, h, rec, c, rec.Key)
 }

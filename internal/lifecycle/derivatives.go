@@ -1,4 +1,4 @@
-package carcosa
+package lifecycle
 
 import (
 	"bytes"
@@ -23,16 +23,16 @@ import (
 // once, and records their keys. A file that is not an image (nor a video
 // with ffmpeg at hand) gets none. An image that cannot be decoded within
 // the limits ends the upload rejected.
-func (r *Router) derivativesStep(ctx context.Context, h routeHandler, rec *store.Upload) (*store.Upload, error) {
-	specs := h.config().derivatives
+func (eng *Engine) derivativesStep(ctx context.Context, h Route, rec *store.Upload) (*store.Upload, error) {
+	specs := h.Policy().Derivatives
 	if len(specs) == 0 || rec.Derivatives != nil {
 		return rec, nil
 	}
-	video := strings.HasPrefix(rec.Type, "video/") && r.transforms.video != nil
+	video := strings.HasPrefix(rec.Type, "video/") && eng.images.video != nil
 	if !transformable(rec.Type) && !video {
 		return rec, nil
 	}
-	bk, err := r.storageOf(rec)
+	bk, err := eng.Bucket(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -49,19 +49,19 @@ func (r *Router) derivativesStep(ctx context.Context, h routeHandler, rec *store
 			for _, k := range made {
 				bk.Delete(ctx, k)
 			}
-			return nil, r.refuseStored(ctx, h, rec, te)
+			return nil, eng.refuseStored(ctx, h, rec, te)
 		}
 		return nil, apierr.Unavailable(err)
 	}
 	if video {
-		if poster, duration, err = r.posterOf(ctx, bk, rec); err != nil {
+		if poster, duration, err = eng.posterOf(ctx, bk, rec); err != nil {
 			return fail(err)
 		}
 		src = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(poster)), nil }
 	}
 	for name, spec := range specs {
-		out, err := r.render(ctx, src, func(in io.Reader, w io.Writer) (string, error) {
-			return r.transforms.tf.Image(ctx, in, spec, w)
+		out, err := eng.render(ctx, src, func(in io.Reader, w io.Writer) (string, error) {
+			return eng.images.tf.Image(ctx, in, spec, w)
 		})
 		if err != nil {
 			return fail(err)
@@ -72,7 +72,7 @@ func (r *Router) derivativesStep(ctx context.Context, h routeHandler, rec *store
 		}
 		made[name] = key
 	}
-	rec, err = r.update(ctx, rec.ID, func(u *store.Upload) error {
+	rec, err = eng.Update(ctx, rec.ID, func(u *store.Upload) error {
 		u.Derivatives, u.Duration = made, duration
 		return nil
 	})
@@ -86,8 +86,8 @@ func (r *Router) derivativesStep(ctx context.Context, h routeHandler, rec *store
 // The rewritten bytes are hashed as they are made, and the record takes
 // their size and SHA-256. A rewrite runs before the derivatives, which
 // mark it done: a finish that resumes after them does not rewrite again.
-func (r *Router) rewriteStep(ctx context.Context, h routeHandler, rec *store.Upload) (*store.Upload, error) {
-	if !h.config().rewrite || rec.Derivatives != nil {
+func (eng *Engine) rewriteStep(ctx context.Context, h Route, rec *store.Upload) (*store.Upload, error) {
+	if !h.Policy().Rewrite || rec.Derivatives != nil {
 		return rec, nil
 	}
 	switch rec.Type {
@@ -95,16 +95,16 @@ func (r *Router) rewriteStep(ctx context.Context, h routeHandler, rec *store.Upl
 	default:
 		return rec, nil
 	}
-	bk, err := r.storageOf(rec)
+	bk, err := eng.Bucket(rec)
 	if err != nil {
 		return nil, err
 	}
-	out, err := r.render(ctx, openStored(ctx, bk, rec.Key), func(in io.Reader, w io.Writer) (string, error) {
-		return r.transforms.tf.Rewrite(ctx, in, w)
+	out, err := eng.render(ctx, openStored(ctx, bk, rec.Key), func(in io.Reader, w io.Writer) (string, error) {
+		return eng.images.tf.Rewrite(ctx, in, w)
 	})
 	if err != nil {
 		if te := transformError(err); te != err {
-			return nil, r.refuseStored(ctx, h, rec, te)
+			return nil, eng.refuseStored(ctx, h, rec, te)
 		}
 		return nil, apierr.Unavailable(err)
 	}
@@ -113,7 +113,7 @@ func (r *Router) rewriteStep(ctx context.Context, h routeHandler, rec *store.Upl
 	if err := bk.Put(ctx, rec.Key, bytes.NewReader(out.body), &storage.PutOptions{ContentType: rec.Type, Size: size}); err != nil {
 		return nil, apierr.Unavailable(err)
 	}
-	rec, err = r.update(ctx, rec.ID, func(u *store.Upload) error {
+	rec, err = eng.Update(ctx, rec.ID, func(u *store.Upload) error {
 		u.Size, u.SHA256 = size, hex.EncodeToString(sum[:])
 		return nil
 	})
@@ -125,13 +125,13 @@ func (r *Router) rewriteStep(ctx context.Context, h routeHandler, rec *store.Upl
 
 // posterOf spools video rec to a temporary file, for ffmpeg, and returns
 // its poster frame (a JPEG, one second in) and its running time.
-func (r *Router) posterOf(ctx context.Context, bk storage.Storage, rec *store.Upload) ([]byte, time.Duration, error) {
+func (eng *Engine) posterOf(ctx context.Context, bk storage.Storage, rec *store.Upload) ([]byte, time.Duration, error) {
 	obj, err := bk.Open(ctx, rec.Key)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer obj.Close()
-	f, err := os.CreateTemp(r.tmpDir(), "video-*")
+	f, err := os.CreateTemp(eng.TempDir(), "video-*")
 	if err != nil {
 		return nil, 0, err
 	}
@@ -140,31 +140,30 @@ func (r *Router) posterOf(ctx context.Context, bk storage.Storage, rec *store.Up
 	if _, err := io.Copy(f, obj); err != nil {
 		return nil, 0, err
 	}
-	info, err := r.transforms.video.Probe(ctx, f.Name())
+	info, err := eng.images.video.Probe(ctx, f.Name())
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: probing the video: %v", transform.ErrCorrupt, err)
 	}
 	var poster bytes.Buffer
-	if err := r.transforms.video.Poster(ctx, f.Name(), time.Second, &poster); err != nil {
+	if err := eng.images.video.Poster(ctx, f.Name(), time.Second, &poster); err != nil {
 		return nil, 0, fmt.Errorf("%w: poster frame: %v", transform.ErrCorrupt, err)
 	}
 	return poster.Bytes(), info.Duration, nil
 }
 
-// tmpDir holds temporary files: tus bodies being checked, videos for
-// ffmpeg.
-// tmpDir names DataDir's folder of passing files: tus bodies spooled for
-// their checksum, transforms being written.
-const tmpDir = "tmp"
+// TmpDir names DataDir's folder of passing files: tus bodies spooled for
+// their checksum, videos spooled for ffmpeg.
+const TmpDir = "tmp"
 
-func (r *Router) tmpDir() string { return filepath.Join(r.cfg.DataDir, tmpDir) }
+// TempDir is the folder of passing files, DataDir/TmpDir.
+func (eng *Engine) TempDir() string { return filepath.Join(eng.cfg.DataDir, TmpDir) }
 
 // deleteDerivatives removes the derivatives of upload rec.
-func (r *Router) deleteDerivatives(ctx context.Context, rec *store.Upload) error {
+func (eng *Engine) deleteDerivatives(ctx context.Context, rec *store.Upload) error {
 	if len(rec.Derivatives) == 0 {
 		return nil
 	}
-	bk, err := r.storageOf(rec)
+	bk, err := eng.Bucket(rec)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package carcosa
+package lifecycle
 
 import (
 	"context"
@@ -12,10 +12,10 @@ import (
 	"github.com/carcosa-dev/carcosa/store"
 )
 
-// processLater marks tus upload id, whose last byte arrived, processing,
+// ProcessLater marks tus upload id, whose last byte arrived, processing,
 // and leaves its verification to a job.
-func (r *Router) processLater(ctx context.Context, id string) (*store.Upload, error) {
-	rec, err := r.update(ctx, id, func(u *store.Upload) error {
+func (eng *Engine) ProcessLater(ctx context.Context, id string) (*store.Upload, error) {
+	rec, err := eng.Update(ctx, id, func(u *store.Upload) error {
 		if u.State == store.Uploading {
 			u.State = store.Processing
 		}
@@ -25,7 +25,7 @@ func (r *Router) processLater(ctx context.Context, id string) (*store.Upload, er
 		return nil, apierr.Unavailable(err)
 	}
 	if rec.State == store.Processing {
-		r.enqueueProcess(ctx, id, rec.Size)
+		eng.enqueueProcess(ctx, id, rec.Size)
 	}
 	return rec, nil
 }
@@ -37,54 +37,54 @@ func (r *Router) processLater(ctx context.Context, id string) (*store.Upload, er
 // and hash state) is removed only after the record is settled, and the
 // record names the storage key before the bytes move. A failure of storage
 // or of the store leaves the upload processing with its bytes staged, and
-// is reported as ErrUnavailable so that the client retries.
-func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error) {
-	rec, h, done, err := r.unsettled(ctx, id)
+// is reported as apierr.ErrUnavailable so that the client retries.
+func (eng *Engine) finishTus(ctx context.Context, id string) (*store.Upload, error) {
+	rec, h, done, err := eng.unsettled(ctx, id)
 	if err != nil || done {
 		return rec, err
 	}
-	if !r.staging.Has(ctx, id) {
+	if !eng.staging.Has(ctx, id) {
 		// Staged in another process's DataDir: that process finishes it.
-		return nil, ErrConflict.With("the upload is being processed; try again")
+		return nil, apierr.ErrConflict.With("the upload is being processed; try again")
 	}
-	if rec.State == store.Uploading && !r.staging.Complete(ctx, id) {
-		return nil, ErrConflict.With("the upload has not received all its bytes")
+	if rec.State == store.Uploading && !eng.staging.Complete(ctx, id) {
+		return nil, apierr.ErrConflict.With("the upload has not received all its bytes")
 	}
-	if r.beforeVerify != nil {
-		r.beforeVerify(id)
+	if eng.cfg.BeforeVerify != nil {
+		eng.cfg.BeforeVerify(id)
 	}
 	refuse := func(err error) (*store.Upload, error) {
-		r.removeStaged(ctx, id)
-		return nil, r.fail(ctx, h, id, err)
+		eng.RemoveStaged(ctx, id)
+		return nil, eng.Fail(ctx, h, id, err)
 	}
 	var c *candidate
-	if r.staging.HoldsBytes(ctx, id) {
-		c, err = r.verifyStaged(ctx, h, id, rec.Name)
-		var e *Error
+	if eng.staging.HoldsBytes(ctx, id) {
+		c, err = eng.verifyStaged(ctx, h, id, rec.Name)
+		var e *apierr.Error
 		if errors.As(err, &e) && e.Status < 500 {
 			return refuse(err)
 		}
 		if err != nil {
 			return nil, apierr.Unavailable(err)
 		}
-		if rec, err = r.commitStaged(ctx, rec, c, storageKey(rec.Route, id, c.typ)); err != nil {
+		if rec, err = eng.commitStaged(ctx, rec, c, StorageKey(rec.Route, id, c.typ)); err != nil {
 			return nil, err
 		}
 	} else {
 		// An earlier run moved the bytes into storage and stopped before
 		// the upload settled: settle from the record.
-		if c, err = r.storedCandidate(ctx, h, rec); err != nil {
-			if errors.Is(err, ErrUnavailable) {
+		if c, err = eng.storedCandidate(ctx, h, rec); err != nil {
+			if errors.Is(err, apierr.ErrUnavailable) {
 				return nil, err
 			}
 			return refuse(err)
 		}
 	}
-	rec, err = r.settle(ctx, h, rec, c, rec.Key)
+	rec, err = eng.settle(ctx, h, rec, c, rec.Key)
 	if !retried(err) {
 		// Ready, or ended otherwise (quarantined, refused by the scan's
 		// policy or by OnComplete): the staged copy is of no more use.
-		r.removeStaged(ctx, id)
+		eng.RemoveStaged(ctx, id)
 	}
 	return rec, err
 }
@@ -93,27 +93,27 @@ func (r *Router) finishTus(ctx context.Context, id string) (*store.Upload, error
 // finished again: by the client's retry when a backend failed, by a job
 // when the scanner did. Such an upload keeps what is staged for it.
 func retried(err error) bool {
-	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrScanUnavailable)
+	return errors.Is(err, apierr.ErrUnavailable) || errors.Is(err, apierr.ErrScanUnavailable)
 }
 
 // verifyStaged runs the verification stages on a staged upload.
-func (r *Router) verifyStaged(ctx context.Context, h routeHandler, id, name string) (*candidate, error) {
-	sum, size, err := r.staging.Digest(ctx, id)
+func (eng *Engine) verifyStaged(ctx context.Context, h Route, id, name string) (*candidate, error) {
+	sum, size, err := eng.staging.Digest(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	head, err := r.staging.Head(ctx, id, filetype.SniffLen)
+	head, err := eng.staging.Head(ctx, id, filetype.SniffLen)
 	if err != nil {
 		return nil, err
 	}
 	c := &candidate{
-		route: h.config(), name: name,
+		route: h.Policy(), name: name,
 		head: head, size: size, sha256: fmt.Sprintf("%x", sum),
 	}
-	if err := r.runEarly(ctx, c); err != nil {
+	if err := eng.runEarly(ctx, c); err != nil {
 		return nil, err
 	}
-	if err := r.runFinal(ctx, c); err != nil {
+	if err := eng.runFinal(ctx, c); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -121,11 +121,11 @@ func (r *Router) verifyStaged(ctx context.Context, h routeHandler, id, name stri
 
 // storedCandidate rebuilds the verified facts of an upload whose bytes an
 // earlier run moved into storage, checking that they are all there.
-func (r *Router) storedCandidate(ctx context.Context, h routeHandler, rec *store.Upload) (*candidate, error) {
+func (eng *Engine) storedCandidate(ctx context.Context, h Route, rec *store.Upload) (*candidate, error) {
 	if rec.Key == "" || rec.SHA256 == "" {
 		return nil, fmt.Errorf("upload %s: staged bytes gone before verification", rec.ID)
 	}
-	src, err := r.storageOf(rec)
+	src, err := eng.Bucket(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func (r *Router) storedCandidate(ctx context.Context, h routeHandler, rec *store
 		return nil, fmt.Errorf("upload %s: stored %d bytes, verified %d", rec.ID, size, rec.Size)
 	}
 	return &candidate{
-		route: h.config(), name: rec.Name, typ: filetype.Type{MIME: rec.Type},
+		route: h.Policy(), name: rec.Name, typ: filetype.Type{MIME: rec.Type},
 		size: rec.Size, sha256: rec.SHA256,
 	}, nil
 }
@@ -151,53 +151,53 @@ func (r *Router) storedCandidate(ctx context.Context, h routeHandler, rec *store
 // them there: into the upload's bucket, or into its failover when that
 // fails. The record names the place before the bytes move, so that a run
 // that stops after the move can settle from it.
-func (r *Router) commitStaged(ctx context.Context, rec *store.Upload, c *candidate, key string) (*store.Upload, error) {
+func (eng *Engine) commitStaged(ctx context.Context, rec *store.Upload, c *candidate, key string) (*store.Upload, error) {
 	opts := &storage.PutOptions{ContentType: c.typ.MIME, Size: c.size}
 	bucket := rec.Bucket
 	for {
-		rec, err := r.recordFacts(ctx, rec.ID, c, bucket, key)
+		rec, err := eng.recordFacts(ctx, rec.ID, c, bucket, key)
 		if err != nil {
 			return nil, err
 		}
-		dst, err := r.buckets.get(bucket)
+		dst, err := eng.buckets.Get(bucket)
 		if err != nil {
 			return nil, err
 		}
-		err = r.staging.Commit(ctx, rec.ID, dst, key, opts)
+		err = eng.staging.Commit(ctx, rec.ID, dst, key, opts)
 		if err == nil {
 			return rec, nil
 		}
-		r.buckets.failed(bucket)
-		alt, ok := r.buckets.alternative(bucket)
+		eng.buckets.Failed(bucket)
+		alt, ok := eng.buckets.Alternative(bucket)
 		if !ok || ctx.Err() != nil {
 			return nil, apierr.Unavailable(err)
 		}
-		r.log.WarnContext(ctx, "storing an upload failed; trying the bucket's failover", "upload", rec.ID, "bucket", bucket, "failover", alt, "err", err)
+		eng.log.WarnContext(ctx, "storing an upload failed; trying the bucket's failover", "upload", rec.ID, "bucket", bucket, "failover", alt, "err", err)
 		bucket = alt
 	}
 }
 
-// removeStaged removes what is staged for upload id, logging a failure:
+// RemoveStaged removes what is staged for upload id, logging a failure:
 // the upload has settled, so what is left only takes space.
-func (r *Router) removeStaged(ctx context.Context, id string) {
-	if err := r.staging.Remove(ctx, id); err != nil {
-		r.log.WarnContext(ctx, "removing a staged upload", "upload", id, "err", err)
+func (eng *Engine) RemoveStaged(ctx context.Context, id string) {
+	if err := eng.staging.Remove(ctx, id); err != nil {
+		eng.log.WarnContext(ctx, "removing a staged upload", "upload", id, "err", err)
 	}
 }
 
-// lockWait is how long a request waits for an upload's lock, as tusd's
+// LockWait is how long a request waits for an upload's lock, as tusd's
 // own requests do.
-const lockWait = 20 * time.Second
+const LockWait = 20 * time.Second
 
-// finishLocked finishes upload id holding its lock, which it waits for at
+// FinishLocked finishes upload id holding its lock, which it waits for at
 // most wait. The requests that tusd serves take the lock themselves.
-func (r *Router) finishLocked(ctx context.Context, id string, wait time.Duration) (*store.Upload, error) {
+func (eng *Engine) FinishLocked(ctx context.Context, id string, wait time.Duration) (*store.Upload, error) {
 	lctx, cancel := context.WithTimeout(ctx, wait)
-	unlock, err := r.lockUpload(lctx, id)
+	unlock, err := eng.lockUpload(lctx, id)
 	cancel()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	return r.finish(ctx, id)
+	return eng.Finish(ctx, id)
 }

@@ -1,4 +1,4 @@
-package carcosa
+package lifecycle
 
 import (
 	"context"
@@ -27,30 +27,30 @@ type finishTurn struct {
 	waiting int // callers running or waiting; guarded by finMu
 }
 
-// finish finishes tus upload id, after any operation on it already under
+// Finish finishes tus upload id, after any operation on it already under
 // way in this process.
-func (r *Router) finish(ctx context.Context, id string) (*store.Upload, error) {
-	return r.finishWith(ctx, id, r.finishTus)
+func (eng *Engine) Finish(ctx context.Context, id string) (*store.Upload, error) {
+	return eng.finishWith(ctx, id, eng.finishTus)
 }
 
 // finishWith runs fn for upload id once every operation on the upload
 // already under way in this process has ended; fn reads the record as they
-// left it. While waiting, it gives up with ErrConflict when ctx ends.
-func (r *Router) finishWith(ctx context.Context, id string, fn func(context.Context, string) (*store.Upload, error)) (*store.Upload, error) {
-	r.finMu.Lock()
-	t, ok := r.finishing[id]
+// left it. While waiting, it gives up with apierr.ErrConflict when ctx ends.
+func (eng *Engine) finishWith(ctx context.Context, id string, fn func(context.Context, string) (*store.Upload, error)) (*store.Upload, error) {
+	eng.finMu.Lock()
+	t, ok := eng.finishing[id]
 	if !ok {
 		t = &finishTurn{turn: make(chan struct{}, 1)}
-		r.finishing[id] = t
+		eng.finishing[id] = t
 	}
 	t.waiting++
-	r.finMu.Unlock()
+	eng.finMu.Unlock()
 	defer func() {
-		r.finMu.Lock()
+		eng.finMu.Lock()
 		if t.waiting--; t.waiting == 0 {
-			delete(r.finishing, id)
+			delete(eng.finishing, id)
 		}
-		r.finMu.Unlock()
+		eng.finMu.Unlock()
 	}()
 	select {
 	case t.turn <- struct{}{}:
@@ -58,7 +58,7 @@ func (r *Router) finishWith(ctx context.Context, id string, fn func(context.Cont
 		select {
 		case t.turn <- struct{}{}:
 		case <-ctx.Done():
-			return nil, ErrConflict
+			return nil, apierr.ErrConflict
 		}
 	}
 	defer func() { <-t.turn }()
@@ -66,27 +66,15 @@ func (r *Router) finishWith(ctx context.Context, id string, fn func(context.Cont
 }
 
 // inFlight reports whether upload id is being finished in this process.
-func (r *Router) inFlight(id string) bool {
-	r.finMu.Lock()
-	defer r.finMu.Unlock()
-	_, ok := r.finishing[id]
+func (eng *Engine) inFlight(id string) bool {
+	eng.finMu.Lock()
+	defer eng.finMu.Unlock()
+	_, ok := eng.finishing[id]
 	return ok
 }
 
-// sweepInterval is how often the Router looks for uploads to recover.
-const sweepInterval = time.Minute
-
-// Recover finishes the uploads that a crash or a failing backend left
-// unfinished: resumable uploads that received all their bytes but were
-// never verified and settled, or whose settling stopped half-way, and
-// multipart uploads whose request died with its process. It returns once
-// every such upload last changed before the call has been handled.
-//
-// A started Router (see Start) runs Recover by itself, and again every
-// minute; call it directly to recover without waiting.
-func (r *Router) Recover(ctx context.Context) error {
-	return apierr.API(r.sweep(ctx, time.Now(), true))
-}
+// SweepInterval is how often the engine looks for uploads to recover.
+const SweepInterval = time.Minute
 
 // sweep recovers the unfinished uploads last updated before before, and
 // removes resumable uploads past their expiry. With failed set, it also
@@ -98,8 +86,8 @@ func (r *Router) Recover(ctx context.Context) error {
 // one request, which ProcessTimeout bounds; one left in progress for longer
 // than that has lost its request, and is failed and its partial bytes
 // removed.
-func (r *Router) sweep(ctx context.Context, before time.Time, failed bool) error {
-	deadRequests := before.Add(-r.cfg.ProcessTimeout - time.Minute)
+func (eng *Engine) sweep(ctx context.Context, before time.Time, failed bool) error {
+	deadRequests := before.Add(-eng.cfg.ProcessTimeout - time.Minute)
 	states := []store.State{store.Processing, store.Uploading}
 	if failed {
 		states = append(states, store.Failed)
@@ -108,7 +96,7 @@ func (r *Router) sweep(ctx context.Context, before time.Time, failed bool) error
 	for _, st := range states {
 		q := store.Query{State: st, UpdatedBefore: before, Limit: 100}
 		for {
-			page, err := r.store.List(ctx, q)
+			page, err := eng.store.List(ctx, q)
 			if err != nil {
 				return errors.Join(append(errs, err)...)
 			}
@@ -119,41 +107,41 @@ func (r *Router) sweep(ctx context.Context, before time.Time, failed bool) error
 				switch {
 				case st == store.Failed:
 					// A scan to retry whose job was lost with its process.
-					if rec.ErrorCode == ErrScanUnavailable.Code {
-						r.enqueueProcess(ctx, rec.ID, rec.Size)
+					if rec.ErrorCode == apierr.ErrScanUnavailable.Code {
+						eng.enqueueProcess(ctx, rec.ID, rec.Size)
 					}
 					continue
-				case st == store.Uploading && rec.Via == "tus" && r.expired(ctx, rec, before) && !r.staging.Complete(ctx, rec.ID):
-					r.expire(ctx, rec)
+				case st == store.Uploading && rec.Via == "tus" && eng.Expired(ctx, rec, before) && !eng.staging.Complete(ctx, rec.ID):
+					eng.Expire(ctx, rec)
 					continue
-				case st == store.Processing && rec.Via != "multipart" && r.asyncRec(rec):
+				case st == store.Processing && rec.Via != "multipart" && eng.Background(rec):
 					// A large file whose processing job was lost.
-					if !r.inFlight(rec.ID) {
-						r.enqueueProcess(ctx, rec.ID, rec.Size)
+					if !eng.inFlight(rec.ID) {
+						eng.enqueueProcess(ctx, rec.ID, rec.Size)
 					}
 					continue
 				}
 				switch rec.Via {
 				case "tus":
-					if rec.Partial || r.inFlight(rec.ID) || !r.staging.Has(ctx, rec.ID) {
+					if rec.Partial || eng.inFlight(rec.ID) || !eng.staging.Has(ctx, rec.ID) {
 						continue
 					}
-					if st == store.Uploading && !r.staging.Complete(ctx, rec.ID) {
+					if st == store.Uploading && !eng.staging.Complete(ctx, rec.ID) {
 						continue // still receiving bytes, or abandoned
 					}
-					r.log.InfoContext(ctx, "recovering an unfinished upload", "upload", rec.ID, "state", rec.State)
-					pctx, cancel := r.processCtx(ctx)
-					_, err := r.finishLocked(pctx, rec.ID, 5*time.Second)
+					eng.log.InfoContext(ctx, "recovering an unfinished upload", "upload", rec.ID, "state", rec.State)
+					pctx, cancel := eng.ProcessContext(ctx)
+					_, err := eng.FinishLocked(pctx, rec.ID, 5*time.Second)
 					cancel()
 					if err != nil && apierr.Client(err).Status >= 500 {
 						errs = append(errs, err)
 					}
 				case "multipart":
 					if rec.UpdatedAt.Before(deadRequests) {
-						r.abandonMultipart(ctx, rec)
+						eng.abandonMultipart(ctx, rec)
 					}
 				case "presign":
-					r.sweepPresigned(ctx, rec, before)
+					eng.sweepPresigned(ctx, rec, before)
 				}
 			}
 			if len(page) < q.Limit {
@@ -167,55 +155,55 @@ func (r *Router) sweep(ctx context.Context, before time.Time, failed bool) error
 
 // abandonMultipart fails a multipart upload whose request is gone and
 // removes whatever of its bytes reached storage.
-func (r *Router) abandonMultipart(ctx context.Context, rec *store.Upload) {
+func (eng *Engine) abandonMultipart(ctx context.Context, rec *store.Upload) {
 	if rec.Key != "" {
-		if err := r.deleteStored(ctx, rec); err != nil {
-			r.log.WarnContext(ctx, "removing an abandoned upload's bytes", "upload", rec.ID, "err", err)
+		if err := eng.DeleteStored(ctx, rec); err != nil {
+			eng.log.WarnContext(ctx, "removing an abandoned upload's bytes", "upload", rec.ID, "err", err)
 			return
 		}
 	}
-	h, _ := r.route(rec.Route)
-	r.fail(ctx, h, rec.ID, ErrInterrupted)
+	h, _ := eng.route(rec.Route)
+	eng.Fail(ctx, h, rec.ID, apierr.ErrInterrupted)
 }
 
-// asyncRec reports whether upload rec is processed in the background.
-func (r *Router) asyncRec(rec *store.Upload) bool {
-	h, ok := r.route(rec.Route)
-	return ok && r.async(h.config(), rec.Size)
+// Background reports whether upload rec is processed in the background.
+func (eng *Engine) Background(rec *store.Upload) bool {
+	h, ok := eng.route(rec.Route)
+	return ok && eng.Async(h.Policy(), rec.Size)
 }
 
-// expires is when a resumable upload created at created expires:
+// Expires is when a resumable upload created at created expires:
 // UploadTTL after, or IdleUploadTTL after if sooner and it has received no
 // byte.
-func (r *Router) expires(created time.Time, received bool) time.Time {
+func (eng *Engine) Expires(created time.Time, received bool) time.Time {
 	if !received {
-		return created.Add(min(r.cfg.IdleUploadTTL, r.cfg.UploadTTL))
+		return created.Add(min(eng.cfg.IdleUploadTTL, eng.cfg.UploadTTL))
 	}
-	return created.Add(r.cfg.UploadTTL)
+	return created.Add(eng.cfg.UploadTTL)
 }
 
-// expired reports whether resumable upload rec, still receiving bytes, is
+// Expired reports whether resumable upload rec, still receiving bytes, is
 // past its expiry at now. Whether it has received a byte is asked of the
 // staging area only once that matters; an upload not staged here is taken
 // to have received some.
-func (r *Router) expired(ctx context.Context, rec *store.Upload, now time.Time) bool {
+func (eng *Engine) Expired(ctx context.Context, rec *store.Upload, now time.Time) bool {
 	switch {
 	case rec.State != store.Uploading:
 		return false
-	case now.After(r.expires(rec.CreatedAt, true)):
+	case now.After(eng.Expires(rec.CreatedAt, true)):
 		return true
-	case !now.After(r.expires(rec.CreatedAt, false)):
+	case !now.After(eng.Expires(rec.CreatedAt, false)):
 		return false
 	}
-	off, err := r.staging.Offset(ctx, rec.ID)
+	off, err := eng.staging.Offset(ctx, rec.ID)
 	return err == nil && off == 0
 }
 
-// expire removes the staged bytes of a resumable upload past its expiry,
+// Expire removes the staged bytes of a resumable upload past its expiry,
 // holding its lock, and ends it rejected with upload_expired.
-func (r *Router) expire(ctx context.Context, rec *store.Upload) error {
+func (eng *Engine) Expire(ctx context.Context, rec *store.Upload) error {
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	unlock, err := r.lockUpload(lctx, rec.ID)
+	unlock, err := eng.lockUpload(lctx, rec.ID)
 	cancel()
 	if err != nil {
 		return err
@@ -223,22 +211,22 @@ func (r *Router) expire(ctx context.Context, rec *store.Upload) error {
 	defer unlock()
 	// rec was read before the lock: the request that held it may have
 	// brought the last byte, or settled the upload.
-	cur, err := r.store.Get(ctx, rec.ID)
+	cur, err := eng.store.Get(ctx, rec.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return apierr.Unavailable(err)
 	}
-	if !r.expired(ctx, cur, time.Now()) || r.staging.Complete(ctx, cur.ID) {
+	if !eng.Expired(ctx, cur, time.Now()) || eng.staging.Complete(ctx, cur.ID) {
 		return nil
 	}
-	if err := r.staging.Remove(ctx, rec.ID); err != nil {
-		r.log.WarnContext(ctx, "removing an expired upload", "upload", rec.ID, "err", err)
+	if err := eng.staging.Remove(ctx, rec.ID); err != nil {
+		eng.log.WarnContext(ctx, "removing an expired upload", "upload", rec.ID, "err", err)
 		return apierr.Unavailable(err)
 	}
-	h, _ := r.route(rec.Route)
-	r.log.InfoContext(ctx, "resumable upload expired", "upload", rec.ID, "route", rec.Route)
-	r.fail(ctx, h, rec.ID, ErrUploadExpired) // returns the client's error, not a failure
+	h, _ := eng.route(rec.Route)
+	eng.log.InfoContext(ctx, "resumable upload expired", "upload", rec.ID, "route", rec.Route)
+	eng.Fail(ctx, h, rec.ID, apierr.ErrUploadExpired) // returns the client's error, not a failure
 	return nil
 }

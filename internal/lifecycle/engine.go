@@ -1,0 +1,190 @@
+// Package lifecycle is the state machine of uploads: everything that
+// happens to an upload between its creation and its end. It verifies a
+// file (type, extension, polyglot, size), stores it, scans it, quarantines
+// or releases it, rewrites it and makes its derivatives, counts it against
+// its quotas, runs its route's callbacks and settles it ready, rejected,
+// quarantined or failed; it processes large files and retries scans in the
+// background, recovers what a crash or a failing backend left unfinished,
+// and expires what was never finished.
+//
+// Every change of an upload's record goes through Engine.Update (its
+// creation through Engine.Create, its removal through Engine.DeleteRecord),
+// which writes the record and then tells the Observer: the one place where
+// events, webhooks, metrics and traces attach.
+//
+// Operations that settle or end an upload run one at a time per upload
+// within a process (see Engine.Exclusive); across processes, resumable
+// uploads are held by their lock.
+//
+// The engine knows nothing of HTTP. The adapters (multipart, tus,
+// presigned uploads, the Go API) hand it files and ask it to finish them;
+// the routes answer it through the Route interface.
+package lifecycle
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/carcosa-dev/carcosa/internal/staging"
+	"github.com/carcosa-dev/carcosa/queue"
+	"github.com/carcosa-dev/carcosa/quota"
+	"github.com/carcosa-dev/carcosa/scan"
+	"github.com/carcosa-dev/carcosa/store"
+	"github.com/carcosa-dev/carcosa/transform"
+)
+
+// Policy is what the engine and the adapters know of a route: what it
+// accepts and how its files are processed.
+type Policy struct {
+	Name        string
+	Accept      []string
+	MaxFileSize int64
+	MinFiles    int
+	MaxFiles    int
+	Attachment  bool
+	Public      bool
+	AcceptsAny  bool // Accept lists "any": executables are allowed
+
+	SkipScan          bool
+	ScanFailOpen      bool
+	AcceptUnscannable bool
+	AsyncAbove        int64 // -1: never
+
+	Derivatives map[string]transform.Spec
+	Presets     map[string]transform.Spec
+	PresetsOnly bool
+	Rewrite     bool
+}
+
+// Route is how the engine reaches a route's callbacks.
+type Route interface {
+	// Policy is the route's policy; the engine does not change it.
+	Policy() *Policy
+
+	// Complete runs OnComplete for upload rec, which is stored and
+	// verified, and returns its result as JSON.
+	Complete(ctx context.Context, rec *store.Upload) (json.RawMessage, error)
+
+	// Fail runs OnError for upload rec, which ended with err. rec is not
+	// served (its State says so) and its bytes are removed.
+	Fail(ctx context.Context, rec *store.Upload, err error)
+}
+
+// Grant is who a route's middleware admitted: the owner, in a tenant, of
+// a tier, with the metadata the callbacks get, as JSON.
+type Grant struct {
+	Owner  string
+	Tenant string
+	Tier   string
+	Meta   []byte
+}
+
+// Owns reports whether the caller g is rec's owner: the same owner in the
+// same tenant.
+func (g Grant) Owns(rec *store.Upload) bool {
+	return g.Owner == rec.Owner && g.Tenant == rec.Tenant
+}
+
+// Config holds what an Engine is built from.
+type Config struct {
+	Store    store.Store
+	Staging  staging.Area   // resumable uploads until their last byte
+	Buckets  *Buckets       // where files are kept
+	Queue    queue.Queue    // background work; the engine registers its job kind
+	Scanner  scan.Scanner   // nil: no scans
+	Quota    *quota.Manager // nil: no quotas
+	Images   *Transformer
+	Observer Observer // nil: none
+	Log      *slog.Logger
+
+	// Routes finds a route by name.
+	Routes func(name string) (Route, bool)
+
+	// Lock takes a resumable upload's lock, as tusd does for every request
+	// about it, waiting at most until ctx is done.
+	Lock func(ctx context.Context, id string) (unlock func(), err error)
+
+	DataDir        string // temporary files go to DataDir/tmp
+	Quarantine     string // the bucket of quarantined files; "" for each file's own
+	ProcessTimeout time.Duration
+	PresignTTL     time.Duration
+	UploadTTL      time.Duration
+	IdleUploadTTL  time.Duration
+
+	// BeforeVerify, when set (by tests), runs when finishing a resumable
+	// upload is about to verify it.
+	BeforeVerify func(id string)
+}
+
+// Engine runs the lifecycle of uploads. It is safe for concurrent use.
+type Engine struct {
+	cfg      Config
+	log      *slog.Logger
+	store    store.Store
+	staging  staging.Area
+	buckets  *Buckets
+	queue    queue.Queue
+	scanner  scan.Scanner
+	quota    *quota.Manager
+	images   *Transformer
+	observer Observer
+	route    func(name string) (Route, bool)
+	stages   []stage
+	started  time.Time
+
+	finMu     sync.Mutex
+	finishing map[string]*finishTurn
+
+	bgMu     sync.Mutex
+	bgCancel context.CancelFunc
+	bgDone   chan struct{}
+}
+
+// JobProcess is the kind of the queue's jobs that process an upload in the
+// background.
+const JobProcess = jobProcess
+
+// New returns an Engine for cfg and registers its job on cfg.Queue.
+func New(cfg Config) *Engine {
+	e := &Engine{
+		cfg: cfg, log: cfg.Log, store: cfg.Store, staging: cfg.Staging, buckets: cfg.Buckets,
+		queue: cfg.Queue, scanner: cfg.Scanner, quota: cfg.Quota, images: cfg.Images,
+		observer: cfg.Observer, route: cfg.Routes,
+		stages:    defaultStages(),
+		started:   time.Now(),
+		finishing: make(map[string]*finishTurn),
+	}
+	cfg.Queue.Handle(jobProcess, e.processJob)
+	return e
+}
+
+// lockUpload takes upload id's lock.
+func (eng *Engine) lockUpload(ctx context.Context, id string) (func(), error) {
+	return eng.cfg.Lock(ctx, id)
+}
+
+// NewID returns a random 128-bit ID in lowercase hex: URL- and path-safe.
+func NewID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ValidID reports whether id is of NewID's form.
+func ValidID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
