@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/imaging"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/transform"
@@ -28,8 +29,8 @@ func (r *Router) derivativesStep(ctx context.Context, h routeHandler, rec *store
 	if len(specs) == 0 || rec.Derivatives != nil {
 		return rec, nil
 	}
-	video := strings.HasPrefix(rec.Type, "video/") && r.transforms.video != nil
-	if !transformable(rec.Type) && !video {
+	video := strings.HasPrefix(rec.Type, "video/") && r.images.Video() != nil
+	if !imaging.Transformable(rec.Type) && !video {
 		return rec, nil
 	}
 	bk, err := r.storageOf(rec)
@@ -40,12 +41,12 @@ func (r *Router) derivativesStep(ctx context.Context, h routeHandler, rec *store
 		poster   []byte // a video's poster frame, made once
 		duration time.Duration
 	)
-	src := openStored(ctx, bk, rec.Key) // the image to derive from
+	src := imaging.OpenStored(ctx, bk, rec.Key) // the image to derive from
 	made := make(map[string]string, len(specs))
 	// fail refuses the file when err is the image's fault, and leaves it
 	// to be finished again when not.
 	fail := func(err error) (*store.Upload, error) {
-		if te := transformError(err); te != err {
+		if te := imaging.MapError(err); te != err {
 			for _, k := range made {
 				bk.Delete(ctx, k)
 			}
@@ -60,14 +61,14 @@ func (r *Router) derivativesStep(ctx context.Context, h routeHandler, rec *store
 		src = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(poster)), nil }
 	}
 	for name, spec := range specs {
-		out, err := r.render(ctx, src, func(in io.Reader, w io.Writer) (string, error) {
-			return r.transforms.tf.Image(ctx, in, spec, w)
+		out, err := r.images.Render(ctx, src, func(in io.Reader, w io.Writer) (string, error) {
+			return r.images.Transformer().Image(ctx, in, spec, w)
 		})
 		if err != nil {
 			return fail(err)
 		}
-		key := derivativeKey(rec.Key, name, out.mime)
-		if err := bk.Put(ctx, key, bytes.NewReader(out.body), &storage.PutOptions{ContentType: out.mime, Size: int64(len(out.body))}); err != nil {
+		key := imaging.DerivativeKey(rec.Key, name, out.MIME)
+		if err := bk.Put(ctx, key, bytes.NewReader(out.Body), &storage.PutOptions{ContentType: out.MIME, Size: int64(len(out.Body))}); err != nil {
 			return nil, apierr.Unavailable(err)
 		}
 		made[name] = key
@@ -99,18 +100,18 @@ func (r *Router) rewriteStep(ctx context.Context, h routeHandler, rec *store.Upl
 	if err != nil {
 		return nil, err
 	}
-	out, err := r.render(ctx, openStored(ctx, bk, rec.Key), func(in io.Reader, w io.Writer) (string, error) {
-		return r.transforms.tf.Rewrite(ctx, in, w)
+	out, err := r.images.Render(ctx, imaging.OpenStored(ctx, bk, rec.Key), func(in io.Reader, w io.Writer) (string, error) {
+		return r.images.Transformer().Rewrite(ctx, in, w)
 	})
 	if err != nil {
-		if te := transformError(err); te != err {
+		if te := imaging.MapError(err); te != err {
 			return nil, r.refuseStored(ctx, h, rec, te)
 		}
 		return nil, apierr.Unavailable(err)
 	}
-	sum := sha256.Sum256(out.body)
-	size := int64(len(out.body))
-	if err := bk.Put(ctx, rec.Key, bytes.NewReader(out.body), &storage.PutOptions{ContentType: rec.Type, Size: size}); err != nil {
+	sum := sha256.Sum256(out.Body)
+	size := int64(len(out.Body))
+	if err := bk.Put(ctx, rec.Key, bytes.NewReader(out.Body), &storage.PutOptions{ContentType: rec.Type, Size: size}); err != nil {
 		return nil, apierr.Unavailable(err)
 	}
 	rec, err = r.update(ctx, rec.ID, func(u *store.Upload) error {
@@ -140,12 +141,12 @@ func (r *Router) posterOf(ctx context.Context, bk storage.Storage, rec *store.Up
 	if _, err := io.Copy(f, obj); err != nil {
 		return nil, 0, err
 	}
-	info, err := r.transforms.video.Probe(ctx, f.Name())
+	info, err := r.images.Video().Probe(ctx, f.Name())
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: probing the video: %v", transform.ErrCorrupt, err)
 	}
 	var poster bytes.Buffer
-	if err := r.transforms.video.Poster(ctx, f.Name(), time.Second, &poster); err != nil {
+	if err := r.images.Video().Poster(ctx, f.Name(), time.Second, &poster); err != nil {
 		return nil, 0, fmt.Errorf("%w: poster frame: %v", transform.ErrCorrupt, err)
 	}
 	return poster.Bytes(), info.Duration, nil
