@@ -16,8 +16,8 @@ func (r *Router) fileOf(u *store.Upload) File {
 	}
 	// A file being completed has the URLs it will be served at.
 	if u.State == store.Ready || u.State == store.Processing {
-		f.URL = r.keyURL(u)
-		f.Derivatives = r.derivativeURLs(u)
+		f.URL = r.files.KeyURL(u)
+		f.Derivatives = r.files.DerivativeURLs(u)
 	}
 	return f
 }
@@ -64,8 +64,8 @@ func (r *Router) uploadJSON(u *store.Upload) Upload {
 	}
 	if u.State == store.Ready {
 		out.Key = u.Key
-		out.URL = r.fileURL(u)
-		out.Derivatives = r.derivativeURLs(u)
+		out.URL = r.files.FileURL(u)
+		out.Derivatives = r.files.DerivativeURLs(u)
 	}
 	if u.ErrorCode != "" {
 		out.Error = &apierr.JSON{Code: u.ErrorCode, Message: u.ErrorMessage}

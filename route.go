@@ -19,6 +19,7 @@ import (
 
 	"github.com/carcosa-dev/carcosa/filetype"
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/imaging"
 	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/transform"
@@ -218,10 +219,10 @@ func handle[I, M any](r *Router, name string, rt Route[I, M]) error {
 	}
 	for kind, specs := range map[string]map[string]transform.Spec{"Derivatives": rt.Derivatives, "Presets": rt.Presets} {
 		for n, sp := range specs {
-			if !derivativeName.MatchString(n) {
+			if !imaging.ValidName(n) {
 				return fmt.Errorf("route %q: %s: name %q: use 1-32 lowercase letters, digits, '-' and '_'", name, kind, n)
 			}
-			if err := sp.Validate(r.transforms.lim); err != nil {
+			if err := sp.Validate(r.images.Limits()); err != nil {
 				return fmt.Errorf("route %q: %s[%q]: %v", name, kind, n, err)
 			}
 		}

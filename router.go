@@ -22,7 +22,9 @@ import (
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/imaging"
 	"github.com/carcosa-dev/carcosa/internal/lifecycle"
+	"github.com/carcosa-dev/carcosa/internal/serve"
 	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/quota"
 	"github.com/carcosa-dev/carcosa/safefetch"
@@ -355,7 +357,8 @@ type Router struct {
 	audit    store.AuditLog // nil when the Store keeps no audit log
 	fetcher  *safefetch.Client
 
-	transforms *transformer
+	images *imaging.Pool
+	files  *serve.Files
 
 	mu      sync.RWMutex
 	routes  map[string]routeHandler
@@ -402,19 +405,15 @@ func New(cfg Config) (*Router, error) {
 		queue:    cfg.Queue,
 		shielded: make(map[string]int),
 	}
-	r.transforms = &transformer{
-		lim:   cfg.TransformLimits,
-		tf:    transform.New(cfg.TransformLimits),
-		video: cfg.Video,
-		slots: make(chan struct{}, cfg.TransformWorkers),
-	}
-	if r.transforms.video == nil {
+	video := cfg.Video
+	if video == nil {
 		if f, err := transform.NewFFmpeg(); err == nil {
-			r.transforms.video = f
+			video = f
 		} else {
 			r.log.Info("carcosa: videos get no derivatives", "reason", err.Error())
 		}
 	}
+	r.images = imaging.New(cfg.TransformLimits, cfg.TransformWorkers, video)
 	ok := false
 	defer func() {
 		if !ok {
@@ -447,6 +446,7 @@ func New(cfg Config) (*Router, error) {
 		}
 	}
 	r.buckets = newBuckets(cfg, r.storage)
+	r.files = newFiles(r)
 	if r.staging, err = r.openStaging(); err != nil {
 		return nil, err
 	}
@@ -471,7 +471,7 @@ func New(cfg Config) (*Router, error) {
 	r.engine = lifecycle.New(lifecycle.Config{
 		Store: r.store, Staging: r.staging, Buckets: r.buckets, Queue: r.queue,
 		Scanner: r.scanner, Quota: r.quota, Observer: cfg.Observer, Log: r.log,
-		Images: lifecycle.NewTransformer(cfg.TransformLimits, r.transforms.tf, r.transforms.video, cfg.TransformWorkers),
+		Images: r.images,
 		Routes: func(name string) (lifecycle.Route, bool) { return r.route(name) },
 		Lock:   r.lockUpload,
 
@@ -578,7 +578,7 @@ func (r *Router) newMux() *http.ServeMux {
 	m.HandleFunc("POST /uploads/{id}/complete", r.serveComplete)
 	m.HandleFunc("GET /uploads/{id}", r.serveUpload)
 	m.HandleFunc("DELETE /uploads/{id}", r.deleteUpload)
-	m.HandleFunc("GET /files/{key...}", r.serveFile)
+	m.HandleFunc("GET /files/{key...}", r.files.ServeFile)
 	m.HandleFunc("GET /usage", r.serveUsage)
 	m.HandleFunc("/tus/", r.serveTus)
 	m.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/imaging"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/transform"
@@ -28,8 +29,8 @@ func (eng *Engine) derivativesStep(ctx context.Context, h Route, rec *store.Uplo
 	if len(specs) == 0 || rec.Derivatives != nil {
 		return rec, nil
 	}
-	video := strings.HasPrefix(rec.Type, "video/") && eng.images.video != nil
-	if !transformable(rec.Type) && !video {
+	video := strings.HasPrefix(rec.Type, "video/") && eng.images.Video() != nil
+	if !imaging.Transformable(rec.Type) && !video {
 		return rec, nil
 	}
 	bk, err := eng.Bucket(rec)
@@ -40,12 +41,12 @@ func (eng *Engine) derivativesStep(ctx context.Context, h Route, rec *store.Uplo
 		poster   []byte // a video's poster frame, made once
 		duration time.Duration
 	)
-	src := openStored(ctx, bk, rec.Key) // the image to derive from
+	src := imaging.OpenStored(ctx, bk, rec.Key) // the image to derive from
 	made := make(map[string]string, len(specs))
 	// fail refuses the file when err is the image's fault, and leaves it
 	// to be finished again when not.
 	fail := func(err error) (*store.Upload, error) {
-		if te := transformError(err); te != err {
+		if te := imaging.MapError(err); te != err {
 			for _, k := range made {
 				bk.Delete(ctx, k)
 			}
@@ -60,14 +61,14 @@ func (eng *Engine) derivativesStep(ctx context.Context, h Route, rec *store.Uplo
 		src = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(poster)), nil }
 	}
 	for name, spec := range specs {
-		out, err := eng.render(ctx, src, func(in io.Reader, w io.Writer) (string, error) {
-			return eng.images.tf.Image(ctx, in, spec, w)
+		out, err := eng.images.Render(ctx, src, func(in io.Reader, w io.Writer) (string, error) {
+			return eng.images.Transformer().Image(ctx, in, spec, w)
 		})
 		if err != nil {
 			return fail(err)
 		}
-		key := derivativeKey(rec.Key, name, out.mime)
-		if err := bk.Put(ctx, key, bytes.NewReader(out.body), &storage.PutOptions{ContentType: out.mime, Size: int64(len(out.body))}); err != nil {
+		key := imaging.DerivativeKey(rec.Key, name, out.MIME)
+		if err := bk.Put(ctx, key, bytes.NewReader(out.Body), &storage.PutOptions{ContentType: out.MIME, Size: int64(len(out.Body))}); err != nil {
 			return nil, apierr.Unavailable(err)
 		}
 		made[name] = key
@@ -99,18 +100,18 @@ func (eng *Engine) rewriteStep(ctx context.Context, h Route, rec *store.Upload) 
 	if err != nil {
 		return nil, err
 	}
-	out, err := eng.render(ctx, openStored(ctx, bk, rec.Key), func(in io.Reader, w io.Writer) (string, error) {
-		return eng.images.tf.Rewrite(ctx, in, w)
+	out, err := eng.images.Render(ctx, imaging.OpenStored(ctx, bk, rec.Key), func(in io.Reader, w io.Writer) (string, error) {
+		return eng.images.Transformer().Rewrite(ctx, in, w)
 	})
 	if err != nil {
-		if te := transformError(err); te != err {
+		if te := imaging.MapError(err); te != err {
 			return nil, eng.refuseStored(ctx, h, rec, te)
 		}
 		return nil, apierr.Unavailable(err)
 	}
-	sum := sha256.Sum256(out.body)
-	size := int64(len(out.body))
-	if err := bk.Put(ctx, rec.Key, bytes.NewReader(out.body), &storage.PutOptions{ContentType: rec.Type, Size: size}); err != nil {
+	sum := sha256.Sum256(out.Body)
+	size := int64(len(out.Body))
+	if err := bk.Put(ctx, rec.Key, bytes.NewReader(out.Body), &storage.PutOptions{ContentType: rec.Type, Size: size}); err != nil {
 		return nil, apierr.Unavailable(err)
 	}
 	rec, err = eng.Update(ctx, rec.ID, func(u *store.Upload) error {
@@ -140,12 +141,12 @@ func (eng *Engine) posterOf(ctx context.Context, bk storage.Storage, rec *store.
 	if _, err := io.Copy(f, obj); err != nil {
 		return nil, 0, err
 	}
-	info, err := eng.images.video.Probe(ctx, f.Name())
+	info, err := eng.images.Video().Probe(ctx, f.Name())
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: probing the video: %v", transform.ErrCorrupt, err)
 	}
 	var poster bytes.Buffer
-	if err := eng.images.video.Poster(ctx, f.Name(), time.Second, &poster); err != nil {
+	if err := eng.images.Video().Poster(ctx, f.Name(), time.Second, &poster); err != nil {
 		return nil, 0, fmt.Errorf("%w: poster frame: %v", transform.ErrCorrupt, err)
 	}
 	return poster.Bytes(), info.Duration, nil

@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/carcosa-dev/carcosa/internal/imaging"
 	"github.com/carcosa-dev/carcosa/internal/staging"
 	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/quota"
@@ -98,7 +99,7 @@ type Config struct {
 	Queue    queue.Queue    // background work; the engine registers its job kind
 	Scanner  scan.Scanner   // nil: no scans
 	Quota    *quota.Manager // nil: no quotas
-	Images   *Transformer
+	Images   *imaging.Pool
 	Observer Observer // nil: none
 	Log      *slog.Logger
 
@@ -131,7 +132,7 @@ type Engine struct {
 	queue    queue.Queue
 	scanner  scan.Scanner
 	quota    *quota.Manager
-	images   *Transformer
+	images   *imaging.Pool
 	observer Observer
 	route    func(name string) (Route, bool)
 	stages   []stage
