@@ -106,25 +106,11 @@ func decodeCursor(s string) (store.Cursor, error) {
 
 // Get returns upload id's record, whoever owns it.
 func (r *Router) Get(ctx context.Context, id string) (Upload, error) {
-	rec, err := r.record(ctx, id)
+	rec, err := r.engine.Record(ctx, id)
 	if err != nil {
 		return Upload{}, apierr.API(err)
 	}
 	return r.serverJSON(rec), nil
-}
-
-func (r *Router) record(ctx context.Context, id string) (*store.Upload, error) {
-	if !lifecycle.ValidID(id) {
-		return nil, ErrNotFound
-	}
-	rec, err := r.store.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, apierr.Unavailable(err)
-	}
-	return rec, nil
 }
 
 // Delete removes upload id: its bytes, derivatives, staged bytes and
@@ -182,7 +168,7 @@ func (r *Router) Rename(ctx context.Context, id, name string) (Upload, error) {
 // ready upload id's file for ttl (Config.SignedURLTTL when 0), whether or
 // not its route is public.
 func (r *Router) SignedURL(ctx context.Context, id string, ttl time.Duration) (string, error) {
-	rec, err := r.record(ctx, id)
+	rec, err := r.engine.Record(ctx, id)
 	if err != nil {
 		return "", apierr.API(err)
 	}
