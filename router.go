@@ -19,9 +19,10 @@ import (
 	"time"
 
 	"github.com/go-playground/validator/v10"
-	tusd "github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/staging"
+	"github.com/carcosa-dev/carcosa/internal/tusadapter"
 	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/quota"
 	"github.com/carcosa-dev/carcosa/safefetch"
@@ -342,9 +343,7 @@ type Router struct {
 	store    store.Store
 	storage  storage.Storage
 	buckets  *buckets
-	staging  stagingArea
-	locker   tusd.Locker
-	tus      *tusd.UnroutedHandler
+	staging  staging.Area // opened by tusHandler
 	validate *validator.Validate
 	key      []byte
 	stages   []stage
@@ -355,6 +354,7 @@ type Router struct {
 	fetcher  *safefetch.Client
 
 	transforms *transformer
+	tusHandler *tusadapter.Handler // serves B/tus/
 
 	mu      sync.RWMutex
 	routes  map[string]routeHandler
@@ -366,7 +366,6 @@ type Router struct {
 	started   time.Time
 	finMu     sync.Mutex
 	finishing map[string]*finishTurn
-	shielded  map[string]int // uploads whose lock holder must not be interrupted
 	observer  Observer
 	outside   sync.Once // the hint about a request outside BasePath is logged once
 
@@ -408,7 +407,6 @@ func New(cfg Config) (*Router, error) {
 
 		started:   time.Now(),
 		finishing: make(map[string]*finishTurn),
-		shielded:  make(map[string]int),
 	}
 	r.stages = defaultStages()
 	r.transforms = &transformer{
@@ -456,9 +454,10 @@ func New(cfg Config) (*Router, error) {
 		}
 	}
 	r.buckets = newBuckets(cfg, r.storage)
-	if r.staging, err = r.openStaging(); err != nil {
+	if r.tusHandler, err = newTusAdapter(r); err != nil {
 		return nil, err
 	}
+	r.staging = r.tusHandler.Staging()
 	if r.queue == nil {
 		r.queue = queue.NewMemory(&queue.MemoryOptions{Logger: cfg.Logger})
 	}
@@ -476,10 +475,6 @@ func New(cfg Config) (*Router, error) {
 	}
 	if r.scanner == nil {
 		r.log.Warn("carcosa: no malware scanner is configured (Config.Scanner): uploaded files are not scanned")
-	}
-	r.locker = shieldedLocker{Locker: newLocker(r.store), r: r}
-	if r.tus, err = r.newTusHandler(); err != nil {
-		return nil, err
 	}
 	r.mux = r.newMux()
 	ok = true
@@ -574,7 +569,7 @@ func (r *Router) newMux() *http.ServeMux {
 	m.HandleFunc("DELETE /uploads/{id}", r.deleteUpload)
 	m.HandleFunc("GET /files/{key...}", r.serveFile)
 	m.HandleFunc("GET /usage", r.serveUsage)
-	m.HandleFunc("/tus/", r.serveTus)
+	m.Handle("/tus/", r.tusHandler)
 	m.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, ErrNotFound)
 	})
