@@ -72,26 +72,6 @@ func (s *shieldedLocker) shield(req *http.Request, id string) bool {
 	return true
 }
 
-// isShielded reports whether a tus request holds upload id's lock
-// shielded.
-func (s *shieldedLocker) isShielded(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, l := range s.held {
-		if k.id == id && l.shielded.Load() {
-			return true
-		}
-	}
-	return false
-}
-
-// holding is how many locks tus requests hold.
-func (s *shieldedLocker) holding() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.held)
-}
-
 type shieldedLock struct {
 	inner tusd.Lock
 	id    string

@@ -21,6 +21,26 @@ import (
 	"github.com/carcosa-dev/carcosa/store/memstore"
 )
 
+// isShielded reports whether a tus request holds upload id's lock
+// shielded.
+func (s *shieldedLocker) isShielded(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, l := range s.held {
+		if k.id == id && l.shielded.Load() {
+			return true
+		}
+	}
+	return false
+}
+
+// holding is how many locks tus requests hold.
+func (s *shieldedLocker) holding() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.held)
+}
+
 // fakeHost admits every caller as alice on route "files" and finishes an
 // upload by marking it processing, noting whether its lock was shielded then.
 type fakeHost struct {
