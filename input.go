@@ -10,10 +10,12 @@ import (
 	"strings"
 
 	"github.com/go-playground/validator/v10"
+
+	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 )
 
 // maxInputSize bounds the JSON input a client may send.
-const maxInputSize = 64 << 10
+const maxInputSize = lifecycle.MaxInputSize
 
 func decodeMeta[M any](b []byte) (M, error) {
 	var m M

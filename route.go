@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"reflect"
-	"regexp"
 	"slices"
 	"time"
 
@@ -175,8 +174,6 @@ type File struct {
 	Derivatives map[string]string
 }
 
-var routeName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
-
 // Handle registers route under name on r. Names are lowercase letters,
 // digits, '-' and '_'. Handle panics on a registration mistake (a bad name, a
 // duplicate, an unknown accept entry, an input type that is not a struct, a
@@ -188,7 +185,7 @@ func Handle[I, M any](r *Router, name string, route Route[I, M]) {
 }
 
 func handle[I, M any](r *Router, name string, rt Route[I, M]) error {
-	if !routeName.MatchString(name) {
+	if !lifecycle.ValidRouteName(name) {
 		return fmt.Errorf("route name %q: use 1-64 lowercase letters, digits, '-' and '_'", name)
 	}
 	if len(rt.Accept) == 0 {

@@ -16,12 +16,13 @@ import (
 	"sync/atomic"
 
 	"github.com/go-playground/validator/v10"
-	tusd "github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/internal/imaging"
 	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/internal/serve"
+	"github.com/carcosa-dev/carcosa/internal/staging"
+	"github.com/carcosa-dev/carcosa/internal/tusadapter"
 	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/quota"
 	"github.com/carcosa-dev/carcosa/safefetch"
@@ -46,9 +47,7 @@ type Router struct {
 	storage  storage.Storage
 	buckets  *lifecycle.Buckets
 	engine   *lifecycle.Engine
-	staging  stagingArea
-	locker   tusd.Locker
-	tus      *tusd.UnroutedHandler
+	staging  staging.Area // opened by tusHandler
 	validate *validator.Validate
 	key      []byte
 	scanner  scan.Scanner
@@ -57,8 +56,9 @@ type Router struct {
 	audit    store.AuditLog // nil when the Store keeps no audit log
 	fetcher  *safefetch.Client
 
-	images *imaging.Pool
-	files  *serve.Files
+	images     *imaging.Pool
+	files      *serve.Files
+	tusHandler *tusadapter.Handler // serves B/tus/
 
 	mu      sync.RWMutex
 	routes  map[string]routeHandler
@@ -67,9 +67,7 @@ type Router struct {
 	mux     *http.ServeMux
 	closers []func() error
 
-	finMu    sync.Mutex
-	shielded map[string]int // uploads whose lock holder must not be interrupted
-	outside  sync.Once      // the hint about a request outside BasePath is logged once
+	outside sync.Once // the hint about a request outside BasePath is logged once
 
 	// beforeVerify, when set (by tests, before serving), runs when
 	// finishing a resumable upload is about to verify it.
@@ -103,7 +101,6 @@ func New(cfg Config) (*Router, error) {
 		routes:   make(map[string]routeHandler),
 		scanner:  cfg.Scanner,
 		queue:    cfg.Queue,
-		shielded: make(map[string]int),
 	}
 	video := cfg.Video
 	if video == nil {
@@ -147,9 +144,10 @@ func New(cfg Config) (*Router, error) {
 	}
 	r.buckets = newBuckets(cfg, r.storage)
 	r.files = newFiles(r)
-	if r.staging, err = r.openStaging(); err != nil {
+	if r.tusHandler, err = newTusAdapter(r); err != nil {
 		return nil, err
 	}
+	r.staging = r.tusHandler.Staging()
 	if r.queue == nil {
 		r.queue = queue.NewMemory(&queue.MemoryOptions{Logger: cfg.Logger})
 	}
@@ -167,7 +165,6 @@ func New(cfg Config) (*Router, error) {
 	if r.scanner == nil {
 		r.log.Warn("carcosa: no malware scanner is configured (Config.Scanner): uploaded files are not scanned")
 	}
-	r.locker = shieldedLocker{Locker: newLocker(r.store), r: r}
 	r.engine = lifecycle.New(lifecycle.Config{
 		Store: r.store, Staging: r.staging, Buckets: r.buckets, Queue: r.queue,
 		Scanner: r.scanner, Quota: r.quota, Observer: cfg.Observer, Log: r.log,
@@ -184,9 +181,6 @@ func New(cfg Config) (*Router, error) {
 			}
 		},
 	})
-	if r.tus, err = r.newTusHandler(); err != nil {
-		return nil, err
-	}
 	r.mux = r.newMux()
 	ok = true
 	return r, nil
@@ -280,7 +274,7 @@ func (r *Router) newMux() *http.ServeMux {
 	m.HandleFunc("DELETE /uploads/{id}", r.deleteUpload)
 	m.HandleFunc("GET /files/{key...}", r.files.ServeFile)
 	m.HandleFunc("GET /usage", r.serveUsage)
-	m.HandleFunc("/tus/", r.serveTus)
+	m.Handle("/tus/", r.tusHandler)
 	m.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, ErrNotFound)
 	})

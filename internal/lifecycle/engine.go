@@ -27,6 +27,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"regexp"
 	"sync"
 	"time"
 
@@ -189,3 +190,14 @@ func ValidID(id string) bool {
 	}
 	return true
 }
+
+// routeName is the form of a route's name.
+var routeName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// ValidRouteName reports whether name is of the form of a route's name:
+// 1-64 lowercase letters, digits, '-' and '_', starting with a letter or
+// digit (so that no key of a stored file starts with a dot).
+func ValidRouteName(name string) bool { return routeName.MatchString(name) }
+
+// MaxInputSize bounds the JSON input a client may send with an upload.
+const MaxInputSize = 64 << 10
