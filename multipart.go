@@ -19,7 +19,7 @@ const multipartOverhead = 1 << 20
 // part through verification into storage without buffering it. An "input"
 // part, if any, must come before the files. The request is all or nothing:
 // when a file is refused, every file of the request is removed (see
-// settleAll).
+// lifecycle.Engine.SettleAll).
 func (r *Router) serveMultipart(w http.ResponseWriter, req *http.Request) {
 	h, ok := r.route(req.PathValue("route"))
 	if !ok {

@@ -13,7 +13,7 @@
 // events, webhooks, metrics and traces attach.
 //
 // Operations that settle or end an upload run one at a time per upload
-// within a process (see Engine.Exclusive); across processes, resumable
+// within a process, each waiting its turn; across processes, resumable
 // uploads are held by their lock.
 //
 // The engine knows nothing of HTTP. The adapters (multipart, tus,

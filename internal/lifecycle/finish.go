@@ -81,7 +81,7 @@ func (eng *Engine) finishTus(ctx context.Context, id string) (*store.Upload, err
 		}
 	}
 	rec, err = eng.settle(ctx, h, rec, c, rec.Key)
-	if !retried(err) {
+	if !leftToRetry(err) {
 		// Ready, or ended otherwise (quarantined, refused by the scan's
 		// policy or by OnComplete): the staged copy is of no more use.
 		eng.RemoveStaged(ctx, id)
@@ -89,10 +89,10 @@ func (eng *Engine) finishTus(ctx context.Context, id string) (*store.Upload, err
 	return rec, err
 }
 
-// retried reports whether err, from settling an upload, leaves it to be
+// leftToRetry reports whether err, from settling an upload, leaves it to be
 // finished again: by the client's retry when a backend failed, by a job
 // when the scanner did. Such an upload keeps what is staged for it.
-func retried(err error) bool {
+func leftToRetry(err error) bool {
 	return errors.Is(err, apierr.ErrUnavailable) || errors.Is(err, apierr.ErrScanUnavailable)
 }
 

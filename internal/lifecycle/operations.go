@@ -32,7 +32,7 @@ func (eng *Engine) Record(ctx context.Context, id string) (*store.Upload, error)
 // deleted once the request bringing them ends when waitUploading is set,
 // and is a conflict otherwise (its client ends it with a tus DELETE).
 func (eng *Engine) Delete(ctx context.Context, id string, waitUploading bool) (*store.Upload, error) {
-	return eng.finishWith(ctx, id, func(ctx context.Context, id string) (*store.Upload, error) {
+	return eng.inTurn(ctx, id, func(ctx context.Context, id string) (*store.Upload, error) {
 		rec, err := eng.Record(ctx, id)
 		if err != nil {
 			return nil, err
@@ -77,7 +77,7 @@ func (eng *Engine) Delete(ctx context.Context, id string, waitUploading bool) (*
 // DeleteQuarantined removes quarantined upload id, its bytes and its
 // record, and returns the record as it was.
 func (eng *Engine) DeleteQuarantined(ctx context.Context, id string) (*store.Upload, error) {
-	return eng.finishWith(ctx, id, func(ctx context.Context, id string) (*store.Upload, error) {
+	return eng.inTurn(ctx, id, func(ctx context.Context, id string) (*store.Upload, error) {
 		rec, err := eng.quarantinedRecord(ctx, id)
 		if err != nil {
 			return nil, err
@@ -97,13 +97,13 @@ func (eng *Engine) DeleteQuarantined(ctx context.Context, id string) (*store.Upl
 // false positive: its bytes go back to their key, the route's OnComplete
 // runs and the upload becomes ready, its scan recorded as released.
 func (eng *Engine) Release(ctx context.Context, id string) (*store.Upload, error) {
-	return eng.finishWith(ctx, id, eng.release)
+	return eng.inTurn(ctx, id, eng.release)
 }
 
 // FinishPresigned verifies presigned upload id, whose client says its
 // file is in place, and settles it.
 func (eng *Engine) FinishPresigned(ctx context.Context, id string) (*store.Upload, error) {
-	return eng.finishWith(ctx, id, eng.finishPresigned)
+	return eng.inTurn(ctx, id, eng.finishPresigned)
 }
 
 // Settle settles a file Receive took alone (not one of a request's files:

@@ -106,7 +106,7 @@ func (eng *Engine) sweepPresigned(ctx context.Context, rec *store.Upload, before
 	if rec.State == store.Processing {
 		pctx, cancel := eng.ProcessContext(ctx)
 		defer cancel()
-		eng.finishWith(pctx, rec.ID, eng.finishPresigned)
+		eng.inTurn(pctx, rec.ID, eng.finishPresigned)
 		return
 	}
 	if !rec.UpdatedAt.Before(before.Add(-eng.cfg.PresignTTL - time.Minute)) {

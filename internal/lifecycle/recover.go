@@ -30,13 +30,13 @@ type finishTurn struct {
 // Finish finishes tus upload id, after any operation on it already under
 // way in this process.
 func (eng *Engine) Finish(ctx context.Context, id string) (*store.Upload, error) {
-	return eng.finishWith(ctx, id, eng.finishTus)
+	return eng.inTurn(ctx, id, eng.finishTus)
 }
 
-// finishWith runs fn for upload id once every operation on the upload
+// inTurn runs fn for upload id once every operation on the upload
 // already under way in this process has ended; fn reads the record as they
 // left it. While waiting, it gives up with apierr.ErrConflict when ctx ends.
-func (eng *Engine) finishWith(ctx context.Context, id string, fn func(context.Context, string) (*store.Upload, error)) (*store.Upload, error) {
+func (eng *Engine) inTurn(ctx context.Context, id string, fn func(context.Context, string) (*store.Upload, error)) (*store.Upload, error) {
 	eng.finMu.Lock()
 	t, ok := eng.finishing[id]
 	if !ok {
@@ -65,8 +65,8 @@ func (eng *Engine) finishWith(ctx context.Context, id string, fn func(context.Co
 	return fn(ctx, id)
 }
 
-// inFlight reports whether upload id is being finished in this process.
-func (eng *Engine) inFlight(id string) bool {
+// busy reports whether upload id is being finished in this process.
+func (eng *Engine) busy(id string) bool {
 	eng.finMu.Lock()
 	defer eng.finMu.Unlock()
 	_, ok := eng.finishing[id]
@@ -116,14 +116,14 @@ func (eng *Engine) sweep(ctx context.Context, before time.Time, failed bool) err
 					continue
 				case st == store.Processing && rec.Via != "multipart" && eng.Background(rec):
 					// A large file whose processing job was lost.
-					if !eng.inFlight(rec.ID) {
+					if !eng.busy(rec.ID) {
 						eng.enqueueProcess(ctx, rec.ID, rec.Size)
 					}
 					continue
 				}
 				switch rec.Via {
 				case "tus":
-					if rec.Partial || eng.inFlight(rec.ID) || !eng.staging.Has(ctx, rec.ID) {
+					if rec.Partial || eng.busy(rec.ID) || !eng.staging.Has(ctx, rec.ID) {
 						continue
 					}
 					if st == store.Uploading && !eng.staging.Complete(ctx, rec.ID) {

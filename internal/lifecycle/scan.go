@@ -377,9 +377,9 @@ func (eng *Engine) resume(ctx context.Context, rec *store.Upload) (*store.Upload
 	case "tus":
 		return eng.FinishLocked(ctx, rec.ID, LockWait)
 	case "presign":
-		return eng.finishWith(ctx, rec.ID, eng.finishPresigned)
+		return eng.inTurn(ctx, rec.ID, eng.finishPresigned)
 	default:
-		return eng.finishWith(ctx, rec.ID, eng.finishStored)
+		return eng.inTurn(ctx, rec.ID, eng.finishStored)
 	}
 }
 
