@@ -89,8 +89,10 @@ func (h *Handler) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileIn
 	}
 	reqID := apierr.RequestID(req)
 	info := hook.Upload
-	a, _ := hook.Context.Value(admittedKey{}).(*tusAdmission)
-	if a == nil {
+	var a *tusAdmission
+	if v, ok := hook.Context.Value(admittedKey{}).(tusAdmission); ok {
+		a = &v
+	} else {
 		size := info.Size
 		if info.SizeIsDeferred {
 			size = -1
@@ -108,7 +110,6 @@ func (h *Handler) tusCreate(hook tusd.HookEvent) (tusd.HTTPResponse, tusd.FileIn
 	if err := h.host.Create(hook.Context, rec, a.g.Tier); err != nil {
 		return tusd.HTTPResponse{}, none, tusError(apierr.Client(err), reqID)
 	}
-	a.recorded = true
 	return tusd.HTTPResponse{}, tusd.FileInfoChanges{ID: rec.ID, MetaData: keptMeta(info.MetaData)}, nil
 }
 
@@ -121,11 +122,10 @@ type tusAdmission struct {
 	name        string // safe
 	size        int64  // -1 when deferred
 	g           Grant
-	recorded    bool // the upload's record was created
 }
 
-// admittedKey carries a *tusAdmission made before tusd saw the request
-// (see admitCreation) to tusCreate.
+// admittedKey carries a tusAdmission made before tusd saw the request
+// (see admitCreation) to tusCreate, which reads it.
 type admittedKey struct{}
 
 // admitTus admits a new tus upload of size bytes (-1: deferred), a final

@@ -2,6 +2,7 @@ package tusadapter
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -64,11 +65,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 				return
 			}
 			defer func() {
-				if !a.recorded {
-					h.host.ReleaseQuota(context.WithoutCancel(req.Context()), a.id)
+				// The reservation is the record's once the creation hook
+				// made one; otherwise it is given back.
+				ctx := context.WithoutCancel(req.Context())
+				if _, err := h.store.Get(ctx, a.id); errors.Is(err, store.ErrNotFound) {
+					h.host.ReleaseQuota(ctx, a.id)
 				}
 			}()
-			req = req.WithContext(context.WithValue(req.Context(), admittedKey{}, a))
+			req = req.WithContext(context.WithValue(req.Context(), admittedKey{}, *a))
 			limit := a.maxFileSize
 			if a.size >= 0 {
 				limit = min(limit, a.size)
