@@ -293,6 +293,7 @@ type typedRoute[I, M any] struct {
 	r      *Router
 }
 
+// Policy is the route as the engine and the adapters see it.
 func (t *typedRoute[I, M]) Policy() *lifecycle.Policy { return t.cfg }
 
 func (t *typedRoute[I, M]) schema() []SchemaField { return t.fields }
