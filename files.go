@@ -34,7 +34,10 @@ func newFiles(r *Router) *serve.Files {
 	})
 }
 
-// SignURL returns a URL path for the file at key that stays valid for ttl.
+// SignURL returns a URL path for the stored file at key (a File's or an
+// Upload's Key) that stays valid for ttl. It signs without looking the file
+// up; SignedURL does the same for an upload ID, and refuses a file that is
+// not ready.
 func (r *Router) SignURL(key string, ttl time.Duration) string { return r.files.SignURL(key, ttl) }
 
 // TransformURL returns the URL of the file at key transformed by spec: the

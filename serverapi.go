@@ -166,7 +166,8 @@ func (r *Router) Rename(ctx context.Context, id, name string) (Upload, error) {
 
 // SignedURL returns a URL path (under the Router's BasePath) that serves
 // ready upload id's file for ttl (Config.SignedURLTTL when 0), whether or
-// not its route is public.
+// not its route is public. SignURL signs by storage key instead, without
+// looking the file up.
 func (r *Router) SignedURL(ctx context.Context, id string, ttl time.Duration) (string, error) {
 	rec, err := r.engine.Record(ctx, id)
 	if err != nil {
