@@ -162,6 +162,11 @@ type Query struct {
 	// next page.
 	After Cursor
 
+	// Newest reverses List's order: the most recently updated first, and
+	// After keeps the records that come after it in that order (updated
+	// before it).
+	Newest bool
+
 	// Limit is the most records to return: 1 to MaxLimit; 0 means
 	// DefaultLimit.
 	Limit int

@@ -204,7 +204,7 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 		if !q.UpdatedBefore.IsZero() && !u.UpdatedAt.Before(q.UpdatedBefore) {
 			continue
 		}
-		if !q.After.IsZero() && !q.After.Less(u.Cursor()) {
+		if !q.After.IsZero() && (!q.Newest && !q.After.Less(u.Cursor()) || q.Newest && !u.Cursor().Less(q.After)) {
 			continue
 		}
 		out = append(out, u.Clone())
@@ -219,6 +219,9 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 		}
 		return 0
 	})
+	if q.Newest {
+		slices.Reverse(out)
+	}
 	if len(out) > q.Limit {
 		out = out[:q.Limit]
 	}

@@ -775,11 +775,21 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 		}
 		where = append(where, "updated_at < "+arg(before))
 	}
+	cmp, order := ">", "updated_at, id"
+	if q.Newest {
+		cmp, order = "<", "updated_at DESC, id DESC"
+	}
 	if !q.After.IsZero() {
 		after := micro(q.After.UpdatedAt)
-		if after.Equal(q.After.UpdatedAt) {
-			where = append(where, "(updated_at, id) > ("+arg(after)+", "+arg(q.After.ID)+")")
-		} else {
+		switch {
+		case after.Equal(q.After.UpdatedAt):
+			where = append(where, "(updated_at, id) "+cmp+" ("+arg(after)+", "+arg(q.After.ID)+")")
+		case q.Newest:
+			// No stored time equals a cursor time with a fraction of a
+			// microsecond: the records before it are those at or before
+			// its microsecond.
+			where = append(where, "updated_at <= "+arg(after))
+		default:
 			// No stored time equals a cursor time with a fraction of a
 			// microsecond, so the ID does not matter.
 			where = append(where, "updated_at > "+arg(after))
@@ -791,7 +801,7 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 	if len(where) > 0 {
 		cond = ` WHERE ` + strings.Join(where, " AND ")
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM `+s.table+cond+` ORDER BY updated_at, id LIMIT `+arg(q.Limit), args...)
+	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM `+s.table+cond+` ORDER BY `+order+` LIMIT `+arg(q.Limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list: %w", err)
 	}

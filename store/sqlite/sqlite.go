@@ -532,8 +532,12 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 		where = append(where, "updated_at < ?")
 		args = append(args, q.UpdatedBefore.UnixNano())
 	}
+	cmp, order := ">", "updated_at, id"
+	if q.Newest {
+		cmp, order = "<", "updated_at DESC, id DESC"
+	}
 	if !q.After.IsZero() {
-		where = append(where, "(updated_at > ? OR (updated_at = ? AND id > ?))")
+		where = append(where, "(updated_at "+cmp+" ? OR (updated_at = ? AND id "+cmp+" ?))")
 		n := q.After.UpdatedAt.UnixNano()
 		args = append(args, n, n, q.After.ID)
 	}
@@ -542,7 +546,7 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 	if len(where) > 0 {
 		cond = ` WHERE ` + strings.Join(where, " AND ")
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM uploads`+cond+` ORDER BY updated_at, id LIMIT ?`, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM uploads`+cond+` ORDER BY `+order+` LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list: %w", err)
 	}

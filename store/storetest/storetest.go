@@ -901,6 +901,26 @@ func testList(t *testing.T, s store.Store) {
 	if !slices.Equal(paged, ids(all)) {
 		t.Errorf("paged List = %v, want %v", paged, ids(all))
 	}
+	// Newest first: the same records in reverse, and so through pages of
+	// two.
+	newest := ids(all)
+	slices.Reverse(newest)
+	if got := ids(list(store.Query{State: store.Processing, Newest: true})); !slices.Equal(got, newest) {
+		t.Errorf("Newest: List = %v, want %v", got, newest)
+	}
+	paged = nil
+	q = store.Query{State: store.Processing, Limit: 2, Newest: true}
+	for range 10 {
+		page := list(q)
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, ids(page)...)
+		q.After = page[len(page)-1].Cursor()
+	}
+	if !slices.Equal(paged, newest) {
+		t.Errorf("Newest: paged List = %v, want %v", paged, newest)
+	}
 	if got := list(store.Query{State: store.Quarantined}); len(got) != 0 {
 		t.Errorf("List(quarantined) = %v, want none", ids(got))
 	}
