@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/carcosa-dev/carcosa/broker"
 	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/quota"
 	"github.com/carcosa-dev/carcosa/safefetch"
@@ -173,6 +174,15 @@ type Config struct {
 	// (created, each move between states, deleted) right after the record
 	// is written. It must return quickly. None by default.
 	Observer Observer
+
+	// Broker carries live events (progress and state changes, served as
+	// Server-Sent Events under B/uploads/{id}/events and B/events) between
+	// instances: the instance that holds an upload publishes, any instance
+	// serves the stream. With several instances, use one they share:
+	// broker/pgbroker (PostgreSQL LISTEN/NOTIFY) or broker/redisbroker.
+	// Defaults to the in-process broker.New(), which New closes with the
+	// Router; a Broker given here is the caller's to close.
+	Broker broker.Broker
 
 	// Logger receives the Router's logs; it never gets file contents, names
 	// or input. Defaults to slog.Default().

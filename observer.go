@@ -1,6 +1,10 @@
 package carcosa
 
-import "github.com/carcosa-dev/carcosa/internal/lifecycle"
+import (
+	"context"
+
+	"github.com/carcosa-dev/carcosa/internal/lifecycle"
+)
 
 // Event is one change of an upload's state, as an Observer sees it: the
 // upload was created (From ""), moved from one state to another, or was
@@ -19,3 +23,16 @@ type Observer = lifecycle.Observer
 
 // ObserverFunc adapts a function to an Observer.
 type ObserverFunc = lifecycle.ObserverFunc
+
+// observers is the Observer the engine tells of every change: the live
+// event streams, then Config.Observer.
+func (r *Router) observers() lifecycle.Observer {
+	return lifecycle.ObserverFunc(func(ctx context.Context, e lifecycle.Event) {
+		if r.live != nil {
+			r.live.Observe(ctx, e)
+		}
+		if o := r.cfg.Observer; o != nil {
+			o.Observe(ctx, e)
+		}
+	})
+}

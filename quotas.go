@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/quota"
 )
 
@@ -50,15 +51,8 @@ func (r *Router) serveUsage(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, ErrNotFound.With("quotas are not configured"))
 		return
 	}
-	name := req.URL.Query().Get("route")
-	h, ok := r.route(name)
+	name, g, ok := r.identify(w, req)
 	if !ok {
-		r.writeError(w, req, ErrUnknownRoute.With("name the route whose middleware identifies you: ?route=name"))
-		return
-	}
-	g, err := h.identify(req.Context(), req)
-	if err != nil {
-		r.writeError(w, req, err)
 		return
 	}
 	scopes, err := r.Usage(req.Context(), g.Tenant, g.Owner, name)
@@ -67,4 +61,34 @@ func (r *Router) serveUsage(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	apierr.WriteJSON(w, http.StatusOK, map[string]any{"quotas": scopes})
+}
+
+// identify finds who the caller of a request about no upload is, from the
+// middleware of the route its ?route= names; it answers the request itself
+// when that fails.
+func (r *Router) identify(w http.ResponseWriter, req *http.Request) (route string, g lifecycle.Grant, ok bool) {
+	name := req.URL.Query().Get("route")
+	h, found := r.route(name)
+	if !found {
+		r.writeError(w, req, ErrUnknownRoute.With("name the route whose middleware identifies you: ?route=name"))
+		return "", g, false
+	}
+	g, err := h.identify(req.Context(), req)
+	if err != nil {
+		r.writeError(w, req, err)
+		return "", g, false
+	}
+	return name, g, true
+}
+
+// identifyOwner is identify for requests that show a caller what is
+// theirs: a caller the middleware gives no owner is refused, since every
+// such caller would be the same one.
+func (r *Router) identifyOwner(w http.ResponseWriter, req *http.Request) (route string, g lifecycle.Grant, ok bool) {
+	route, g, ok = r.identify(w, req)
+	if ok && g.Owner == "" {
+		r.writeError(w, req, ErrForbidden.With("the route's middleware names no owner for this caller"))
+		return "", g, false
+	}
+	return route, g, ok
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-playground/validator/v10"
 
+	"github.com/carcosa-dev/carcosa/broker"
 	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/internal/imaging"
 	"github.com/carcosa-dev/carcosa/internal/lifecycle"
@@ -59,6 +60,7 @@ type Router struct {
 	images     *imaging.Pool
 	files      *serve.Files
 	tusHandler *tusadapter.Handler // serves B/tus/
+	live       *live               // publishes and serves live events
 
 	mu      sync.RWMutex
 	routes  map[string]routeHandler
@@ -167,7 +169,7 @@ func New(cfg Config) (*Router, error) {
 	}
 	r.engine = lifecycle.New(lifecycle.Config{
 		Store: r.store, Staging: r.staging, Buckets: r.buckets, Queue: r.queue,
-		Scanner: r.scanner, Quota: r.quota, Observer: cfg.Observer, Log: r.log,
+		Scanner: r.scanner, Quota: r.quota, Observer: r.observers(), Log: r.log,
 		Images: r.images,
 		Routes: func(name string) (lifecycle.Route, bool) { return r.route(name) },
 		Lock:   r.lockUpload,
@@ -181,6 +183,12 @@ func New(cfg Config) (*Router, error) {
 			}
 		},
 	})
+	b := cfg.Broker
+	if b == nil {
+		b = broker.New()
+		r.closers = append(r.closers, b.Close)
+	}
+	r.live = newLive(r, b)
 	r.mux = r.newMux()
 	ok = true
 	return r, nil
@@ -194,6 +202,9 @@ func (r *Router) Close() error {
 		r.log.Error("stopping the Router", "err", err)
 	}
 	cancel()
+	if r.live != nil {
+		r.live.Close()
+	}
 	var errs []error
 	for i := len(r.closers) - 1; i >= 0; i-- {
 		errs = append(errs, r.closers[i]())
@@ -271,6 +282,9 @@ func (r *Router) newMux() *http.ServeMux {
 	m.HandleFunc("POST /routes/{route}/presign", r.servePresign)
 	m.HandleFunc("POST /uploads/{id}/complete", r.serveComplete)
 	m.HandleFunc("GET /uploads/{id}", r.serveUpload)
+	m.HandleFunc("GET /uploads/{id}/events", r.live.serveUpload)
+	m.HandleFunc("GET /uploads", r.live.serveList)
+	m.HandleFunc("GET /events", r.live.serveOwner)
 	m.HandleFunc("DELETE /uploads/{id}", r.deleteUpload)
 	m.HandleFunc("GET /files/{key...}", r.files.ServeFile)
 	m.HandleFunc("GET /usage", r.serveUsage)

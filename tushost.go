@@ -171,3 +171,7 @@ func (h tusHost) Expired(ctx context.Context, rec *store.Upload, now time.Time) 
 func (h tusHost) Expire(ctx context.Context, rec *store.Upload) error {
 	return h.r.engine.Expire(ctx, rec)
 }
+
+func (h tusHost) Progress(rec *store.Upload, offset int64, bytesPerSecond float64) {
+	h.r.live.Progress(rec, offset, bytesPerSecond)
+}

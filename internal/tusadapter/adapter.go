@@ -74,6 +74,10 @@ type Host interface {
 	// Expire removes the staged bytes of upload rec, past its expiry, and
 	// ends it.
 	Expire(ctx context.Context, rec *store.Upload) error
+
+	// Progress tells that offset bytes of upload rec have arrived, at
+	// bytesPerSecond over the request bringing them. It must not block.
+	Progress(rec *store.Upload, offset int64, bytesPerSecond float64)
 }
 
 // Grant is what a route's middleware granted a caller.

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/internal/idle"
 	"github.com/carcosa-dev/carcosa/internal/tusext"
+	"github.com/carcosa-dev/carcosa/store"
 )
 
 // verifyChecksum checks the body of a tus request that carries an
@@ -102,4 +104,46 @@ func (b *exactBody) Read(p []byte) (int, error) {
 		return 1, nil
 	}
 	return 0, err
+}
+
+// progressEvery is the most often a request's progress is told while its
+// bytes arrive.
+const progressEvery = 250 * time.Millisecond
+
+// progressBody tells the Host how far an upload has come as a PATCH's body
+// is read: at most every progressEvery, and once more at its end.
+type progressBody struct {
+	io.ReadCloser
+	host   Host
+	rec    *store.Upload
+	offset int64 // of the upload, after what was read
+	read   int64 // by this request
+	start  time.Time
+	last   time.Time
+	ended  bool
+}
+
+func (b *progressBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.offset += int64(n)
+	b.read += int64(n)
+	switch {
+	case !b.ended && (err == io.EOF || b.rec.Size >= 0 && b.offset >= b.rec.Size):
+		// The body's end, or the upload's: tusd may stop reading at the
+		// upload's length without seeing the body end.
+		b.ended = true
+		b.report()
+	case n > 0 && time.Since(b.last) >= progressEvery:
+		b.report()
+	}
+	return n, err
+}
+
+func (b *progressBody) report() {
+	b.last = time.Now()
+	rate := 0.0
+	if d := b.last.Sub(b.start).Seconds(); d > 0 {
+		rate = float64(b.read) / d
+	}
+	b.host.Progress(b.rec, b.offset, rate)
 }

@@ -152,7 +152,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			req.Body = chunked
 		}
 	}
+	var progress *progressBody
+	if req.Method == http.MethodPatch {
+		if off, err := strconv.ParseInt(req.Header.Get("Upload-Offset"), 10, 64); err == nil && off >= 0 {
+			progress = &progressBody{ReadCloser: req.Body, rec: rec, offset: off, host: h.host, start: time.Now()}
+			progress.last = progress.start
+			req.Body = progress
+		}
+	}
 	h.tus.Middleware(next).ServeHTTP(tw, req)
+	if progress != nil && !progress.ended && tw.status == http.StatusNoContent {
+		// The end of a PATCH whose body's end the adapter did not see.
+		if off, err := strconv.ParseInt(tw.Header().Get("Upload-Offset"), 10, 64); err == nil {
+			progress.offset = off
+			progress.report()
+		}
+	}
 
 	switch {
 	case req.Method == http.MethodDelete && tw.status == http.StatusNoContent:

@@ -113,6 +113,8 @@ func (f *fakeHost) Expired(context.Context, *store.Upload, time.Time) bool { ret
 
 func (f *fakeHost) Expire(context.Context, *store.Upload) error { return nil }
 
+func (f *fakeHost) Progress(*store.Upload, int64, float64) {}
+
 func newTestHandler(t *testing.T) (*fakeHost, *httptest.Server) {
 	t.Helper()
 	dir := t.TempDir()
