@@ -1,6 +1,7 @@
 // Drives the example's web page in Chromium: picks the "images" route,
 // types a caption, uploads <file> through the file input, then drops a second image (drawn in
-// the page) on the drop zone, and waits for both rows to be ready.
+// the page) on the drop zone, and waits for both rows to be ready, as the
+// uploads' event streams tell; then reloads the page and finds both listed.
 //
 //   node page.mjs <pageURL> <file> <screenshotPath>
 //
@@ -78,6 +79,8 @@ async function main() {
   try {
     const context = await browser.newContext({ viewport: { width: 1000, height: 760 }, colorScheme: 'light' });
     page = await context.newPage();
+    const requested = [];
+    page.on('request', (req) => requested.push(req.url()));
     page.on('console', (m) => log(`console.${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => log(`page error: ${e.message}`));
     page.on('requestfailed', (r) => log(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText ?? ''}`));
@@ -125,6 +128,21 @@ async function main() {
     const dropped = await waitSettled(page, DROP_NAME);
     const rowRoutes = await page.$$eval('.upload-row', (rows) => rows.map((r) => r.dataset.route));
     if (rowRoutes.some((r) => r !== ROUTE)) throw new Error(`rows went to routes ${rowRoutes.join(', ')}`);
+
+    // The page learned the outcome from the server's event stream.
+    if (!requested.some((u) => /\/uploads\/[0-9a-f]{32}\/events$/.test(u))) {
+      throw new Error('the page never opened an upload\'s event stream');
+    }
+
+    // After a reload, the page lists the visitor's uploads from GET B/uploads.
+    log('reloading');
+    await page.reload({ waitUntil: 'load', timeout: TIMEOUT });
+    for (const n of [name, DROP_NAME]) {
+      const sel = `${rowSelector(n)}[data-listed="true"][data-state="ready"]`;
+      await page.waitForSelector(sel, { timeout: TIMEOUT });
+    }
+    const listedSha = await page.$eval(`${rowSelector(name)}[data-listed="true"]`, (el) => el.dataset.sha256);
+    if (listedSha !== picked.sha256) throw new Error(`the listed row shows sha256 ${listedSha}, not ${picked.sha256}`);
 
     // Let the thumbnails load before the screenshot.
     await page.waitForFunction(() => [...document.querySelectorAll('.thumb:not([hidden])')].every((i) => i.complete), null, { timeout: 10_000 }).catch(() => {});

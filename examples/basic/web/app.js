@@ -598,24 +598,95 @@
     return JSON.parse(text);
   }
 
-  // settle shows the final record, polling while the server still
-  // processes it: large files are scanned for malware in the background.
-  async function settle(row, id) {
+  const FINAL = new Set(['ready', 'rejected', 'quarantined', 'failed']);
+
+  // poll asks for upload id's record until its state is final.
+  async function poll(row, id) {
     let rec = await fetchRecord(id);
-    for (let i = 0; i < 150 && (rec.state === 'processing' || rec.state === 'uploading'); i++) {
+    for (let i = 0; i < 150 && !FINAL.has(rec.state); i++) {
       if (rec.state === 'processing') row.setStatus('Processing on the server (malware scan)…');
       await sleep(Math.min(500 + 100 * i, 3000));
       rec = await fetchRecord(id);
     }
+    return rec;
+  }
+
+  // watch follows upload id on the server's event stream
+  // (GET B/uploads/{id}/events) until its state is final, and returns the
+  // final record. The server ends the stream after the final state; a
+  // stream that breaks before it, or a browser without EventSource, falls
+  // back to asking for the record.
+  function watch(row, id) {
+    if (!window.EventSource) return poll(row, id);
+    return new Promise((resolve, reject) => {
+      const es = new EventSource(`${BASE}/uploads/${encodeURIComponent(id)}/events`);
+      let done = false;
+      es.addEventListener('state', (ev) => {
+        const rec = JSON.parse(ev.data);
+        if (rec.state === 'processing') row.setStatus('Processing on the server (malware scan)…');
+        if (FINAL.has(rec.state)) {
+          done = true;
+          es.close();
+          resolve(rec);
+        }
+      });
+      es.onerror = () => {
+        if (done) return;
+        done = true;
+        es.close();
+        poll(row, id).then(resolve, reject);
+      };
+    });
+  }
+
+  // show shows a final record on its row.
+  function show(row, rec) {
     row.showRecord(rec);
     if (rec.state === 'ready') {
       row.setState('ready');
     } else if (rec.state === 'rejected' || rec.state === 'quarantined') {
       row.setState('rejected', rec.state === 'quarantined' ? 'Quarantined' : 'Rejected');
       if (rec.error) row.showError(rec.error.code, rec.error.message);
+    } else if (rec.state === 'failed') {
+      row.setState('failed');
+      if (rec.error) row.showError(rec.error.code, rec.error.message);
     } else {
       row.setState('failed', `Unexpected state: ${rec.state}`);
       if (rec.error) row.showError(rec.error.code, rec.error.message);
+    }
+  }
+
+  // settle shows the final record: large files are scanned for malware in
+  // the background, and the server says when they are done.
+  async function settle(row, id) {
+    show(row, await watch(row, id));
+  }
+
+  // listOwn shows the visitor's earlier uploads, as GET B/uploads lists
+  // them for each route, newest at the top.
+  async function listOwn() {
+    const recs = [];
+    for (const name of routes.keys()) {
+      try {
+        const res = await fetch(`${BASE}/uploads?route=${encodeURIComponent(name)}&limit=20`, { headers: { Accept: 'application/json' } });
+        if (!res.ok) continue;
+        const body = await res.json();
+        recs.push(...(body.uploads || []));
+      } catch {
+        // The list is a convenience: the page works without it.
+      }
+    }
+    recs.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    for (const rec of recs) {
+      const row = new Row({ name: rec.name, size: rec.size }, rec.route);
+      row.node.dataset.listed = 'true';
+      row.progress(1, 1);
+      if (FINAL.has(rec.state)) {
+        show(row, rec);
+      } else {
+        row.setState('uploading', rec.state === 'processing' ? 'Processing on the server…' : 'Unfinished');
+        if (rec.state === 'processing') settle(row, rec.id).catch(() => {});
+      }
     }
   }
 
@@ -758,6 +829,6 @@
     refreshResumeNotice();
   });
 
-  loadRoutes();
+  loadRoutes().then(listOwn);
   refreshResumeNotice();
 })();
