@@ -60,6 +60,13 @@
 // reports the medians of the child's peak RSS and of what the transforms
 // added to it as Markdown on stdout.
 //
+// -progress-latency N measures live progress across instances instead of
+// the benchmark: two Routers share one Store and reach each other through
+// the Broker -broker names (local, postgres with -postgres, redis with
+// -redis); one upload of N PATCHes of -progress-chunk bytes (16 KiB) goes
+// to the first, and the time from each PATCH written to its progress event
+// on the second's event stream is reported as p50 and p99.
+//
 // Every server runs in a process of its own (this binary, re-executed with
 // the hidden subcommand "serve"), with a fresh data directory, for each
 // (kind, scenario, repetition). The kinds alternate their order from one
@@ -164,6 +171,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if cfg.decodeMemory > 0 {
 		return runDecodeMemory(ctx, cfg, stdout, stderr)
 	}
+	if cfg.progressLatency > 0 {
+		return runProgressLatency(ctx, cfg, stdout, stderr)
+	}
 	return runBench(ctx, cfg, stdout, stderr)
 }
 
@@ -191,7 +201,14 @@ type config struct {
 	decodeMemory   int
 	decodeWidth    int
 	decodeHeight   int
-	args           []string // as given, for the report
+
+	progressLatency int
+	progressChunk   int64
+	broker          string
+	postgres        string
+	redis           string
+
+	args []string // as given, for the report
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -223,6 +240,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.thumbsParallel, "thumbs-parallel", 1, "thumbnails Carcosa makes at once in -thumbs")
 	fs.IntVar(&cfg.decodeMemory, "decode-memory", 0, "instead of the benchmark, transform this many large PNGs of -decode-memory-source at once, with transform.Limits.MaxMemory at its default and with no budget, each in a process of its own, and report their peak RSS; -reps defaults to 3")
 	decodeSource := fs.String("decode-memory-source", "7000x7000", "`WIDTHxHEIGHT` of the PNGs of -decode-memory")
+	fs.IntVar(&cfg.progressLatency, "progress-latency", 0, "instead of the benchmark, send one upload of this many PATCHes to one instance and time each one's progress event on another instance's event stream; reports p50 and p99")
+	progressChunk := byteSize(16 << 10)
+	fs.Var(&progressChunk, "progress-chunk", "PATCH size of -progress-latency")
+	fs.StringVar(&cfg.broker, "broker", "local", "the Broker between the instances of -progress-latency: local (in-process), postgres (-postgres) or redis (-redis)")
+	fs.StringVar(&cfg.postgres, "postgres", os.Getenv("CARCOSA_TEST_POSTGRES"), "PostgreSQL `DSN` of -broker postgres, which also keeps the instances' records")
+	fs.StringVar(&cfg.redis, "redis", os.Getenv("CARCOSA_TEST_REDIS"), "Redis `URL` of -broker redis")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -230,6 +253,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg.size, cfg.chunk, cfg.concurrentSize = int64(size), int64(chunk), int64(concSize)
+	cfg.progressChunk = int64(progressChunk)
 	cfg.large, cfg.largeChunk = int64(large), int64(largeChunk)
 	cfg.scenarios = splitList(*scenarios)
 	cfg.kinds = splitList(*kinds)
@@ -241,6 +265,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-size, -concurrent-size and -large must be positive")
 	case cfg.chunk < 1:
 		return nil, errors.New("-chunk must be positive")
+	case cfg.progressChunk < 1:
+		return nil, errors.New("-progress-chunk must be positive")
 	case cfg.largeChunk < 0:
 		return nil, errors.New("-large-chunk must not be negative")
 	case cfg.concurrent < 1:
