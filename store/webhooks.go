@@ -97,8 +97,8 @@ type WebhookDelivery struct {
 type DeliveryQuery struct {
 	EventID    string
 	EndpointID string
-	Tenant     string // deliveries of the tenant's events
-	DeadOnly   bool   // only attempts marked Dead
+	Tenant     string    // deliveries of the tenant's events
+	DeadOnly   bool      // only attempts marked Dead
 	Before     time.Time // only attempts made before it
 	// Limit is the most attempts to return: 1 to MaxLimit (1000); 0 means
 	// DefaultLimit (100). Any other value makes ListDeliveries fail.
