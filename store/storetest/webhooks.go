@@ -435,6 +435,9 @@ func testWebhookDeliveries(t *testing.T, s store.Store) {
 	if err := w.AppendDelivery(ctx, &store.WebhookDelivery{ID: "d1", EventID: "msg_1", Attempt: 1}); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("AppendDelivery of a taken ID: %v, want ErrExists", err)
 	}
+	if err := w.AppendDelivery(ctx, &store.WebhookDelivery{EndpointID: "we1", Attempt: 1}); err == nil {
+		t.Fatal("AppendDelivery without an event ID succeeded")
+	}
 	// The store sets the ID, and At, in the caller's delivery.
 	var made []string
 	before := time.Now()
