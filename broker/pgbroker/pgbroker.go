@@ -290,6 +290,9 @@ func (b *Broker) Publish(ctx context.Context, topic string, data []byte) error {
 		return fmt.Errorf("%w: a topic of %d bytes leaves no room for the message", broker.ErrTooLarge, len(topic))
 	}
 	if _, err := b.pool.Exec(ctx, "SELECT pg_notify($1, $2)", b.channel, payload); err != nil {
+		if b.closed.Load() {
+			return broker.ErrClosed // and Close closed the pool
+		}
 		return fmt.Errorf("pgbroker: publish: %w", err)
 	}
 	return nil

@@ -156,6 +156,9 @@ func (b *Broker) Publish(ctx context.Context, topic string, data []byte) error {
 		return broker.ErrTooLarge
 	}
 	if err := b.client.Publish(ctx, b.prefix+topic, data).Err(); err != nil {
+		if b.closed.Load() {
+			return broker.ErrClosed // and Close closed the client
+		}
 		return fmt.Errorf("redisbroker: publish: %w", err)
 	}
 	return nil
