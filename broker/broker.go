@@ -20,8 +20,10 @@ import (
 )
 
 // MaxMessage is the largest message a Broker must carry, in bytes.
-// PostgreSQL's NOTIFY takes at most 8000.
-const MaxMessage = 7000
+// PostgreSQL's NOTIFY takes a text payload shorter than 8000 bytes, which
+// must hold the topic and the message in base64 (4 bytes for every 3):
+// 4096 bytes take 5464, leaving room for a topic of over 2000.
+const MaxMessage = 4096
 
 // ErrTooLarge is returned by Publish for a message over MaxMessage.
 var ErrTooLarge = errors.New("broker: message larger than MaxMessage")
@@ -79,21 +81,32 @@ func New() *Local {
 	return &Local{subs: make(map[string]map[*sub]struct{})}
 }
 
-// Publish delivers data to this process's subscribers of topic.
+// Publish delivers data to this process's subscribers of topic. It
+// returns ErrClosed once the Broker is closed.
 func (l *Local) Publish(_ context.Context, topic string, data []byte) error {
 	if len(data) > MaxMessage {
 		return ErrTooLarge
 	}
-	l.Deliver(topic, data)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	l.deliver(topic, data)
 	return nil
 }
 
 // Deliver hands data to this process's subscribers of topic, dropping it
 // for those whose buffer is full. Networked Brokers call it for what they
-// receive.
+// receive. After Close it delivers nothing.
 func (l *Local) Deliver(topic string, data []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.deliver(topic, data)
+}
+
+// deliver is Deliver with l.mu held.
+func (l *Local) deliver(topic string, data []byte) {
 	for s := range l.subs[topic] {
 		select {
 		case s.c <- data:
@@ -136,7 +149,8 @@ func (l *Local) Topics() []string {
 	return out
 }
 
-// Close ends every subscription.
+// Close ends every subscription; later Publishes and Subscribes return
+// ErrClosed.
 func (l *Local) Close() error {
 	l.mu.Lock()
 	subs := l.subs
