@@ -23,6 +23,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/carcosa-dev/carcosa/broker/pgbroker"
+	"github.com/carcosa-dev/carcosa/broker/redisbroker"
 	"github.com/carcosa-dev/carcosa/internal/testenv"
 	"github.com/carcosa-dev/carcosa/queue/riverqueue"
 	"github.com/carcosa-dev/carcosa/scan"
@@ -89,6 +91,20 @@ func chaosServe(dir, addr string, stall bool) {
 			}
 			cfg.Queue = q
 		}
+	}
+	switch os.Getenv("CARCOSA_CHAOS_BROKER") {
+	case "postgres":
+		b, err := pgbroker.Open(context.Background(), os.Getenv("CARCOSA_CHAOS_POSTGRES"), nil)
+		if err != nil {
+			fatal(err)
+		}
+		cfg.Broker = b
+	case "redis":
+		b, err := redisbroker.Open(context.Background(), os.Getenv("CARCOSA_CHAOS_REDIS"), nil)
+		if err != nil {
+			fatal(err)
+		}
+		cfg.Broker = b
 	}
 	if a := os.Getenv("CARCOSA_CHAOS_CLAMD"); a != "" {
 		cl, err := scan.NewClamd(a, scan.ClamdOptions{})
