@@ -125,10 +125,10 @@ func TestSecrets(t *testing.T) {
 	}
 	for _, bad := range []string{
 		"",
-		"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",        // no prefix
-		"whsec_",                                  // nothing
-		"whsec_AAAA",                              // 3 bytes
-		"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS",   // not base64
+		"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",      // no prefix
+		"whsec_",                                // nothing
+		"whsec_AAAA",                            // 3 bytes
+		"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS", // not base64
 		"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw=", // trailing junk
 		"whsec_" + strings.Repeat("A", 88),        // 66 bytes
 		"whsec_MfKQ9r8GKYqrTwjU_D8ILPZIo2LaLaSw",  // URL alphabet
