@@ -31,6 +31,7 @@ import (
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/store/sqlite"
 	"github.com/carcosa-dev/carcosa/transform"
+	"github.com/carcosa-dev/carcosa/webhook"
 )
 
 // Router is the upload system mounted as an http.Handler. Create it with
@@ -55,6 +56,7 @@ type Router struct {
 	quota    *quota.Manager // nil without Config.Quota
 	audit    store.AuditLog // nil when the Store keeps no audit log
 	fetcher  *safefetch.Client
+	webhooks *webhook.Dispatcher // nil when there is nothing to send to
 
 	images     *imaging.Pool
 	files      *serve.Files
@@ -165,9 +167,12 @@ func New(cfg Config) (*Router, error) {
 	if r.scanner == nil {
 		r.log.Warn("carcosa: no malware scanner is configured (Config.Scanner): uploaded files are not scanned")
 	}
+	if err := r.newWebhooks(); err != nil {
+		return nil, fmt.Errorf("carcosa: %w", err)
+	}
 	r.engine = lifecycle.New(lifecycle.Config{
 		Store: r.store, Staging: r.staging, Buckets: r.buckets, Queue: r.queue,
-		Scanner: r.scanner, Quota: r.quota, Observer: cfg.Observer, Log: r.log,
+		Scanner: r.scanner, Quota: r.quota, Observer: r.observer(), Log: r.log,
 		Images: r.images,
 		Routes: func(name string) (lifecycle.Route, bool) { return r.route(name) },
 		Lock:   r.lockUpload,
