@@ -225,8 +225,9 @@ type delivery struct {
 // Send stores the event and enqueues a delivery to every enabled endpoint
 // subscribed to its type: the operator's, and those of e.Tenant. It makes
 // no request itself, so it is quick enough for an Observer. It returns the
-// event's ID, the webhook-id of its requests; the error joins those of
-// every enqueue that failed.
+// event's ID, the webhook-id of its requests, or "" when no endpoint is
+// subscribed (nothing is stored then); the error joins those of every
+// enqueue that failed.
 func (d *Dispatcher) Send(ctx context.Context, e Event) (string, error) {
 	if !isType(e.Type) {
 		return "", fmt.Errorf("webhook: unknown event type %q", e.Type)
@@ -245,26 +246,33 @@ func (d *Dispatcher) Send(ctx context.Context, e Event) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("webhook: encoding the event: %w", err)
 	}
-	ev := &store.WebhookEvent{ID: newID("msg_"), Type: e.Type, Tenant: e.Tenant, Body: body, CreatedAt: e.Time}
-	if err := d.store.PutEvent(ctx, ev); err != nil {
-		return "", fmt.Errorf("webhook: storing event: %w", err)
-	}
-	var errs []error
+	var targets []string
 	for _, id := range d.order {
 		if op := d.operator[id]; subscribed(op.Types, e.Type) && !d.operatorDisabled(id) {
-			errs = append(errs, d.enqueue(ctx, delivery{ev.ID, id, 1}, time.Time{}))
+			targets = append(targets, id)
 		}
 	}
 	if e.Tenant != "" {
 		eps, err := d.store.ListEndpoints(ctx, e.Tenant)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("webhook: listing endpoints of tenant %q: %w", e.Tenant, err))
+			return "", fmt.Errorf("webhook: listing endpoints of tenant %q: %w", e.Tenant, err)
 		}
 		for _, ep := range eps {
 			if !ep.Disabled && subscribed(ep.Types, e.Type) {
-				errs = append(errs, d.enqueue(ctx, delivery{ev.ID, ep.ID, 1}, time.Time{}))
+				targets = append(targets, ep.ID)
 			}
 		}
+	}
+	if len(targets) == 0 {
+		return "", nil // nobody listens: nothing to store
+	}
+	ev := &store.WebhookEvent{ID: newID("msg_"), Type: e.Type, Tenant: e.Tenant, Body: body, CreatedAt: e.Time}
+	if err := d.store.PutEvent(ctx, ev); err != nil {
+		return "", fmt.Errorf("webhook: storing event: %w", err)
+	}
+	var errs []error
+	for _, id := range targets {
+		errs = append(errs, d.enqueue(ctx, delivery{ev.ID, id, 1}, time.Time{}))
 	}
 	return ev.ID, errors.Join(errs...)
 }
