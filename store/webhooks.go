@@ -39,11 +39,13 @@ type Webhooks interface {
 	// GetEvent returns event id; ErrNotFound when there is none.
 	GetEvent(ctx context.Context, id string) (*WebhookEvent, error)
 
-	// AppendDelivery logs one delivery attempt. The Store sets ID when it
-	// is empty.
+	// AppendDelivery logs one delivery attempt. The Store sets ID, and At,
+	// in d when they are empty; an ID already in the log is ErrExists.
 	AppendDelivery(ctx context.Context, d *WebhookDelivery) error
 
-	// ListDeliveries lists logged attempts, newest first, filtered by q.
+	// ListDeliveries lists logged attempts, newest first (by At, then ID),
+	// filtered by q. A q.Limit outside 0 to MaxLimit is an error, not
+	// clamped.
 	ListDeliveries(ctx context.Context, q DeliveryQuery) ([]*WebhookDelivery, error)
 }
 
@@ -95,8 +97,10 @@ type WebhookDelivery struct {
 type DeliveryQuery struct {
 	EventID    string
 	EndpointID string
-	Tenant     string // deliveries of the tenant's events
-	DeadOnly   bool   // only attempts marked Dead
-	Before     time.Time
-	Limit      int // 1-1000; 0 means 100
+	Tenant     string    // deliveries of the tenant's events
+	DeadOnly   bool      // only attempts marked Dead
+	Before     time.Time // only attempts made before it
+	// Limit is the most attempts to return: 1 to MaxLimit (1000); 0 means
+	// DefaultLimit (100). Any other value makes ListDeliveries fail.
+	Limit int
 }

@@ -33,6 +33,10 @@ type Store struct {
 	keys         map[string]*store.APIKey
 	audit        []*store.AuditEvent
 	auditIDs     map[string]bool
+
+	// Webhook endpoints, events and deliveries (webhooks.go), under
+	// wh.mu.
+	wh webhooks
 }
 
 var _ store.Store = (*Store)(nil)
@@ -47,6 +51,11 @@ func New() *Store {
 		reservations: make(map[string]map[string]int64),
 		keys:         make(map[string]*store.APIKey),
 		auditIDs:     make(map[string]bool),
+		wh: webhooks{
+			endpoints:  make(map[string]*store.WebhookEndpoint),
+			events:     make(map[string]*store.WebhookEvent),
+			deliveryID: make(map[string]bool),
+		},
 	}
 }
 

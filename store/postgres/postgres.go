@@ -11,11 +11,11 @@
 // Records live in one table, "carcosa_uploads" unless Options.Table names
 // another, in Options.Schema or, when that is empty, the first schema of
 // the connection's search_path. Several tables, for example one per
-// application, may share a database and a schema. Quotas, API keys and the
-// audit log (store.Quotas, store.Keys, store.AuditLog) live in tables named
-// after it, such as "carcosa_uploads_quota_usage", in the same schema; a
-// name that would pass 63 bytes is shortened and given a hash of the
-// table's name.
+// application, may share a database and a schema. Quotas, API keys, the
+// audit log and webhooks (store.Quotas, store.Keys, store.AuditLog,
+// store.Webhooks) live in tables named after it, such as
+// "carcosa_uploads_quota_usage", in the same schema; a name that would pass
+// 63 bytes is shortened and given a hash of the table's name.
 //
 // Any number of Stores, in one process or many, may use the same table at
 // once: Update reads the record with SELECT … FOR UPDATE inside a
@@ -113,6 +113,8 @@ type Store struct {
 	// The tables of the ledger (ledger.go), named after table, quoted
 	// and qualified like it.
 	quotaUsage, quotaReservations, quotaLimits, keys, audit string
+	// The tables of webhooks (webhooks.go), named like the ledger's.
+	endpoints, events, deliveries string
 	// lockKey is the advisory lock taken while migrating this table.
 	lockKey int64
 	timeout time.Duration
@@ -128,8 +130,9 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // migrations[i] takes a table from version i to version i+1; %[1]s stands
-// for the quoted table name, and %[2]s to %[6]s for the tables of the
-// ledger that belong to it (see Store.tables). Released migrations must
+// for the quoted table name, %[2]s to %[6]s for the tables of the ledger
+// that belong to it, and %[7]s to %[9]s for those of webhooks (see
+// Store.tables). Released migrations must
 // never change; add new ones at the end. Indexes are left for PostgreSQL to name, since index
 // names share the schema's namespace and a name derived from a long table
 // name would not fit.
@@ -241,6 +244,52 @@ var migrations = [][]string{
 		`CREATE INDEX ON %[6]s (tenant, time, id)`,
 		`CREATE INDEX ON %[6]s (subject, time, id)`,
 	},
+	{
+		// Webhooks: endpoints, events and the log of delivery attempts.
+		`CREATE TABLE %[7]s (
+			id          text        COLLATE "C" NOT NULL PRIMARY KEY,
+			tenant      text        NOT NULL,
+			url         text        NOT NULL,
+			secrets     text        NOT NULL, -- a JSON array; '' for none
+			rotating    timestamptz,          -- NULL for none
+			types       text        NOT NULL, -- a JSON array; '' for every type
+			disabled    boolean     NOT NULL,
+			description text        NOT NULL,
+			created_at  timestamptz NOT NULL,
+			updated_at  timestamptz NOT NULL
+		)`,
+		// ListEndpoints, oldest first: every tenant's, one tenant's.
+		`CREATE INDEX ON %[7]s (created_at, id)`,
+		`CREATE INDEX ON %[7]s (tenant, created_at, id)`,
+		`CREATE TABLE %[8]s (
+			id         text        COLLATE "C" NOT NULL PRIMARY KEY,
+			type       text        NOT NULL,
+			tenant     text        NOT NULL,
+			body       bytea,                 -- NULL when absent, else the JSON bytes as given
+			created_at timestamptz NOT NULL
+		)`,
+		// ListDeliveries of a tenant's events.
+		`CREATE INDEX ON %[8]s (tenant)`,
+		// Deliveries may name events and endpoints that are not stored
+		// (an operator's endpoint, "config:<name>"), or no longer are.
+		`CREATE TABLE %[9]s (
+			id          text        COLLATE "C" NOT NULL PRIMARY KEY,
+			event_id    text        COLLATE "C" NOT NULL,
+			endpoint_id text        COLLATE "C" NOT NULL,
+			attempt     integer     NOT NULL,
+			status_code integer     NOT NULL,
+			latency_ns  bigint      NOT NULL,
+			error       text        NOT NULL,
+			dead        boolean     NOT NULL,
+			at          timestamptz NOT NULL
+		)`,
+		// ListDeliveries, newest first: all, an event's, an endpoint's,
+		// the dead ones.
+		`CREATE INDEX ON %[9]s (at, id)`,
+		`CREATE INDEX ON %[9]s (event_id, at, id)`,
+		`CREATE INDEX ON %[9]s (endpoint_id, at, id)`,
+		`CREATE INDEX ON %[9]s (at, id) WHERE dead`,
+	},
 }
 
 // Open connects to the database dsn names, with a pool of its own, and
@@ -342,6 +391,9 @@ func newStore(opts *Options) (*Store, error) {
 		quotaLimits:       qualify(o.Schema, derived(o.Table, "quota_limits")),
 		keys:              qualify(o.Schema, derived(o.Table, "keys")),
 		audit:             qualify(o.Schema, derived(o.Table, "audit")),
+		endpoints:         qualify(o.Schema, derived(o.Table, "webhook_endpoints")),
+		events:            qualify(o.Schema, derived(o.Table, "webhook_events")),
+		deliveries:        qualify(o.Schema, derived(o.Table, "webhook_deliveries")),
 		lockKey:           lockKey("table", o.Schema, o.Table),
 		timeout:           o.Timeout,
 		maxLocks:          cmp.Or(o.MaxLocks, DefaultMaxLocks),
@@ -365,7 +417,7 @@ func derived(table, suffix string) string {
 
 // tables are the arguments of the migrations' statements.
 func (s *Store) tables() []any {
-	return []any{s.table, s.quotaUsage, s.quotaReservations, s.quotaLimits, s.keys, s.audit}
+	return []any{s.table, s.quotaUsage, s.quotaReservations, s.quotaLimits, s.keys, s.audit, s.endpoints, s.events, s.deliveries}
 }
 
 // qualify quotes name, prefixed by schema when that is not empty.

@@ -159,6 +159,52 @@ var migrations = [][]string{
 		`CREATE INDEX audit_log_tenant_time ON audit_log (tenant, time, id)`,
 		`CREATE INDEX audit_log_subject_time ON audit_log (subject, time, id)`,
 	},
+	{
+		// Webhooks (webhooks.go).
+		`CREATE TABLE webhook_endpoints (
+			id          TEXT    NOT NULL PRIMARY KEY,
+			tenant      TEXT    NOT NULL,
+			url         TEXT    NOT NULL,
+			secrets     TEXT    NOT NULL, -- a JSON array; '' for none
+			rotating    INTEGER,          -- Unix nanoseconds, UTC; NULL for none
+			types       TEXT    NOT NULL, -- a JSON array; '' for every type
+			disabled    INTEGER NOT NULL CHECK (disabled IN (0, 1)),
+			description TEXT    NOT NULL,
+			created_at  INTEGER NOT NULL, -- Unix nanoseconds, UTC
+			updated_at  INTEGER NOT NULL
+		) STRICT`,
+		// ListEndpoints, oldest first: every tenant's, one tenant's.
+		`CREATE INDEX webhook_endpoints_created ON webhook_endpoints (created_at, id)`,
+		`CREATE INDEX webhook_endpoints_tenant_created ON webhook_endpoints (tenant, created_at, id)`,
+		`CREATE TABLE webhook_events (
+			id         TEXT    NOT NULL PRIMARY KEY,
+			type       TEXT    NOT NULL,
+			tenant     TEXT    NOT NULL,
+			body       BLOB,             -- NULL when absent, else the JSON bytes as given
+			created_at INTEGER NOT NULL  -- Unix nanoseconds, UTC
+		) STRICT`,
+		// ListDeliveries of a tenant's events.
+		`CREATE INDEX webhook_events_tenant ON webhook_events (tenant)`,
+		// Deliveries may name events and endpoints that are not stored
+		// (an operator's endpoint, "config:<name>"), or no longer are.
+		`CREATE TABLE webhook_deliveries (
+			id          TEXT    NOT NULL PRIMARY KEY,
+			event_id    TEXT    NOT NULL,
+			endpoint_id TEXT    NOT NULL,
+			attempt     INTEGER NOT NULL,
+			status_code INTEGER NOT NULL,
+			latency_ns  INTEGER NOT NULL,
+			error       TEXT    NOT NULL,
+			dead        INTEGER NOT NULL CHECK (dead IN (0, 1)),
+			at          INTEGER NOT NULL  -- Unix nanoseconds, UTC
+		) STRICT`,
+		// ListDeliveries, newest first: all, an event's, an endpoint's,
+		// the dead ones.
+		`CREATE INDEX webhook_deliveries_at ON webhook_deliveries (at, id)`,
+		`CREATE INDEX webhook_deliveries_event_at ON webhook_deliveries (event_id, at, id)`,
+		`CREATE INDEX webhook_deliveries_endpoint_at ON webhook_deliveries (endpoint_id, at, id)`,
+		`CREATE INDEX webhook_deliveries_dead_at ON webhook_deliveries (at, id) WHERE dead = 1`,
+	},
 }
 
 // Open opens the database at path, creating the file if needed (but not its

@@ -26,6 +26,15 @@
 //   - AppendAudit stores a copy, leaving the caller's event as it was; it
 //     rejects a Detail that is not JSON, and an ID already in the log with
 //     an error matching store.ErrExists.
+//   - The store.Webhooks tests run for a Store that implements it, and are
+//     skipped for one that does not. CreateEndpoint rejects an empty ID;
+//     PutEvent an empty ID and a Body that is not JSON; AppendDelivery an
+//     empty EventID, and an ID already logged with an error matching
+//     store.ErrExists. CreateEndpoint and PutEvent fill in the times their
+//     argument lacks, on a copy; they keep the times given. An endpoint's
+//     empty Secrets and Types may read back nil. ListEndpoints orders by
+//     CreatedAt, then ID; ListDeliveries by At, then ID, descending, and
+//     its Tenant filter matches no delivery of an event never stored.
 package storetest
 
 import (
@@ -108,6 +117,16 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"KeysList", testKeysList},
 		{"Audit", testAudit},
 		{"AuditList", testAuditList},
+
+		{"WebhookEndpoints", testWebhookEndpoints},
+		{"WebhookEndpointsList", testWebhookEndpointsList},
+		{"WebhookEndpointUpdate", testWebhookEndpointUpdate},
+		{"WebhookEndpointConcurrentUpdate", testWebhookEndpointConcurrentUpdate},
+		{"WebhookEndpointDelete", testWebhookEndpointDelete},
+		{"WebhookEvents", testWebhookEvents},
+		{"WebhookDeliveries", testWebhookDeliveries},
+		{"WebhookDeliveriesList", testWebhookDeliveriesList},
+		{"WebhookDeliveriesDefaultLimit", testWebhookDeliveriesDefaultLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

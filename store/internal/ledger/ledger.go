@@ -127,3 +127,20 @@ func DecodeRoutes(s string) ([]string, error) {
 	}
 	return r, nil
 }
+
+// EncodeStrings is the text form of a list of strings that SQL stores
+// keep, such as WebhookEndpoint.Secrets and Types: a JSON array, or "" for
+// none. An empty list reads back as nil.
+func EncodeStrings(l []string) string { return EncodeRoutes(l) }
+
+// DecodeStrings reads what EncodeStrings wrote.
+func DecodeStrings(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var l []string
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, errors.New("string list: " + err.Error())
+	}
+	return l, nil
+}
