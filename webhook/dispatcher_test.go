@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,8 @@ import (
 	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/safefetch"
 	"github.com/carcosa-dev/carcosa/store"
+	"github.com/carcosa-dev/carcosa/store/memstore"
+	"github.com/carcosa-dev/carcosa/store/sqlite"
 	"github.com/carcosa-dev/carcosa/webhook"
 )
 
@@ -400,10 +403,40 @@ func TestTenantEndpointOnLoopbackIsRefused(t *testing.T) {
 	}
 }
 
+// stores are the store.Webhooks the tenant tests run on: the Dispatcher's
+// own in memory (nil), and the built-in Stores.
+func stores(t *testing.T) map[string]func(t *testing.T) store.Webhooks {
+	return map[string]func(t *testing.T) store.Webhooks{
+		"default": func(t *testing.T) store.Webhooks { return nil },
+		"memstore": func(t *testing.T) store.Webhooks {
+			s := memstore.New()
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+		"sqlite": func(t *testing.T) store.Webhooks {
+			s, err := sqlite.Open(filepath.Join(t.TempDir(), "carcosa.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+	}
+}
+
 func TestTenantEndpoints(t *testing.T) {
 	t.Parallel()
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testTenantEndpoints(t, open(t))
+		})
+	}
+}
+
+func testTenantEndpoints(t *testing.T, st store.Webhooks) {
 	rcv := newReceiver(t, nil, nil)
-	d := setup(t, webhook.Options{Fetch: allowLoopback(port(t, rcv.URL)), RotationGrace: time.Hour})
+	d := setup(t, webhook.Options{Store: st, Fetch: allowLoopback(port(t, rcv.URL)), RotationGrace: time.Hour})
 	ep, secret, err := d.Register(ctx, webhook.Registration{Tenant: "acme", URL: rcv.URL, Types: []string{webhook.TypeReady}})
 	if err != nil {
 		t.Fatal(err)
@@ -468,6 +501,15 @@ func TestTenantEndpoints(t *testing.T) {
 
 func TestReplayDead(t *testing.T) {
 	t.Parallel()
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testReplayDead(t, open(t))
+		})
+	}
+}
+
+func testReplayDead(t *testing.T, st store.Webhooks) {
 	secret := webhook.NewSecret()
 	var mu sync.Mutex
 	healthy := false
@@ -479,6 +521,7 @@ func TestReplayDead(t *testing.T) {
 		}
 	})
 	d := setup(t, webhook.Options{
+		Store:     st,
 		Endpoints: []webhook.Endpoint{operator("ops", rcv.URL, secret)},
 		Schedule:  []time.Duration{10 * time.Millisecond},
 	})
