@@ -6,12 +6,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/carcosa-dev/carcosa"
+	"github.com/carcosa-dev/carcosa/safefetch"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/store/memstore"
 	"github.com/carcosa-dev/carcosa/webhook"
@@ -123,5 +127,76 @@ func TestConfigWebhooksValidated(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New = %v, want an error naming %s", err, tc.want)
 		}
+	}
+}
+
+// A tenant's endpoint, registered through Router.Webhooks, receives its
+// tenant's uploads only, signed with its own secret.
+func TestTenantWebhooks(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var got []hook
+	var raws [][]byte
+	var headers []http.Header
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		raw, _ := io.ReadAll(req.Body)
+		var h hook
+		json.Unmarshal(raw, &h.body)
+		mu.Lock()
+		got, raws, headers = append(got, h), append(raws, raw), append(headers, req.Header.Clone())
+		mu.Unlock()
+	}))
+	t.Cleanup(rcv.Close)
+	u, _ := url.Parse(rcv.URL)
+	p, _ := strconv.Atoi(u.Port())
+	tb := setupConfig(t, memstore.New(), func(c *carcosa.Config) {
+		// The test receiver listens on loopback, which tenants' endpoints
+		// may not reach unless allowed.
+		c.Fetch = safefetch.Options{AllowedNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, AllowedPorts: []int{p}}
+	})
+	wh := tb.router.Webhooks()
+	if wh == nil {
+		t.Fatal("Webhooks() is nil with a Store that keeps webhooks")
+	}
+	ep, secret, err := wh.Register(context.Background(), webhook.Registration{Tenant: "acme", URL: rcv.URL, Types: []string{webhook.TypeReady}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload := func(user string) string {
+		body, ct := multipartBody(t,
+			part{field: "input", data: []byte(`{"album":"summer"}`)},
+			part{field: "file", name: "a.png", ctype: "image/png", data: pngBytes(t, 32)},
+		)
+		resp, raw := tb.do(t, "POST", tb.url("/routes/images"), user, body, map[string]string{"Content-Type": ct})
+		var res multipartResult
+		if resp.StatusCode != 201 || json.Unmarshal(raw, &res) != nil || len(res.Uploads) != 1 {
+			t.Fatalf("%d %s", resp.StatusCode, raw)
+		}
+		return res.Uploads[0].ID
+	}
+	upload("bob@other")
+	id := upload("alice@acme")
+	dels := func() []*store.WebhookDelivery {
+		d, err := wh.Deliveries(context.Background(), store.DeliveryQuery{EndpointID: ep.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(dels()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no delivery to the tenant's endpoint")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0].body.Type != webhook.TypeReady || got[0].body.Data.ID != id || got[0].body.Data.Tenant != "acme" {
+		t.Fatalf("the tenant's endpoint got %+v; want only upload.ready of %s", got, id)
+	}
+	if err := webhook.Verify(headers[0], raws[0], []string{secret}, 0); err != nil {
+		t.Errorf("Verify with the tenant's secret: %v", err)
 	}
 }
