@@ -334,10 +334,12 @@ func (d *Dispatcher) work(ctx context.Context, job queue.Job, _ int) error {
 	if err := json.Unmarshal(job.Payload, &p); err != nil || p.Attempt < 1 {
 		return queue.Cancel(fmt.Errorf("webhook: malformed job payload %s", job.Payload))
 	}
-	// Only an in-process queue that is stopping runs a job before its
-	// RunAt; then the schedule cannot be kept, and the delivery is dead
-	// after this attempt if it fails (ReplayDead sends it again).
-	early := time.Now().Before(job.RunAt)
+	// Only an in-process queue that is stopping runs a job well before
+	// its RunAt (a durable queue may run it a little early by another
+	// instance's clock); then the schedule cannot be kept, and the
+	// delivery is dead after this attempt if it fails (ReplayDead sends it
+	// again).
+	early := time.Until(job.RunAt) > time.Second
 	rec := &store.WebhookDelivery{EventID: p.Event, EndpointID: p.Endpoint, Attempt: p.Attempt, At: time.Now()}
 
 	ev, err := d.store.GetEvent(ctx, p.Event)
