@@ -593,3 +593,48 @@ func TestNewRefuses(t *testing.T) {
 		}
 	}
 }
+
+// An in-process queue's Stop makes a retry held for an hour at once, so
+// that a clean shutdown loses no delivery; if that attempt fails too, the
+// delivery is dead, to be replayed.
+func TestStopAttemptsHeldRetries(t *testing.T) {
+	t.Parallel()
+	for _, recovers := range []bool{true, false} {
+		t.Run("recovers="+strconv.FormatBool(recovers), func(t *testing.T) {
+			t.Parallel()
+			secret := webhook.NewSecret()
+			rcv := newReceiver(t, []string{secret}, func(n int, w http.ResponseWriter) {
+				if n == 0 || !recovers {
+					w.WriteHeader(http.StatusBadGateway)
+				}
+			})
+			q := queue.NewMemory(&queue.MemoryOptions{Logger: quiet})
+			d, err := webhook.New(webhook.Options{
+				Queue:     q,
+				Endpoints: []webhook.Endpoint{operator("ops", rcv.URL, secret)},
+				Logger:    quiet,
+				Schedule:  []time.Duration{time.Hour, time.Hour},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := q.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			send(t, d, webhook.TypeReady, "", nil)
+			deliveries(t, d, "config:ops", 1)
+			sctx, cancel := context.WithTimeout(ctx, wait)
+			defer cancel()
+			if err := q.Stop(sctx); err != nil {
+				t.Fatal(err)
+			}
+			log := deliveries(t, d, "config:ops", 2)
+			if recovers && (log[1].Error != "" || log[1].Dead) {
+				t.Errorf("the retry at Stop logged %+v, want a success", log[1])
+			}
+			if !recovers && !log[1].Dead {
+				t.Errorf("the failed retry at Stop logged %+v, want it dead", log[1])
+			}
+		})
+	}
+}
