@@ -63,7 +63,8 @@ func Sign(id string, timestamp time.Time, body []byte, secrets []string) (string
 	return strings.Join(sigs, " "), nil
 }
 
-// Header returns the three headers of a request signed now by secrets.
+// Header returns the three headers of a request sent at timestamp, signed
+// by secrets (see Sign).
 func Header(id string, timestamp time.Time, body []byte, secrets []string) (http.Header, error) {
 	sig, err := Sign(id, timestamp, body, secrets)
 	if err != nil {
