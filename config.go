@@ -17,6 +17,7 @@ import (
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/transform"
+	"github.com/carcosa-dev/carcosa/webhook"
 )
 
 // Config configures a Router. The zero value of every field but DataDir is a
@@ -183,6 +184,14 @@ type Config struct {
 	// Defaults to the in-process broker.New(), which New closes with the
 	// Router; a Broker given here is the caller's to close.
 	Broker broker.Broker
+	// Webhooks are the operator's webhook endpoints: each receives every
+	// upload event (upload.created, upload.ready, …; see package webhook)
+	// of every tenant, signed with its Secrets, through the Queue, retried
+	// on the Standard Webhooks schedule. They are trusted: any address,
+	// loopback included. Tenants' own endpoints are kept in the Store
+	// (store.Webhooks) and managed through Router.Webhooks. Defaults to
+	// none.
+	Webhooks []webhook.Endpoint
 
 	// Logger receives the Router's logs; it never gets file contents, names
 	// or input. Defaults to slog.Default().
@@ -321,6 +330,16 @@ func (c Config) validate() error {
 	// safefetch.New panics on what Validate refuses.
 	if err := c.Fetch.Validate(); err != nil {
 		return fmt.Errorf("carcosa: Config.Fetch: %w", err)
+	}
+	names := map[string]bool{}
+	for i, e := range c.Webhooks {
+		if err := e.Validate(); err != nil {
+			return fmt.Errorf("carcosa: Config.Webhooks[%d]: %w", i, err)
+		}
+		if names[e.Name] {
+			return fmt.Errorf("carcosa: Config.Webhooks[%d]: Name %q is taken", i, e.Name)
+		}
+		names[e.Name] = true
 	}
 	return c.validateBuckets()
 }

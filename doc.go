@@ -54,6 +54,14 @@
 // (bad type, size or input), quarantined (malware) or failed (internal).
 // A file is served only when ready. Refused bytes are removed at once.
 //
+// # Events and webhooks
+//
+// Every change of state is told to Config.Observer, and sent as a signed
+// webhook (package webhook, Standard Webhooks) to the operator's
+// Config.Webhooks and to the endpoints of the upload's tenant, registered
+// through Router.Webhooks. Deliveries go through the Queue, retried for
+// about a day, each attempt logged; an upload never waits on a receiver.
+//
 // # Crashes and failing backends
 //
 // A byte acknowledged to a tus client is in the staging file (the page

@@ -25,7 +25,7 @@ type Observer = lifecycle.Observer
 type ObserverFunc = lifecycle.ObserverFunc
 
 // observers is the Observer the engine tells of every change: the live
-// event streams, then Config.Observer.
+// event streams, Config.Observer, then the webhooks.
 func (r *Router) observers() lifecycle.Observer {
 	return lifecycle.ObserverFunc(func(ctx context.Context, e lifecycle.Event) {
 		if r.live != nil {
@@ -33,6 +33,9 @@ func (r *Router) observers() lifecycle.Observer {
 		}
 		if o := r.cfg.Observer; o != nil {
 			o.Observe(ctx, e)
+		}
+		if r.webhooks != nil {
+			r.sendWebhook(ctx, e)
 		}
 	})
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/store/sqlite"
 	"github.com/carcosa-dev/carcosa/transform"
+	"github.com/carcosa-dev/carcosa/webhook"
 )
 
 // Router is the upload system mounted as an http.Handler. Create it with
@@ -56,6 +57,7 @@ type Router struct {
 	quota    *quota.Manager // nil without Config.Quota
 	audit    store.AuditLog // nil when the Store keeps no audit log
 	fetcher  *safefetch.Client
+	webhooks *webhook.Dispatcher // nil when there is nothing to send to
 
 	images     *imaging.Pool
 	files      *serve.Files
@@ -166,6 +168,9 @@ func New(cfg Config) (*Router, error) {
 	}
 	if r.scanner == nil {
 		r.log.Warn("carcosa: no malware scanner is configured (Config.Scanner): uploaded files are not scanned")
+	}
+	if err := r.newWebhooks(); err != nil {
+		return nil, fmt.Errorf("carcosa: %w", err)
 	}
 	r.engine = lifecycle.New(lifecycle.Config{
 		Store: r.store, Staging: r.staging, Buckets: r.buckets, Queue: r.queue,

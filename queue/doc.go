@@ -19,7 +19,8 @@
 // (1) runs first, then the earliest enqueued. A job with a UniqueKey is not
 // enqueued again while one of the same Kind and UniqueKey waits, runs or
 // waits for a retry, so "process upload X" is queued once however many
-// times it is asked for.
+// times it is asked for. A job with a RunAt waits until then: a retry on a
+// schedule of its own, a reminder.
 //
 // # Dead jobs
 //
@@ -29,7 +30,8 @@
 // # Implementations
 //
 // Memory keeps jobs in the process: it suits one instance, and Stop runs
-// every job still waiting so that a clean shutdown loses nothing. Package
+// every job still waiting, those held for a later RunAt included (early),
+// so that a clean shutdown loses nothing. Package
 // riverqueue keeps them in PostgreSQL or SQLite through River, where they
 // survive restarts and are shared by instances. Both pass the conformance
 // suite in package queuetest.

@@ -40,7 +40,8 @@ const (
 
 // Memory is a Queue kept in the process's memory: jobs waiting when the
 // process ends are lost, so Stop runs them all first, retries included
-// (without their backoff). It suits single-instance deployments and tests.
+// (without their backoff), and so are jobs held for a RunAt still ahead
+// (before it). It suits single-instance deployments and tests.
 //
 // Enqueue is accepted until Stop has run everything, so handlers running
 // during Stop may still enqueue follow-up jobs; afterwards it returns
@@ -62,7 +63,7 @@ type Memory struct {
 	cancel   context.CancelFunc
 	handlers map[string]Handler
 	waiting  entryHeap
-	retrying map[*entry]*time.Timer
+	retrying map[*entry]*time.Timer // failed, waiting for their backoff, or held until RunAt
 	unique   map[uniqueKey]bool
 	running  int
 	dead     []DeadJob // oldest first
@@ -201,7 +202,12 @@ func (m *Memory) Enqueue(ctx context.Context, job Job) error {
 		m.unique[k] = true
 	}
 	m.lastID++
-	m.push(&entry{job: job, id: strconv.FormatUint(m.lastID, 10)})
+	e := &entry{job: job, id: strconv.FormatUint(m.lastID, 10)}
+	if wait := time.Until(job.RunAt); wait > 0 && m.state != stopping {
+		m.retrying[e] = time.AfterFunc(wait, func() { m.retryDue(e) })
+		return nil
+	}
+	m.push(e)
 	return nil
 }
 
@@ -215,8 +221,10 @@ func (m *Memory) end() {
 	close(m.done)
 }
 
-// Stop stops the queue once every job waiting, or waiting to be retried,
-// has run, retries without waiting for their backoff, and returns nil.
+// Stop stops the queue once every job waiting, waiting to be retried or
+// held until its RunAt has run, retries and held jobs without waiting for
+// their time, and returns nil: an in-process queue cannot keep them past
+// the process, and running them early loses less than dropping them.
 // When ctx ends first, Stop cancels the running handlers' contexts, returns
 // ctx's error, and the jobs not started are logged and dropped; calling
 // Stop again waits for the workers to return.

@@ -176,3 +176,35 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// A job held for a RunAt an hour ahead is not lost on a clean Stop: Stop
+// runs it, early, and the handler can tell by its RunAt.
+func TestMemoryStopRunsHeld(t *testing.T) {
+	t.Parallel()
+	q := queue.NewMemory(&queue.MemoryOptions{Workers: 1, Logger: quiet})
+	ran := make(chan time.Time, 1)
+	q.Handle("later", func(ctx context.Context, job queue.Job, attempt int) error {
+		ran <- job.RunAt
+		return nil
+	})
+	ctx := context.Background()
+	must(t, q.Start(ctx))
+	runAt := time.Now().Add(time.Hour)
+	must(t, q.Enqueue(ctx, queue.Job{Kind: "later", RunAt: runAt}))
+	select {
+	case <-ran:
+		t.Fatal("the job ran before its RunAt")
+	case <-time.After(100 * time.Millisecond):
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	must(t, q.Stop(sctx))
+	select {
+	case got := <-ran:
+		if !got.Equal(runAt) {
+			t.Errorf("handler saw RunAt %v, want %v", got, runAt)
+		}
+	default:
+		t.Fatal("Stop returned without running the held job")
+	}
+}

@@ -31,6 +31,14 @@ type Job struct {
 	// same Kind and UniqueKey is waiting, running or waiting to be retried.
 	// Once that job has completed or died, a new one is accepted.
 	UniqueKey string
+
+	// RunAt, when in the future, holds the job until then; zero (or a time
+	// passed) runs it as soon as a worker is free. It is when the job may
+	// run first, not a deadline: a busy queue runs it later. The in-process
+	// queue runs held jobs at once when it stops (see Memory.Stop), since
+	// it cannot keep them; a handler that cares can compare RunAt with the
+	// time it runs.
+	RunAt time.Time
 }
 
 // The defaults of a Job's zero fields, and the range of Priority.

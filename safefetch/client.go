@@ -1,6 +1,7 @@
 package safefetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -142,4 +143,47 @@ func (b *body) Close() error {
 	err := b.rc.Close()
 	b.cancel()
 	return err
+}
+
+// Post sends payload to u with header, under the same address, port and scheme
+// checks as Get, and returns the answer if it is 2xx. It follows no
+// redirect: a 3xx, like any answer not 2xx, is a [StatusError]. Webhook
+// deliveries use it to reach addresses their senders chose.
+func (c *Client) Post(ctx context.Context, u string, header http.Header, payload []byte) (*Response, error) {
+	target, err := c.policy.parseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.String(), bytes.NewReader(payload))
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("%w: %w", ErrBadURL, err)
+	}
+	req.URL = target
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if c.opts.UserAgent != "" && req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", c.opts.UserAgent)
+	}
+	noRedirect := *c.http
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		resp.Body.Close()
+		cancel()
+		return nil, &StatusError{Status: resp.StatusCode}
+	}
+	return &Response{
+		Body:          &body{rc: resp.Body, ctx: ctx, cancel: cancel, max: c.opts.MaxBytes, left: c.opts.MaxBytes},
+		URL:           resp.Request.URL,
+		Status:        resp.StatusCode,
+		ContentType:   resp.Header.Get("Content-Type"),
+		ContentLength: resp.ContentLength,
+	}, nil
 }

@@ -524,3 +524,46 @@ func TestNewPanics(t *testing.T) {
 		}()
 	}
 }
+
+func TestPost(t *testing.T) {
+	t.Parallel()
+	var got atomic.Value
+	srv := newServer(t, false, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.Store(r.Method + " " + r.Header.Get("X-Test") + " " + string(b))
+		if r.URL.Path == "/moved" {
+			http.Redirect(w, r, "/", http.StatusTemporaryRedirect)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	u := "http://127.0.0.1:" + strconv.Itoa(srv.port)
+	ctx := context.Background()
+
+	// Refused by address, though the port is allowed: never reached.
+	refused := New(Options{AllowedPorts: []int{srv.port}})
+	if _, err := refused.Post(ctx, u+"/", nil, []byte("x")); !errors.Is(err, ErrForbiddenAddress) {
+		t.Errorf("Post to loopback = %v, want ErrForbiddenAddress", err)
+	}
+	if n := srv.hits.Load(); n != 0 {
+		t.Fatalf("the refused Post reached the server (%d hits)", n)
+	}
+
+	c := New(Options{AllowedNets: loopback4, AllowedPorts: []int{srv.port}})
+	resp, err := c.Post(ctx, u+"/", http.Header{"X-Test": {"yes"}}, []byte("body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Status != http.StatusAccepted || got.Load() != "POST yes body" {
+		t.Errorf("status %d, server saw %q; want 202 and POST yes body", resp.Status, got.Load())
+	}
+	// A redirect is not followed: it is the answer, and not a 2xx.
+	var se *StatusError
+	if _, err := c.Post(ctx, u+"/moved", nil, []byte("x")); !errors.As(err, &se) || se.Status != http.StatusTemporaryRedirect {
+		t.Errorf("Post answered by a redirect = %v, want StatusError 307", err)
+	}
+	if n := srv.hits.Load(); n != 2 {
+		t.Errorf("%d requests reached the server, want 2 (the redirect not followed)", n)
+	}
+}

@@ -187,6 +187,9 @@ func TestStartupFailures(t *testing.T) {
 			o: options{Storage: "mem://", Postgres: "postgres://u:" + secret + "@127.0.0.1:1/x?connect_timeout=2"}},
 		{name: "unreachable clamd", o: options{Clamd: "tcp://127.0.0.1:1"}, flag: "-clamd", want: "does not answer"},
 		{name: "clamd socket missing", o: options{Clamd: "unix:///nonexistent/clamd.ctl"}, flag: "-clamd", want: "does not answer"},
+		{name: "malformed webhook secret", o: options{Webhooks: []string{"http://127.0.0.1:1/"}, WebhookSecret: "whsec_" + secret}, flag: "-webhook-secret"},
+		{name: "webhook secret without a webhook", o: options{WebhookSecret: "whsec_" + secret}, flag: "-webhook-secret"},
+		{name: "webhook not http", o: options{Webhooks: []string{"ftp://u:" + secret + "@example.com/"}}, flag: "-webhook", want: "scheme"},
 		{name: "malformed clamd address", o: options{Clamd: "http://127.0.0.1:3310"}, flag: "-clamd", want: "tcp://host:port"},
 	}
 	for _, c := range cases {

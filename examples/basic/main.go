@@ -36,6 +36,13 @@
 //
 // Without it, files are not scanned, which the server logs at start-up.
 //
+// With -webhook (repeatable), every upload event (upload.created,
+// upload.ready, …) is POSTed to each URL given, signed per Standard
+// Webhooks with -webhook-secret, or with a secret made at start-up and
+// logged once:
+//
+//	go run ./examples/basic -webhook http://127.0.0.1:9000/hooks -webhook-secret whsec_…
+//
 // Each browser that loads the page is an owner of its own, by a random ID
 // in an HttpOnly cookie that the page sets: it alone can read, resume and
 // delete its uploads. Requests without that cookie (curl, scripts,
@@ -89,6 +96,7 @@ import (
 	_ "github.com/carcosa-dev/carcosa/storage/s3"
 	"github.com/carcosa-dev/carcosa/store/postgres"
 	"github.com/carcosa-dev/carcosa/transform"
+	"github.com/carcosa-dev/carcosa/webhook"
 )
 
 //go:embed web
@@ -140,6 +148,11 @@ type options struct {
 	// Rate is how many requests a second each client address may make,
 	// with bursts of ten times as many; 0 means no limit.
 	Rate float64
+	// Webhooks are URLs that receive every upload event, signed with
+	// WebhookSecret; empty WebhookSecret with Webhooks makes one, logged
+	// once at start-up.
+	Webhooks      []string
+	WebhookSecret string
 	// QueueSchema is the PostgreSQL schema of River's tables, for the
 	// background jobs, when Postgres is set; empty means the connection's
 	// search_path. No flag sets it; tests give each run a schema of its own.
@@ -174,6 +187,11 @@ func main() {
 		"the most files each browser may keep, requests without the page's cookie counting together as one (default: no limit)")
 	flag.Float64Var(&o.Rate, "rate", 0,
 		"requests a second each client address may make, in bursts of ten times as many; beyond it requests answer 429 rate_limited (default: no limit)")
+	flag.Func("webhook",
+		"`URL` that receives every upload event as a signed webhook (upload.created, upload.ready, …); repeat the flag for several",
+		func(u string) error { o.Webhooks = append(o.Webhooks, u); return nil })
+	flag.StringVar(&o.WebhookSecret, "webhook-secret", "",
+		"`secret` (whsec_…) that signs the requests of every -webhook (default: a new one, logged once at start-up)")
 	flag.Parse()
 	o.ClamdMaxSize = int64(maxScan)
 	o.QuotaBytes = int64(quotaBytes)
@@ -208,6 +226,9 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 	if o.Rate > 0 {
 		cfg.RateLimit.IP = ratelimit.NewMemory(ratelimit.Limit{Rate: o.Rate, Burst: max(1, int(o.Rate*10))}, nil)
 		log.Info("rate limit", "per_second", o.Rate)
+	}
+	if err := configureWebhooks(log, o, &cfg); err != nil {
+		return err
 	}
 	if o.Clamd != "" {
 		c, err := openClamd(ctx, log, o.Clamd, o.ClamdMaxSize)
@@ -515,4 +536,49 @@ func (b *byteSize) Set(s string) error {
 	}
 	*b = byteSize(n * mult)
 	return nil
+}
+
+// configureWebhooks makes cfg.Webhooks of the -webhook URLs, all signed by
+// -webhook-secret or, without it, by a new secret logged once, so that the
+// receivers can be given it.
+func configureWebhooks(log *slog.Logger, o options, cfg *carcosa.Config) error {
+	if len(o.Webhooks) == 0 {
+		if o.WebhookSecret != "" {
+			return errors.New("-webhook-secret: no -webhook to sign for")
+		}
+		return nil
+	}
+	secret := o.WebhookSecret
+	if secret == "" {
+		secret = webhook.NewSecret()
+		log.Info("webhook secret made for this run; give it to the receivers, or pass -webhook-secret", "secret", secret)
+	} else if _, err := webhook.ParseSecret(secret); err != nil {
+		return fmt.Errorf("-webhook-secret: %w", err)
+	}
+	for i, u := range o.Webhooks {
+		e := webhook.Endpoint{Name: "webhook-" + strconv.Itoa(i+1), URL: u, Secrets: []string{secret}}
+		// The URL may hold a token: neither the error nor the log quotes
+		// more than its host.
+		if err := e.Validate(); err != nil {
+			return fmt.Errorf("-webhook: the %s: %w", ordinal(i+1), err)
+		}
+		cfg.Webhooks = append(cfg.Webhooks, e)
+		if pu, err := url.Parse(u); err == nil {
+			log.Info("webhook", "name", e.Name, "host", pu.Host)
+		}
+	}
+	return nil
+}
+
+// ordinal names the n-th flag given.
+func ordinal(n int) string {
+	switch n {
+	case 1:
+		return "first"
+	case 2:
+		return "second"
+	case 3:
+		return "third"
+	}
+	return strconv.Itoa(n) + "th"
 }

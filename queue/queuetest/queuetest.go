@@ -13,6 +13,8 @@
 //     record a completion a moment after its handler returned).
 //   - Stop returns only once running jobs have finished, and a second Stop
 //     returns nil.
+//   - A job with RunAt ahead does not run before it, and runs after it;
+//     its handler sees RunAt as enqueued.
 package queuetest
 
 import (
@@ -58,6 +60,7 @@ func Run(t *testing.T, newQueue func(t *testing.T, opts Options) queue.Queue) {
 		{"WorkersBound", testWorkersBound},
 		{"StopWaitsForRunning", testStopWaitsForRunning},
 		{"ManyJobs", testManyJobs},
+		{"RunAt", testRunAt},
 		{"EnqueueRejects", testEnqueueRejects},
 		{"HandleAfterStartPanics", testHandleAfterStartPanics},
 	}
@@ -542,4 +545,33 @@ func mustPanic(t *testing.T, what string, fn func()) {
 		}
 	}()
 	fn()
+}
+
+func testRunAt(t *testing.T, newQueue func(*testing.T, Options) queue.Queue) {
+	q := newQueue(t, Options{Workers: 2, Backoff: fast})
+	type run struct {
+		job queue.Job
+		at  time.Time
+	}
+	ran := make(chan run, 2)
+	q.Handle("test.later", func(ctx context.Context, job queue.Job, attempt int) error {
+		ran <- run{job, time.Now()}
+		return nil
+	})
+	start(t, q)
+	// Durable queues keep time in their database, to microseconds.
+	runAt := time.Now().Add(300 * time.Millisecond).Truncate(time.Millisecond)
+	enqueue(t, q, queue.Job{Kind: "test.later", Payload: payload("later"), RunAt: runAt})
+	enqueue(t, q, queue.Job{Kind: "test.later", Payload: payload("now")})
+	first := receive(t, ran, "the job without RunAt")
+	if p := decode(t, first.job.Payload); p != "now" {
+		t.Fatalf("%s ran first, want now", p)
+	}
+	later := receive(t, ran, "the job with RunAt")
+	if later.at.Before(runAt) {
+		t.Errorf("the job ran %v before its RunAt", runAt.Sub(later.at))
+	}
+	if !later.job.RunAt.Equal(runAt) {
+		t.Errorf("handler saw RunAt %v, want %v", later.job.RunAt, runAt)
+	}
 }

@@ -386,11 +386,12 @@ func (q *Queue[TTx]) insertArgs(job queue.Job) (jobArgs, *river.InsertOpts, erro
 		Queue:       QueueName,
 		Priority:    job.Priority,
 		MaxAttempts: job.MaxAttempts,
+		ScheduledAt: job.RunAt, // River reads zero as now
 	}
 	if job.UniqueKey != "" {
 		opts.UniqueOpts = river.UniqueOpts{ByArgs: true, ByState: uniqueStates}
 	}
-	return jobArgs{JobKind: job.Kind, Payload: job.Payload, UniqueKey: job.UniqueKey}, opts, nil
+	return jobArgs{JobKind: job.Kind, Payload: job.Payload, UniqueKey: job.UniqueKey, RunAt: job.RunAt}, opts, nil
 }
 
 // deadStates are the states of dead jobs.
@@ -445,6 +446,7 @@ type jobArgs struct {
 	JobKind   string          `json:"kind" river:"unique"`
 	Payload   json.RawMessage `json:"payload,omitempty"`
 	UniqueKey string          `json:"unique_key,omitempty" river:"unique"`
+	RunAt     time.Time       `json:"run_at,omitzero"` // as enqueued; River keeps its own ScheduledAt
 }
 
 func (jobArgs) Kind() string { return Kind }
@@ -456,6 +458,7 @@ func (a jobArgs) job(row *rivertype.JobRow) queue.Job {
 		Priority:    row.Priority,
 		MaxAttempts: row.MaxAttempts,
 		UniqueKey:   a.UniqueKey,
+		RunAt:       a.RunAt,
 	}
 }
 
