@@ -25,8 +25,10 @@
 // Either flag may be used alone. Even with both, -data keeps the tus staging
 // area (the bytes of resumable uploads until they finish) and the signing
 // key. With -postgres, background work (the scans of large files, retries
-// of scans that failed) also goes to PostgreSQL, in River's tables, so it
-// survives restarts.
+// of scans that failed, webhook deliveries) also goes to PostgreSQL, in
+// River's tables, so it survives restarts, and live events (the page's
+// progress and states) pass through PostgreSQL's LISTEN/NOTIFY, so that
+// several instances serve them.
 //
 // With -clamd, every file is scanned for malware by a ClamAV daemon before
 // it is ready; an infected file is quarantined and its upload answered 422
@@ -86,6 +88,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/carcosa-dev/carcosa"
+	"github.com/carcosa-dev/carcosa/broker/pgbroker"
 	"github.com/carcosa-dev/carcosa/queue/riverqueue"
 	"github.com/carcosa-dev/carcosa/quota"
 	"github.com/carcosa-dev/carcosa/ratelimit"
@@ -293,6 +296,16 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		defer closeQueue()
 		cfg.Queue = q
 		log.Info("background jobs", "queue", "river", "database", "postgres")
+
+		// Live events (progress, states) reach a browser whichever
+		// instance it asks.
+		b, err := pgbroker.Open(ctx, o.Postgres, &pgbroker.Options{Logger: log})
+		if err != nil {
+			return fmt.Errorf("-postgres: %w", err)
+		}
+		defer b.Close()
+		cfg.Broker = b
+		log.Info("live events", "broker", "postgres")
 	}
 
 	// Without a scanner, New warns that files are not scanned.
