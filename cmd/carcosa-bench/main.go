@@ -67,6 +67,13 @@
 // to the first, and the time from each PATCH written to its progress event
 // on the second's event stream is reported as p50 and p99.
 //
+// -webhook-throughput N measures webhook delivery instead of the
+// benchmark: N events through a webhook.Dispatcher on the in-process queue
+// and SQLite (a Router's defaults) to a receiver on loopback that verifies
+// each signature; it reports events delivered per second. The kind
+// carcosa-webhooks, compared with carcosa, measures what webhooks cost the
+// uploads themselves.
+//
 // Every server runs in a process of its own (this binary, re-executed with
 // the hidden subcommand "serve"), with a fresh data directory, for each
 // (kind, scenario, repetition). The kinds alternate their order from one
@@ -174,6 +181,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if cfg.progressLatency > 0 {
 		return runProgressLatency(ctx, cfg, stdout, stderr)
 	}
+	if cfg.webhookThroughput > 0 {
+		return runWebhookThroughput(ctx, cfg, stdout)
+	}
 	return runBench(ctx, cfg, stdout, stderr)
 }
 
@@ -202,11 +212,12 @@ type config struct {
 	decodeWidth    int
 	decodeHeight   int
 
-	progressLatency int
-	progressChunk   int64
-	broker          string
-	postgres        string
-	redis           string
+	progressLatency   int
+	webhookThroughput int
+	progressChunk     int64
+	broker            string
+	postgres          string
+	redis             string
 
 	args []string // as given, for the report
 }
@@ -241,6 +252,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.decodeMemory, "decode-memory", 0, "instead of the benchmark, transform this many large PNGs of -decode-memory-source at once, with transform.Limits.MaxMemory at its default and with no budget, each in a process of its own, and report their peak RSS; -reps defaults to 3")
 	decodeSource := fs.String("decode-memory-source", "7000x7000", "`WIDTHxHEIGHT` of the PNGs of -decode-memory")
 	fs.IntVar(&cfg.progressLatency, "progress-latency", 0, "instead of the benchmark, send one upload of this many PATCHes to one instance and time each one's progress event on another instance's event stream; reports p50 and p99")
+	fs.IntVar(&cfg.webhookThroughput, "webhook-throughput", 0, "instead of the benchmark, send this many webhook events through a Dispatcher on the in-process queue to a receiver on loopback that verifies them, and report events delivered per second")
 	progressChunk := byteSize(16 << 10)
 	fs.Var(&progressChunk, "progress-chunk", "PATCH size of -progress-latency")
 	fs.StringVar(&cfg.broker, "broker", "local", "the Broker between the instances of -progress-latency: local (in-process), postgres (-postgres) or redis (-redis)")
