@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/carcosa-dev/carcosa/broker"
@@ -57,8 +58,7 @@ func ownerTopic(tenant, owner string) string { return "owner:" + tenant + "/" + 
 
 // live publishes upload events on the Broker and serves the event streams.
 // Messages are published by one goroutine, in order, so that a Broker that
-// waits on the network never holds up an upload; when it falls behind by
-// more than publishBuffer messages, progress is dropped first.
+// waits on the network never holds up an upload.
 type live struct {
 	r      *Router
 	b      broker.Broker
@@ -66,6 +66,7 @@ type live struct {
 	done   chan struct{}
 	stop   sync.Once
 	closed chan struct{}
+	warned atomic.Bool // the broker's falling behind was logged
 }
 
 type published struct {
@@ -111,24 +112,31 @@ func (l *live) send(p published) {
 	}
 }
 
-// Close publishes what is queued and stops.
+// Close publishes what is queued and stops, waiting at most closeWait
+// for a Broker that does not answer.
 func (l *live) Close() {
 	l.stop.Do(func() { close(l.done) })
-	<-l.closed
+	select {
+	case <-l.closed:
+	case <-time.After(closeWait):
+		l.r.log.Warn("carcosa: live events still queued at Close were not published: the broker does not answer")
+	}
 }
 
+// closeWait bounds how long Close waits for queued live events.
+const closeWait = 10 * time.Second
+
+// publish queues p without ever waiting: an upload is never held up by
+// the Broker. When the Broker has fallen behind by publishBuffer messages,
+// p is dropped; a stream that misses a state because of it reads the
+// record again at its next heartbeat.
 func (l *live) publish(p published) {
 	select {
 	case l.queue <- p:
-		return
 	default:
-	}
-	if !p.state {
-		return // progress is dropped when the Broker falls behind
-	}
-	select {
-	case l.queue <- p:
-	case <-l.done:
+		if p.state && l.warned.CompareAndSwap(false, true) {
+			l.r.log.Warn("carcosa: the live-event broker is falling behind; state changes reach streams at their next heartbeat")
+		}
 	}
 }
 
@@ -247,7 +255,6 @@ func (l *live) serveUpload(w http.ResponseWriter, req *http.Request) {
 	}
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
-	dropped := sub.Dropped()
 	for {
 		select {
 		case <-ctx.Done():
@@ -256,11 +263,10 @@ func (l *live) serveUpload(w http.ResponseWriter, req *http.Request) {
 			if err := s.comment("heartbeat"); err != nil {
 				return
 			}
-			if d := sub.Dropped(); d != dropped {
-				dropped = d
-				if over, err := reload(); over || err != nil {
-					return
-				}
+			// A state whose message was lost (a full buffer here or at
+			// the publisher, a dropped connection) is sent now.
+			if over, err := reload(); over || err != nil {
+				return
 			}
 		case b, ok := <-sub.C():
 			if !ok {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carcosa-dev/carcosa"
+	"github.com/carcosa-dev/carcosa/broker"
 	"github.com/carcosa-dev/carcosa/store/memstore"
 )
 
@@ -270,5 +272,48 @@ func TestLiveListAndOwnerStream(t *testing.T) {
 	} {
 		resp, body := tb.do(t, "GET", tb.url(c.url), c.user, nil, nil)
 		wantError(t, resp, body, c.status, c.code)
+	}
+}
+
+// stuckBroker is a Broker whose Publish waits until release is closed,
+// whatever its context says, as one whose backend stopped answering and
+// whose driver ignores deadlines.
+type stuckBroker struct {
+	*broker.Local
+	release chan struct{}
+}
+
+func (b stuckBroker) Publish(context.Context, string, []byte) error {
+	<-b.release
+	return nil
+}
+
+// A Broker that stops answering never holds up an upload: more messages
+// than the publisher buffers (a tus upload of 1,200 one-byte PATCHes) and
+// the upload still ends ready.
+func TestLiveStuckBrokerNeverHoldsUploads(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	tb := setupConfig(t, memstore.New(), func(c *carcosa.Config) {
+		c.Broker = stuckBroker{Local: broker.New(), release: release}
+	})
+	t.Cleanup(func() { close(release) })
+	data := randomBytes(1200)
+	type outcome struct {
+		status int
+		state  string
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		_, resp, _ := tb.tusUpload(t, "alice", "files", "a.bin", data, 1)
+		done <- outcome{resp.StatusCode, resp.Header.Get("Upload-State")}
+	}()
+	select {
+	case o := <-done:
+		if o.status != 204 || o.state != "ready" {
+			t.Fatalf("last PATCH: %d, Upload-State %q", o.status, o.state)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the upload is held up by the stuck Broker")
 	}
 }
