@@ -285,12 +285,21 @@ func (d *Dispatcher) operatorDisabled(id string) bool {
 	return d.disabled[id]
 }
 
+// jobAttempts is how many times the queue runs the job of one delivery
+// attempt. The Dispatcher keeps the schedule of attempts itself, but the
+// queue must be able to run an attempt's job again: a durable queue's
+// rescuer discards a job whose process died mid-attempt once it has no
+// attempt left, and the event would then never be delivered, nor logged
+// dead. A handler error (the next attempt could not be enqueued) is
+// retried the same way.
+const jobAttempts = 5
+
 func (d *Dispatcher) enqueue(ctx context.Context, p delivery, at time.Time) error {
 	payload, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
-	if err := d.queue.Enqueue(ctx, queue.Job{Kind: JobKind, Payload: payload, MaxAttempts: 1, RunAt: at}); err != nil {
+	if err := d.queue.Enqueue(ctx, queue.Job{Kind: JobKind, Payload: payload, MaxAttempts: jobAttempts, RunAt: at}); err != nil {
 		return fmt.Errorf("webhook: enqueueing delivery of %s to %s: %w", p.Event, p.Endpoint, err)
 	}
 	return nil
