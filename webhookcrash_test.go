@@ -20,6 +20,7 @@ import (
 
 	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/internal/testenv"
+	"github.com/carcosa-dev/carcosa/queue/riverqueue"
 	"github.com/carcosa-dev/carcosa/webhook"
 )
 
@@ -231,9 +232,12 @@ func TestWebhookCrashAtLeastOnce(t *testing.T) {
 		ids = append(ids, id)
 	}
 	// Every event is stored and enqueued once its upload's request has
-	// answered; kill while deliveries are held open.
-	recv.waitFor(30*time.Second, func() bool { return recv.open > 0 },
-		func() string { return "no delivery reached the receiver" })
+	// answered; kill while deliveries are held open, one on each of
+	// River's workers (there are more events than workers).
+	recv.waitFor(30*time.Second, func() bool { return recv.open >= riverqueue.DefaultWorkers },
+		func() string {
+			return fmt.Sprintf("%d deliveries held open, want %d", recv.open, riverqueue.DefaultWorkers)
+		})
 	recv.mu.Lock()
 	open, held := recv.open, maps.Clone(recv.held)
 	recv.mu.Unlock()
