@@ -33,6 +33,7 @@ import (
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/store/postgres"
 	"github.com/carcosa-dev/carcosa/store/sqlite"
+	"github.com/carcosa-dev/carcosa/webhook"
 )
 
 // The chaos tests run the Router in a separate process (this test binary,
@@ -54,7 +55,9 @@ func TestMain(m *testing.M) {
 // the test to kill the process while it verifies. CARCOSA_CHAOS_STORAGE (a
 // bucket URL, used for the files and for staging) and
 // CARCOSA_CHAOS_POSTGRES with CARCOSA_CHAOS_TABLE replace the embedded
-// defaults.
+// defaults. CARCOSA_CHAOS_WEBHOOK (a URL) with
+// CARCOSA_CHAOS_WEBHOOK_SECRET (whsec_…) makes it an operator's webhook
+// endpoint, "chaos", which receives every event.
 func chaosServe(dir, addr string, stall bool) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	fatal := func(err error) {
@@ -91,6 +94,9 @@ func chaosServe(dir, addr string, stall bool) {
 			}
 			cfg.Queue = q
 		}
+	}
+	if u := os.Getenv("CARCOSA_CHAOS_WEBHOOK"); u != "" {
+		cfg.Webhooks = []webhook.Endpoint{{Name: "chaos", URL: u, Secrets: []string{os.Getenv("CARCOSA_CHAOS_WEBHOOK_SECRET")}}}
 	}
 	switch os.Getenv("CARCOSA_CHAOS_BROKER") {
 	case "postgres":

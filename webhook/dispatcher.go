@@ -285,12 +285,21 @@ func (d *Dispatcher) operatorDisabled(id string) bool {
 	return d.disabled[id]
 }
 
+// jobAttempts is how many times the queue runs the job of one delivery
+// attempt. The Dispatcher keeps the schedule of attempts itself, but the
+// queue must be able to run an attempt's job again: a durable queue's
+// rescuer discards a job whose process died mid-attempt once it has no
+// attempt left, and the event would then never be delivered, nor logged
+// dead. A handler error (the next attempt could not be enqueued) is
+// retried the same way.
+const jobAttempts = 5
+
 func (d *Dispatcher) enqueue(ctx context.Context, p delivery, at time.Time) error {
 	payload, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
-	if err := d.queue.Enqueue(ctx, queue.Job{Kind: JobKind, Payload: payload, MaxAttempts: 1, RunAt: at}); err != nil {
+	if err := d.queue.Enqueue(ctx, queue.Job{Kind: JobKind, Payload: payload, MaxAttempts: jobAttempts, RunAt: at}); err != nil {
 		return fmt.Errorf("webhook: enqueueing delivery of %s to %s: %w", p.Event, p.Endpoint, err)
 	}
 	return nil
@@ -368,6 +377,11 @@ func (d *Dispatcher) work(ctx context.Context, job queue.Job, _ int) error {
 			rec.Error = err.Error()
 		}
 	}
+	// The job's context may have ended during the attempt (a queue's time
+	// limit on a job shorter than Timeout, or a stop); the attempt must
+	// still be logged and the next one enqueued, or the event is lost.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
 	if rec.Error != "" && (p.Attempt > len(d.schedule) || early) {
 		rec.Dead = true
 	}
@@ -386,6 +400,10 @@ func (d *Dispatcher) work(ctx context.Context, job queue.Job, _ int) error {
 		"retry_in", wait, "error", rec.Error)
 	return d.enqueue(ctx, delivery{p.Event, p.Endpoint, p.Attempt + 1}, time.Now().Add(wait))
 }
+
+// bookkeepingTimeout bounds the logging of an attempt and the enqueueing of
+// the next, once the attempt is over.
+const bookkeepingTimeout = 30 * time.Second
 
 // maxDrain is how much of an answer's body is read, so that the
 // connection can be reused; the rest is dropped with the connection.
@@ -412,6 +430,7 @@ func (d *Dispatcher) post(ctx context.Context, t target, ev *store.WebhookEvent)
 		resp.Body.Close()
 		return resp.Status, nil
 	}
+	parent := ctx // when it ends first, its error is reported
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(ev.Body))
@@ -421,7 +440,7 @@ func (d *Dispatcher) post(ctx context.Context, t target, ev *store.WebhookEvent)
 	req.Header = h
 	resp, err := d.http.Do(req)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
 			return 0, fmt.Errorf("no answer within %v", d.timeout)
 		}
 		return 0, err

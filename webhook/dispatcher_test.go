@@ -638,3 +638,116 @@ func TestStopAttemptsHeldRetries(t *testing.T) {
 		})
 	}
 }
+
+// crashingQueue is an in-process queue on which the first run of every job
+// fails before its handler has done anything, as when the process running
+// it dies and a durable queue's rescuer takes the job up again, counting
+// the lost run as one of its attempts.
+type crashingQueue struct {
+	*queue.Memory
+	mu     sync.Mutex
+	failed map[string]bool // by payload
+}
+
+func (q *crashingQueue) Handle(kind string, h queue.Handler) {
+	q.Memory.Handle(kind, func(ctx context.Context, job queue.Job, attempt int) error {
+		q.mu.Lock()
+		first := !q.failed[string(job.Payload)]
+		q.failed[string(job.Payload)] = true
+		q.mu.Unlock()
+		if first {
+			return errors.New("the process died")
+		}
+		return h(ctx, job, attempt)
+	})
+}
+
+// TestAttemptRunAgainByTheQueue checks that a delivery attempt whose job
+// the queue must run again is still made: the event is not lost with the
+// run that died.
+func TestAttemptRunAgainByTheQueue(t *testing.T) {
+	t.Parallel()
+	secret := webhook.NewSecret()
+	r := newReceiver(t, []string{secret}, nil)
+	q := &crashingQueue{
+		Memory: queue.NewMemory(&queue.MemoryOptions{Logger: quiet, Backoff: func(int) time.Duration { return time.Millisecond }}),
+		failed: map[string]bool{},
+	}
+	d, err := webhook.New(webhook.Options{Queue: q, Schedule: short, Logger: quiet, Endpoints: []webhook.Endpoint{operator("ops", r.URL, secret)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		q.Stop(sctx)
+	})
+	id := send(t, d, webhook.TypeReady, "", map[string]string{"id": "u1"})
+	waitFor(t, "the delivery", func() bool { return len(r.requests()) == 1 })
+	got := r.requests()[0]
+	if got.err != nil || got.header.Get(webhook.HeaderID) != id {
+		t.Fatalf("request: webhook-id %q, Verify %v; want %s, nil", got.header.Get(webhook.HeaderID), got.err, id)
+	}
+	if del := deliveries(t, d, "config:ops", 1)[0]; del.Error != "" || del.Attempt != 1 {
+		t.Errorf("logged attempt %d, error %q; want 1, none", del.Attempt, del.Error)
+	}
+}
+
+// limitedQueue is an in-process queue that bounds each run of a job to
+// limit, as a durable queue's time limit on a job does.
+type limitedQueue struct {
+	*queue.Memory
+	limit time.Duration
+}
+
+func (q *limitedQueue) Handle(kind string, h queue.Handler) {
+	q.Memory.Handle(kind, func(ctx context.Context, job queue.Job, attempt int) error {
+		ctx, cancel := context.WithTimeout(ctx, q.limit)
+		defer cancel()
+		return h(ctx, job, attempt)
+	})
+}
+
+// TestAttemptOutlivesItsJob checks that when the queue's time limit on a
+// job ends an attempt before Timeout does, the attempt is still logged and
+// the next one made on the schedule, until the receiver answers.
+func TestAttemptOutlivesItsJob(t *testing.T) {
+	t.Parallel()
+	secret := webhook.NewSecret()
+	const held = 6 // more than a delivery's job has runs
+	r := newReceiver(t, []string{secret}, func(n int, w http.ResponseWriter) {
+		if n < held {
+			time.Sleep(500 * time.Millisecond) // past the job's limit
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	q := &limitedQueue{queue.NewMemory(&queue.MemoryOptions{Logger: quiet, Backoff: func(int) time.Duration { return time.Millisecond }}), 50 * time.Millisecond}
+	d, err := webhook.New(webhook.Options{Queue: q, Schedule: short, Logger: quiet, Endpoints: []webhook.Endpoint{operator("ops", r.URL, secret)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		q.Stop(sctx)
+	})
+	id := send(t, d, webhook.TypeReady, "", map[string]string{"id": "u1"})
+	got := deliveries(t, d, "config:ops", held+1)
+	for i, del := range got {
+		if del.EventID != id || del.Attempt != i+1 || del.Dead {
+			t.Errorf("attempt %d: event %s, attempt %d, dead %v", i+1, del.EventID, del.Attempt, del.Dead)
+		}
+		if i < held && !strings.Contains(del.Error, "context deadline exceeded") {
+			t.Errorf("attempt %d: error %q, want the job's context's", i+1, del.Error)
+		}
+	}
+	if last := got[held]; last.Error != "" || last.StatusCode != http.StatusNoContent {
+		t.Errorf("last attempt: status %d, error %q; want 204", last.StatusCode, last.Error)
+	}
+}
