@@ -375,6 +375,13 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		OnComplete:  done,
 	})
 
+	// Started now, not by the first request: the recovery sweep and the
+	// background jobs a previous run left (scans, webhook deliveries) run
+	// even before anyone visits.
+	if err := uploads.Start(ctx); err != nil {
+		return err
+	}
+
 	page, err := fs.Sub(web, "web")
 	if err != nil {
 		return err
