@@ -36,6 +36,9 @@ func (r *Router) Start(ctx context.Context) error {
 	}
 	r.queueRun = true
 	r.engine.StartSweep()
+	if r.relay != nil {
+		r.relay.start()
+	}
 	return nil
 }
 
@@ -54,6 +57,11 @@ func (r *Router) Stop(ctx context.Context) error {
 	if r.engine != nil {
 		if err := r.engine.StopSweep(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("carcosa: stopping the recovery sweep: %w", err))
+		}
+	}
+	if r.relay != nil {
+		if err := r.relay.stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("carcosa: stopping the webhook relay: %w", err))
 		}
 	}
 	if r.queueRun {

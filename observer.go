@@ -34,7 +34,10 @@ func (r *Router) observers() lifecycle.Observer {
 		if o := r.cfg.Observer; o != nil {
 			o.Observe(ctx, e)
 		}
-		if r.webhooks != nil {
+		switch {
+		case r.relay != nil:
+			r.relay.poke() // the Store logged the change with it
+		case r.webhooks != nil:
 			r.sendWebhook(ctx, e)
 		}
 	})

@@ -63,6 +63,7 @@ type Router struct {
 	files      *serve.Files
 	tusHandler *tusadapter.Handler // serves B/tus/
 	live       *live               // publishes and serves live events
+	relay      *relay              // sends webhooks from a Store's change log; nil without one
 
 	mu      sync.RWMutex
 	routes  map[string]routeHandler

@@ -44,6 +44,10 @@ func (r *Router) newWebhooks() error {
 		return err
 	}
 	r.webhooks = d
+	if cl, ok := r.store.(store.ChangeLog); ok {
+		// Events from the Store's change log, written with each change.
+		r.relay = newRelay(r, cl)
+	}
 	return nil
 }
 

@@ -266,7 +266,11 @@ func (d *Dispatcher) Send(ctx context.Context, e Event) (string, error) {
 	if len(targets) == 0 {
 		return "", nil // nobody listens: nothing to store
 	}
-	ev := &store.WebhookEvent{ID: newID("msg_"), Type: e.Type, Tenant: e.Tenant, Body: body, CreatedAt: e.Time}
+	id := e.ID
+	if id == "" {
+		id = newID("msg_")
+	}
+	ev := &store.WebhookEvent{ID: id, Type: e.Type, Tenant: e.Tenant, Body: body, CreatedAt: e.Time}
 	if err := d.store.PutEvent(ctx, ev); err != nil {
 		return "", fmt.Errorf("webhook: storing event: %w", err)
 	}

@@ -60,6 +60,11 @@ type Event struct {
 	Data any
 	// Time is when it happened: the body's "timestamp". Defaults to now.
 	Time time.Time
+	// ID, when not empty, is the event's ID (the webhook-id header)
+	// instead of a new random one: a sender that may send one event twice
+	// (after a crash, say) gives it the same ID both times, and receivers,
+	// which dedupe by webhook-id, see it once.
+	ID string
 }
 
 // Body is the JSON body of every webhook request.

@@ -50,6 +50,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -115,6 +116,9 @@ type Store struct {
 	quotaUsage, quotaReservations, quotaLimits, keys, audit string
 	// The tables of webhooks (webhooks.go), named like the ledger's.
 	endpoints, events, deliveries string
+	// The change log (changes.go), and whether it is written.
+	changes    string
+	logChanges atomic.Bool
 	// lockKey is the advisory lock taken while migrating this table.
 	lockKey int64
 	timeout time.Duration
@@ -131,8 +135,8 @@ var _ store.Store = (*Store)(nil)
 
 // migrations[i] takes a table from version i to version i+1; %[1]s stands
 // for the quoted table name, %[2]s to %[6]s for the tables of the ledger
-// that belong to it, and %[7]s to %[9]s for those of webhooks (see
-// Store.tables). Released migrations must
+// that belong to it, %[7]s to %[9]s for those of webhooks and %[10]s for
+// the change log (see Store.tables). Released migrations must
 // never change; add new ones at the end. Indexes are left for PostgreSQL to name, since index
 // names share the schema's namespace and a name derived from a long table
 // name would not fit.
@@ -290,6 +294,19 @@ var migrations = [][]string{
 		`CREATE INDEX ON %[9]s (endpoint_id, at, id)`,
 		`CREATE INDEX ON %[9]s (at, id) WHERE dead`,
 	},
+	{
+		// The change log (store.ChangeLog), written only once LogChanges
+		// is called.
+		`CREATE TABLE %[10]s (
+			seq           bigserial   PRIMARY KEY,
+			upload_id     text        COLLATE "C" NOT NULL,
+			from_state    text        NOT NULL,
+			deleted       boolean     NOT NULL,
+			record        jsonb       NOT NULL,
+			at            timestamptz NOT NULL,
+			claimed_until timestamptz -- NULL: not claimed
+		)`,
+	},
 }
 
 // Open connects to the database dsn names, with a pool of its own, and
@@ -394,6 +411,7 @@ func newStore(opts *Options) (*Store, error) {
 		endpoints:         qualify(o.Schema, derived(o.Table, "webhook_endpoints")),
 		events:            qualify(o.Schema, derived(o.Table, "webhook_events")),
 		deliveries:        qualify(o.Schema, derived(o.Table, "webhook_deliveries")),
+		changes:           qualify(o.Schema, derived(o.Table, "changes")),
 		lockKey:           lockKey("table", o.Schema, o.Table),
 		timeout:           o.Timeout,
 		maxLocks:          cmp.Or(o.MaxLocks, DefaultMaxLocks),
@@ -417,7 +435,7 @@ func derived(table, suffix string) string {
 
 // tables are the arguments of the migrations' statements.
 func (s *Store) tables() []any {
-	return []any{s.table, s.quotaUsage, s.quotaReservations, s.quotaLimits, s.keys, s.audit, s.endpoints, s.events, s.deliveries}
+	return []any{s.table, s.quotaUsage, s.quotaReservations, s.quotaLimits, s.keys, s.audit, s.endpoints, s.events, s.deliveries, s.changes}
 }
 
 // qualify quotes name, prefixed by schema when that is not empty.
@@ -654,9 +672,14 @@ func (s *Store) Create(ctx context.Context, u *store.Upload) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	err := retry(ctx, func() error {
-		_, err := s.pool.Exec(ctx, `INSERT INTO `+s.table+` (`+columns+`)
+		return s.inChangeTx(ctx, func(q querier) error {
+			_, err := q.Exec(ctx, `INSERT INTO `+s.table+` (`+columns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`, args(&c)...)
-		return err
+			if err != nil {
+				return err
+			}
+			return s.logChange(ctx, q, "", false, &c)
+		})
 	})
 	if isUnique(err) {
 		return fmt.Errorf("postgres: create: %w", store.ErrExists)
@@ -773,6 +796,11 @@ func (s *Store) update(ctx context.Context, id string, fn func(u *store.Upload) 
 	if err != nil {
 		return nil, fmt.Errorf("postgres: update: write: %w", err)
 	}
+	if old.State != c.State {
+		if err := s.logChange(ctx, tx, old.State, false, c); err != nil {
+			return nil, fmt.Errorf("postgres: update: %w", err)
+		}
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("postgres: update: commit: %w", err)
 	}
@@ -783,16 +811,20 @@ func (s *Store) update(ctx context.Context, id string, fn func(u *store.Upload) 
 func (s *Store) Delete(ctx context.Context, id string) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	var tag pgconn.CommandTag
-	err := retry(ctx, func() (err error) {
-		tag, err = s.pool.Exec(ctx, `DELETE FROM `+s.table+` WHERE id = $1`, id)
-		return err
+	err := retry(ctx, func() error {
+		return s.inChangeTx(ctx, func(q querier) error {
+			last, err := scan(q.QueryRow(ctx, `DELETE FROM `+s.table+` WHERE id = $1 RETURNING `+columns, id))
+			if err != nil {
+				return err
+			}
+			return s.logChange(ctx, q, last.State, true, last)
+		})
 	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("postgres: delete: %w", store.ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("postgres: delete: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("postgres: delete: %w", store.ErrNotFound)
 	}
 	return nil
 }

@@ -76,12 +76,12 @@ func dropTable(t testing.TB, admin *pgxpool.Pool, schema, name string) {
 	}
 }
 
-// ledgerTables names the tables of the ledger, and of webhooks, that belong
-// to table.
+// ledgerTables names the tables of the ledger, of webhooks and of the
+// change log that belong to table.
 func ledgerTables(table string) []string {
 	var out []string
 	for _, suffix := range []string{"quota_usage", "quota_reservations", "quota_limits", "keys", "audit",
-		"webhook_endpoints", "webhook_events", "webhook_deliveries"} {
+		"webhook_endpoints", "webhook_events", "webhook_deliveries", "changes"} {
 		out = append(out, derived(table, suffix))
 	}
 	return out
@@ -257,8 +257,8 @@ func TestConcurrentOpen(t *testing.T) {
 	// the ledger's keys (three quota tables, keys, audit) and three more on
 	// the audit log and one on the keys, then webhooks' keys (endpoints,
 	// events, deliveries) and two more on the endpoints, one on the events
-	// and four on the deliveries.
-	if want := 1 + (6+5+3+1+3+2+1+4)*len(tables); n != want {
+	// and four on the deliveries, then the change log's key.
+	if want := 1 + (6+5+3+1+3+2+1+4+1)*len(tables); n != want {
 		t.Errorf("%d indexes in the schema, want %d", n, want)
 	}
 	// The tables are apart: a record in one is not in the other.
