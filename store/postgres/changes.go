@@ -24,15 +24,7 @@ func (s *Store) inChangeTx(ctx context.Context, fn func(q querier) error) error 
 	if !s.logChanges.Load() {
 		return fn(s.pool)
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
+	return s.txOnce(ctx, func(tx pgx.Tx) error { return fn(tx) })
 }
 
 // logChange appends a change of rec to the log, through q (the change's

@@ -35,18 +35,21 @@ var (
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	return retry(ctx, func() error {
-		tx, err := s.pool.Begin(ctx)
-		if err != nil {
-			return err
-		}
-		// Rolling back after a commit does nothing; see update.
-		defer tx.Rollback(context.WithoutCancel(ctx))
-		if err := fn(tx); err != nil {
-			return err
-		}
-		return tx.Commit(ctx)
-	})
+	return retry(ctx, func() error { return s.txOnce(ctx, fn) })
+}
+
+// txOnce runs fn in one transaction, committed when fn succeeds.
+func (s *Store) txOnce(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	// Rolling back after a commit does nothing; see update.
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // Reserve implements store.Quotas.
