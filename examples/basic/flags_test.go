@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -286,6 +287,62 @@ func TestQuotaAndRateFlags(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != want || (want == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "") {
 			t.Fatalf("request %d: %s, Retry-After %q; want %d", i, resp.Status, resp.Header.Get("Retry-After"), want)
+		}
+	}
+}
+
+// healthStatus returns the status of GET u and its body.
+func healthStatus(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// freeAddr returns an address on 127.0.0.1 that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// Without -admin-addr, /livez and /readyz are served beside the uploads;
+// with it, on that address only.
+func TestAdminAddrFlag(t *testing.T) {
+	t.Parallel()
+	base := startServer(t)
+	for _, p := range []string{"/livez", "/readyz"} {
+		if code, body := healthStatus(t, base+p); code != http.StatusOK || !strings.Contains(body, `"status":"ok"`) {
+			t.Errorf("GET %s on the main address: %d %s", p, code, truncate([]byte(body)))
+		}
+	}
+
+	admin := freeAddr(t)
+	base = startServerWith(t, options{Data: t.TempDir(), AdminAddr: admin})
+	code, body := healthStatus(t, "http://"+admin+"/readyz")
+	if code != http.StatusOK {
+		t.Fatalf("GET /readyz on -admin-addr: %d %s", code, truncate([]byte(body)))
+	}
+	for _, check := range []string{`"store"`, `"bucket"`, `"staging"`, `"queue"`} {
+		if !strings.Contains(body, check) {
+			t.Errorf("/readyz lacks the check %s: %s", check, body)
+		}
+	}
+	if code, _ := healthStatus(t, "http://"+admin+"/livez"); code != http.StatusOK {
+		t.Errorf("GET /livez on -admin-addr: %d", code)
+	}
+	for _, p := range []string{"/livez", "/readyz"} {
+		if code, _ := healthStatus(t, base+p); code != http.StatusNotFound {
+			t.Errorf("GET %s on the main address with -admin-addr: %d, want 404", p, code)
 		}
 	}
 }

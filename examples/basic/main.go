@@ -120,6 +120,9 @@ type Meta struct {
 type options struct {
 	// Addr is the address to listen on; port 0 picks a free one.
 	Addr string
+	// AdminAddr is where the operator's endpoints (/livez, /readyz) are
+	// served, apart from the uploads; empty means on Addr with them.
+	AdminAddr string
 	// Data holds the tus staging area and the signing key, and the files
 	// and the SQLite database unless Storage and Postgres say otherwise.
 	Data string
@@ -168,6 +171,8 @@ const startupTimeout = 30 * time.Second
 func main() {
 	var o options
 	flag.StringVar(&o.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	flag.StringVar(&o.AdminAddr, "admin-addr", "",
+		"address of the operator's endpoints (/livez, /readyz); empty serves them on -addr")
 	flag.StringVar(&o.Data, "data", "./carcosa-data",
 		"directory for the resumable-upload (tus) staging area and the signing key, always; and for the files and the database unless -storage and -postgres are set")
 	flag.StringVar(&o.Storage, "storage", "",
@@ -386,33 +391,59 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 	if err != nil {
 		return err
 	}
+	// admin holds the operator's endpoints, served on -admin-addr when it
+	// is set, else beside the uploads.
+	admin := http.NewServeMux()
+	health := uploads.Health()
+	admin.Handle("/livez", health)
+	admin.Handle("/readyz", health)
+
 	mux := http.NewServeMux()
 	mux.Handle("/api/uploads/", uploads)
 	mux.Handle("/", withVisitorCookie(http.FileServerFS(page)))
+	if o.AdminAddr == "" {
+		mux.Handle("/livez", admin)
+		mux.Handle("/readyz", admin)
+	}
 
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return err
 	}
-	srv := newServer(mux)
+	servers := []*http.Server{newServer(mux)}
+	listeners := []net.Listener{ln}
+	if o.AdminAddr != "" {
+		aln, err := net.Listen("tcp", o.AdminAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("-admin-addr: %w", err)
+		}
+		servers = append(servers, newServer(admin))
+		listeners = append(listeners, aln)
+		log.Info("admin listening", "url", fmt.Sprintf("http://%s/", aln.Addr()))
+	}
 	log.Info("listening", "url", fmt.Sprintf("http://%s/", ln.Addr()))
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
 	}
-	log.Info("shutting down")
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+		log.Info("shutting down")
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
-	return nil
+	return serveErr
 }
 
 // newServer returns the example's server of h. A client must send its
