@@ -58,6 +58,12 @@
 //
 //	go run ./examples/basic -quota-bytes 1GiB -quota-files 100 -rate 20
 //
+// GET /livez and GET /readyz are the health endpoints (Router.Health): the
+// process answers; every backend answers, else 503. -admin-addr serves them
+// on an address of their own instead, apart from the uploads:
+//
+//	go run ./examples/basic -admin-addr 127.0.0.1:9090
+//
 // The backends are opened, the bucket listed and clamd pinged before the
 // server listens: a wrong URL, a missing bucket, refused credentials, an
 // unreachable database or clamd end the process at start-up with exit
