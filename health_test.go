@@ -205,3 +205,58 @@ func TestReadyzStopped(t *testing.T) {
 		t.Fatalf("readyz = %d %s", code, body)
 	}
 }
+
+// pingScanner is a Scanner with a Ping method, as scan.Clamd has, whose
+// Scan always fails: the scanner check must use Ping.
+type pingScanner struct{ err error }
+
+func (pingScanner) Scan(context.Context, io.Reader) (scan.Verdict, error) {
+	return scan.Verdict{}, errors.New("Scan called by the readiness check")
+}
+
+func (pingScanner) MaxSize() int64 { return 0 }
+
+func (s pingScanner) Ping(context.Context) error { return s.err }
+
+// A Scanner that can be pinged is pinged, not sent a stream.
+func TestReadyzScannerPing(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err    error
+		code   int
+		status string
+	}{
+		{nil, http.StatusOK, "ok"},
+		{secretErr, http.StatusServiceUnavailable, "unavailable"},
+	} {
+		tb := setupConfig(t, memstore.New(), func(c *carcosa.Config) { c.Scanner = pingScanner{tc.err} })
+		code, got, body := readyz(t, tb.router)
+		if code != tc.code || got.Checks["scanner"].Status != tc.status {
+			t.Errorf("Ping error %v: readyz = %d %s", tc.err, code, body)
+		}
+	}
+}
+
+// deafStore is a Store whose Get ignores its context and answers only when
+// release is closed.
+type deafStore struct {
+	*memstore.Store
+	release chan struct{}
+}
+
+func (s deafStore) Get(context.Context, string) (*store.Upload, error) {
+	<-s.release
+	return nil, store.ErrNotFound
+}
+
+// A check that ignores its context is still cut at the timeout.
+func TestReadyzTimeoutIgnoredContext(t *testing.T) {
+	t.Parallel()
+	st := deafStore{memstore.New(), make(chan struct{})}
+	tb := setupWith(t, st)
+	t.Cleanup(func() { close(st.release) })
+	code, got, body := readyz(t, tb.router)
+	if code != http.StatusServiceUnavailable || got.Checks["store"].Error != "timeout" {
+		t.Fatalf("readyz = %d %s", code, body)
+	}
+}
