@@ -24,8 +24,8 @@ const healthTimeout = 2 * time.Second
 // operator to mount outside BasePath, on the main server or an internal
 // one:
 //
-//	mux.Handle("GET /livez", r.Health())
-//	mux.Handle("GET /readyz", r.Health())
+//	mux.Handle("/livez", r.Health())
+//	mux.Handle("/readyz", r.Health())
 //
 // It serves a request whose path ends in /livez or /readyz, and answers
 // others 404:
