@@ -58,6 +58,11 @@
 //
 //	go run ./examples/basic -quota-bytes 1GiB -quota-files 100 -rate 20
 //
+// GET /metrics serves the Router's Prometheus metrics (carcosa_uploads_total
+// and the others), with Go's and the process's, for Prometheus to scrape.
+// It is on the same address as the page: put it behind your proxy's access
+// rules, or out of the proxy's reach, in production.
+//
 // The backends are opened, the bucket listed and clamd pinged before the
 // server listens: a wrong URL, a missing bucket, refused credentials, an
 // unreachable database or clamd end the process at start-up with exit
@@ -83,6 +88,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -214,10 +223,15 @@ func main() {
 // listening, if a backend cannot be opened. When ready is not nil, the
 // listening address is sent on it.
 func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) error {
+	// The Router's metrics, with Go's and the process's, are served at
+	// /metrics for Prometheus to scrape.
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg := carcosa.Config{
 		BasePath: "/api/uploads",
 		DataDir:  o.Data,
 		Logger:   log,
+		Metrics:  metrics,
 	}
 	if o.QuotaBytes < 0 || o.QuotaFiles < 0 || o.Rate < 0 {
 		return errors.New("-quota-bytes, -quota-files and -rate must not be negative")
@@ -388,6 +402,7 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/uploads/", uploads)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.Handle("/", withVisitorCookie(http.FileServerFS(page)))
 
 	ln, err := net.Listen("tcp", o.Addr)
