@@ -19,7 +19,7 @@ import (
 // *metrics measures nothing: every method is then a no-op.
 type metrics struct {
 	reg        prometheus.Registerer
-	collectors []prometheus.Collector
+	collectors []prometheus.Collector // those registered on reg
 
 	uploads    *prometheus.CounterVec   // route, state
 	bytes      *prometheus.CounterVec   // route, via
@@ -86,19 +86,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}, []string{"stage"}),
 	}
-	m.collectors = []prometheus.Collector{
+	for _, c := range []prometheus.Collector{
 		m.uploads, m.bytes, m.duration, m.inProgress, m.scans, m.webhooks,
 		m.requests, m.latency, m.stages,
-	}
-	for _, c := range m.collectors {
+	} {
 		if err := reg.Register(c); err != nil {
-			m.unregister()
+			m.unregister() // only what this call registered: another's may be equal
 			var dup prometheus.AlreadyRegisteredError
 			if errors.As(err, &dup) {
 				return nil, fmt.Errorf("carcosa: Config.Metrics: Carcosa's metrics are already registered there (one Registerer per Router, or wrap it with prometheus.WrapRegistererWith): %w", err)
 			}
 			return nil, fmt.Errorf("carcosa: Config.Metrics: %w", err)
 		}
+		m.collectors = append(m.collectors, c)
 	}
 	return m, nil
 }
@@ -112,6 +112,7 @@ func (m *metrics) unregister() error {
 	for _, c := range m.collectors {
 		m.reg.Unregister(c)
 	}
+	m.collectors = nil
 	return nil
 }
 

@@ -201,6 +201,11 @@ func TestMetricsRegisteredTwice(t *testing.T) {
 	if _, err := carcosa.New(cfg); err == nil || !strings.Contains(err.Error(), "Config.Metrics") {
 		t.Errorf("a second Router on the same registry: New = %v, want an error naming Config.Metrics", err)
 	}
+	// The failed New must not have unregistered the first Router's.
+	r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/routes", nil))
+	if got := value(t, reg, "carcosa_http_requests_total", "endpoint=GET /routes"); got != 1 {
+		t.Errorf("after a failed New, the first Router's carcosa_http_requests_total{endpoint=\"GET /routes\"} = %v, want 1", got)
+	}
 	r.Close()
 	cfg.DataDir = t.TempDir()
 	r, err = carcosa.New(cfg) // Close unregistered the first Router's
