@@ -237,3 +237,23 @@ func TestMetricsPassPromtool(t *testing.T) {
 		t.Errorf("promtool check metrics: %v\n%s\nexposition:\n%s", err, out, rec.Body.Bytes())
 	}
 }
+
+// TestMetricsKeepEventStreams checks that the live event streams still
+// flush each event at once when the Router's requests are measured.
+func TestMetricsKeepEventStreams(t *testing.T) {
+	t.Parallel()
+	tb, _ := metricsBundle(t)
+	events := tb.openStream(t, tb.url("/events?route=files"), "alice@acme", nil)
+	id, resp, body := tb.tusUpload(t, "alice@acme", "files", "a.bin", []byte("a few bytes"), 4)
+	if resp.StatusCode != 204 {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	for {
+		e := events.next(t) // fails after 10 s: the event was not flushed
+		var st stateData
+		json.Unmarshal(e.Data, &st)
+		if e.Name == "state" && st.ID == id && st.State == "ready" {
+			return
+		}
+	}
+}
