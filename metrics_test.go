@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,13 +18,14 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/carcosa-dev/carcosa"
+	"github.com/carcosa-dev/carcosa/scan"
 	"github.com/carcosa-dev/carcosa/store/memstore"
 	"github.com/carcosa-dev/carcosa/webhook"
 )
 
 // metricsBundle is setupConfig with Config.Metrics on a fresh registry and
-// an operator's webhook endpoint that answers 204.
-func metricsBundle(t *testing.T) (*testBundle, *prometheus.Registry) {
+// an operator's webhook endpoint that answers 204, then configure, if any.
+func metricsBundle(t *testing.T, configure ...func(*carcosa.Config)) (*testBundle, *prometheus.Registry) {
 	t.Helper()
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
@@ -33,6 +35,9 @@ func metricsBundle(t *testing.T) (*testBundle, *prometheus.Registry) {
 	tb := setupConfig(t, memstore.New(), func(c *carcosa.Config) {
 		c.Metrics = reg
 		c.Webhooks = []webhook.Endpoint{{Name: "ops", URL: rcv.URL, Secrets: []string{webhook.NewSecret()}}}
+		for _, f := range configure {
+			f(c)
+		}
 	})
 	return tb, reg
 }
@@ -162,8 +167,8 @@ func labels(ls []*dto.LabelPair) string {
 	return strings.Join(s, ",")
 }
 
-// value is the sum of the counters or gauges named name on reg whose
-// labels include want ("name=value" pairs).
+// value is the sum of the counters, gauges or histograms' sample counts
+// named name on reg whose labels include want ("name=value" pairs).
 func value(t *testing.T, reg *prometheus.Registry, name string, want ...string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
@@ -183,7 +188,7 @@ func value(t *testing.T, reg *prometheus.Registry, name string, want ...string) 
 					continue metric
 				}
 			}
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
 		}
 	}
 	return sum
@@ -255,5 +260,35 @@ func TestMetricsKeepEventStreams(t *testing.T) {
 		if e.Name == "state" && st.ID == id && st.State == "ready" {
 			return
 		}
+	}
+}
+
+// TestMetricsScanAndStages checks the scan results and the stages of a
+// resumable upload that a scanner finds clean.
+func TestMetricsScanAndStages(t *testing.T) {
+	t.Parallel()
+	tb, reg := metricsBundle(t, func(c *carcosa.Config) {
+		c.Scanner = scan.Func(func(_ context.Context, r io.Reader) (scan.Verdict, error) {
+			io.Copy(io.Discard, r)
+			return scan.Verdict{}, nil
+		})
+	})
+	_, resp, body := tb.tusUpload(t, "alice@acme", "files", "a.txt", bytes.Repeat([]byte("s"), 5000), 2000)
+	if resp.StatusCode != 204 {
+		t.Fatalf("tus: %d %s", resp.StatusCode, body)
+	}
+	waitFor(t, "a ready upload", func() bool {
+		return value(t, reg, "carcosa_uploads_total", "state=ready") == 1
+	})
+	if got := value(t, reg, "carcosa_scan_results_total", "result=clean"); got != 1 {
+		t.Errorf(`carcosa_scan_results_total{result="clean"} = %v, want 1`, got)
+	}
+	for _, stage := range []string{"verify", "store", "scan", "callback"} {
+		if got := value(t, reg, "carcosa_stage_duration_seconds", "stage="+stage); got != 1 {
+			t.Errorf("carcosa_stage_duration_seconds{stage=%q} has %v samples, want 1", stage, got)
+		}
+	}
+	if got := value(t, reg, "carcosa_stage_duration_seconds", "stage=derivatives"); got != 0 {
+		t.Errorf("carcosa_stage_duration_seconds{stage=\"derivatives\"} has %v samples for a route without derivatives", got)
 	}
 }
