@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/carcosa-dev/carcosa/broker"
 	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/quota"
@@ -196,6 +198,12 @@ type Config struct {
 	// Logger receives the Router's logs; it never gets file contents, names
 	// or input. Defaults to slog.Default().
 	Logger *slog.Logger
+
+	// Metrics, if set, receives the Router's Prometheus metrics
+	// (carcosa_uploads_total and the others the README lists); New fails
+	// if they are registered there already, and Close unregisters them.
+	// Defaults to nil: no metrics, at no cost.
+	Metrics prometheus.Registerer
 }
 
 // WithDefaults returns a copy of c with every default filled in: BasePath

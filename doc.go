@@ -62,6 +62,13 @@
 // through Router.Webhooks. Deliveries go through the Queue, retried for
 // about a day, each attempt logged; an upload never waits on a receiver.
 //
+// # Metrics
+//
+// With Config.Metrics set to a Prometheus Registerer, the Router counts
+// and times its uploads (by route, final state and the way they came in),
+// scans, webhook deliveries, processing stages and HTTP requests (by the
+// pattern that matched); labels never hold an upload ID, owner or tenant.
+//
 // # Crashes and failing backends
 //
 // A byte acknowledged to a tus client is in the staging file (the page

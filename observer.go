@@ -24,10 +24,11 @@ type Observer = lifecycle.Observer
 // ObserverFunc adapts a function to an Observer.
 type ObserverFunc = lifecycle.ObserverFunc
 
-// observers is the Observer the engine tells of every change: the live
-// event streams, Config.Observer, then the webhooks.
+// observers is the Observer the engine tells of every change: the
+// metrics, the live event streams, Config.Observer, then the webhooks.
 func (r *Router) observers() lifecycle.Observer {
 	return lifecycle.ObserverFunc(func(ctx context.Context, e lifecycle.Event) {
+		r.metrics.Observe(ctx, e)
 		if r.live != nil {
 			r.live.Observe(ctx, e)
 		}

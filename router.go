@@ -64,6 +64,7 @@ type Router struct {
 	tusHandler *tusadapter.Handler // serves B/tus/
 	live       *live               // publishes and serves live events
 	relay      *relay              // sends webhooks from a Store's change log; nil without one
+	metrics    *metrics            // nil without Config.Metrics
 
 	mu      sync.RWMutex
 	routes  map[string]routeHandler
@@ -170,6 +171,10 @@ func New(cfg Config) (*Router, error) {
 	if r.scanner == nil {
 		r.log.Warn("carcosa: no malware scanner is configured (Config.Scanner): uploaded files are not scanned")
 	}
+	if r.metrics, err = newMetrics(cfg.Metrics); err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, r.metrics.unregister)
 	if err := r.newWebhooks(); err != nil {
 		return nil, fmt.Errorf("carcosa: %w", err)
 	}
@@ -183,6 +188,7 @@ func New(cfg Config) (*Router, error) {
 		DataDir: cfg.DataDir, Quarantine: cfg.Quarantine,
 		ProcessTimeout: cfg.ProcessTimeout, PresignTTL: cfg.PresignTTL,
 		UploadTTL: cfg.UploadTTL, IdleUploadTTL: cfg.IdleUploadTTL,
+		StageTimer: r.metrics.stageTimer(),
 		BeforeVerify: func(id string) {
 			if r.beforeVerify != nil {
 				r.beforeVerify(id)
@@ -274,11 +280,13 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		req2.Header.Set("X-Request-ID", lifecycle.NewID())
 	}
 	w.Header().Set("X-Request-ID", req2.Header.Get("X-Request-ID"))
-	if err := r.limitIP(req2); err != nil {
-		r.writeError(w, req2, err)
-		return
-	}
-	r.mux.ServeHTTP(w, req2)
+	r.metrics.serve(r.mux, w, req2, func(w http.ResponseWriter, req *http.Request) {
+		if err := r.limitIP(req); err != nil {
+			r.writeError(w, req, err)
+			return
+		}
+		r.mux.ServeHTTP(w, req)
+	})
 }
 
 func (r *Router) newMux() *http.ServeMux {

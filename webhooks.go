@@ -39,6 +39,7 @@ func (r *Router) newWebhooks() error {
 		Endpoints: r.cfg.Webhooks,
 		Fetch:     safefetch.Options{AllowedNets: f.AllowedNets, AllowedPorts: f.AllowedPorts, Schemes: f.Schemes, UserAgent: f.UserAgent},
 		Logger:    r.log,
+		OnAttempt: r.metrics.onAttempt(),
 	})
 	if err != nil {
 		return err

@@ -129,7 +129,19 @@ type Options struct {
 	// RotationGrace is how long a rotated secret still signs. Defaults to
 	// 24 hours.
 	RotationGrace time.Duration
+	// OnAttempt, if set, is told the result of each delivery attempt once
+	// it is logged: AttemptSuccess, AttemptFailure (another attempt
+	// follows) or AttemptDead (none does). It must return quickly; metrics
+	// attach here. None by default.
+	OnAttempt func(result string)
 }
+
+// The results of a delivery attempt, as Options.OnAttempt is told them.
+const (
+	AttemptSuccess = "success"
+	AttemptFailure = "failure"
+	AttemptDead    = "dead"
+)
 
 // Dispatcher sends events to endpoints through a queue. Its methods are
 // safe for concurrent use.
@@ -144,6 +156,7 @@ type Dispatcher struct {
 	schedule []time.Duration
 	timeout  time.Duration
 	grace    time.Duration
+	onTry    func(result string) // nil without Options.OnAttempt
 
 	mu       sync.Mutex
 	disabled map[string]bool // operator endpoints disabled by SetEnabled
@@ -163,6 +176,7 @@ func New(opts Options) (*Dispatcher, error) {
 		schedule: slices.Clone(opts.Schedule),
 		timeout:  opts.Timeout,
 		grace:    opts.RotationGrace,
+		onTry:    opts.OnAttempt,
 		disabled: map[string]bool{},
 	}
 	if d.store == nil {
@@ -391,6 +405,16 @@ func (d *Dispatcher) work(ctx context.Context, job queue.Job, _ int) error {
 	}
 	if err := d.store.AppendDelivery(ctx, rec); err != nil {
 		d.log.Error("webhook: logging a delivery attempt", "event", p.Event, "endpoint", p.Endpoint, "attempt", p.Attempt, "error", err)
+	}
+	if d.onTry != nil {
+		switch {
+		case rec.Error == "":
+			d.onTry(AttemptSuccess)
+		case rec.Dead:
+			d.onTry(AttemptDead)
+		default:
+			d.onTry(AttemptFailure)
+		}
 	}
 	switch {
 	case rec.Error == "":

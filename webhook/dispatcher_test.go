@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -749,5 +750,48 @@ func TestAttemptOutlivesItsJob(t *testing.T) {
 	}
 	if last := got[held]; last.Error != "" || last.StatusCode != http.StatusNoContent {
 		t.Errorf("last attempt: status %d, error %q; want 204", last.StatusCode, last.Error)
+	}
+}
+
+// OnAttempt is told each attempt's result: failures while attempts are
+// left, then dead; success for an endpoint that answers 2xx.
+func TestOnAttempt(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	got := map[string][]string{}
+	onAttempt := func(name string) func(string) {
+		return func(result string) {
+			mu.Lock()
+			got[name] = append(got[name], result)
+			mu.Unlock()
+		}
+	}
+	secret := webhook.NewSecret()
+	for _, tc := range []struct {
+		name   string
+		status int
+		want   []string
+	}{
+		{"ok", http.StatusNoContent, []string{webhook.AttemptSuccess}},
+		{"down", http.StatusServiceUnavailable, []string{webhook.AttemptFailure, webhook.AttemptDead}},
+	} {
+		rcv := newReceiver(t, []string{secret}, func(n int, w http.ResponseWriter) { w.WriteHeader(tc.status) })
+		d := setup(t, webhook.Options{
+			Endpoints: []webhook.Endpoint{operator("ops", rcv.URL, secret)},
+			Schedule:  []time.Duration{10 * time.Millisecond},
+			OnAttempt: onAttempt(tc.name),
+		})
+		send(t, d, webhook.TypeReady, "", nil)
+		waitFor(t, tc.name+"'s attempts", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(got[tc.name]) >= len(tc.want)
+		})
+		time.Sleep(50 * time.Millisecond) // no further attempt
+		mu.Lock()
+		if !slices.Equal(got[tc.name], tc.want) {
+			t.Errorf("%s: OnAttempt told %v, want %v", tc.name, got[tc.name], tc.want)
+		}
+		mu.Unlock()
 	}
 }

@@ -73,6 +73,8 @@
 // each signature; it reports events delivered per second. The kind
 // carcosa-webhooks, compared with carcosa, measures what webhooks cost the
 // uploads themselves.
+// The kind carcosa-metrics, compared with carcosa, measures what
+// Config.Metrics costs them.
 //
 // Every server runs in a process of its own (this binary, re-executed with
 // the hidden subcommand "serve"), with a fresh data directory, for each

@@ -340,7 +340,11 @@ func TestAdminAddrFlag(t *testing.T) {
 	if code, _ := healthStatus(t, "http://"+admin+"/livez"); code != http.StatusOK {
 		t.Errorf("GET /livez on -admin-addr: %d", code)
 	}
-	for _, p := range []string{"/livez", "/readyz"} {
+	healthStatus(t, base+"/api/uploads/routes") // a request for the metrics to count
+	if code, body := healthStatus(t, "http://"+admin+"/metrics"); code != http.StatusOK || !strings.Contains(body, "carcosa_http_requests_total") {
+		t.Errorf("GET /metrics on -admin-addr: %d %s", code, truncate([]byte(body)))
+	}
+	for _, p := range []string{"/livez", "/readyz", "/metrics"} {
 		if code, _ := healthStatus(t, base+p); code != http.StatusNotFound {
 			t.Errorf("GET %s on the main address with -admin-addr: %d, want 404", p, code)
 		}

@@ -59,11 +59,14 @@
 //	go run ./examples/basic -quota-bytes 1GiB -quota-files 100 -rate 20
 //
 // GET /livez and GET /readyz are the health endpoints (Router.Health): the
-// process answers; every backend answers, else 503. -admin-addr serves them
-// on an address of their own instead, apart from the uploads:
+// process answers; every backend answers, else 503. GET /metrics serves the
+// Router's Prometheus metrics (carcosa_uploads_total and the others), with
+// Go's and the process's, for Prometheus to scrape. -admin-addr serves all
+// three on an address of their own instead, apart from the uploads (in
+// production, out of the proxy's reach):
 //
 //	go run ./examples/basic -admin-addr 127.0.0.1:9090
-//
+
 // The backends are opened, the bucket listed and clamd pinged before the
 // server listens: a wrong URL, a missing bucket, refused credentials, an
 // unreachable database or clamd end the process at start-up with exit
@@ -89,6 +92,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -225,10 +232,15 @@ func main() {
 // listening, if a backend cannot be opened. When ready is not nil, the
 // listening address is sent on it.
 func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) error {
+	// The Router's metrics, with Go's and the process's, are served at
+	// /metrics (on -admin-addr when set) for Prometheus to scrape.
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg := carcosa.Config{
 		BasePath: "/api/uploads",
 		DataDir:  o.Data,
 		Logger:   log,
+		Metrics:  metrics,
 	}
 	if o.QuotaBytes < 0 || o.QuotaFiles < 0 || o.Rate < 0 {
 		return errors.New("-quota-bytes, -quota-files and -rate must not be negative")
@@ -403,6 +415,7 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 	health := uploads.Health()
 	admin.Handle("/livez", health)
 	admin.Handle("/readyz", health)
+	admin.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/uploads/", uploads)
@@ -410,6 +423,7 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 	if o.AdminAddr == "" {
 		mux.Handle("/livez", admin)
 		mux.Handle("/readyz", admin)
+		mux.Handle("/metrics", admin)
 	}
 
 	ln, err := net.Listen("tcp", o.Addr)

@@ -141,3 +141,28 @@ func TestCaptionReachesResult(t *testing.T) {
 		t.Errorf("the server logs the ready upload %d times, want once:\n%s", ready, logs.String())
 	}
 }
+
+// TestMetricsServed checks that /metrics serves the Router's metrics in
+// Prometheus's text format, counting an upload once it is ready.
+func TestMetricsServed(t *testing.T) {
+	t.Parallel()
+	base := startServer(t)
+	client := &http.Client{Timeout: 30 * time.Second}
+	data := []byte("hello, metrics\n")
+	resp, body := send(t, client, http.MethodPost, base+"/api/uploads/tus/", data, map[string]string{
+		"Upload-Length":   strconv.Itoa(len(data)),
+		"Upload-Metadata": "route " + b64("documents") + ",filename " + b64("hello.txt"),
+		"Content-Type":    "application/offset+octet-stream",
+	})
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Upload-State") != "ready" {
+		t.Fatalf("tus creation with upload: %s, Upload-State %q %s", resp.Status, resp.Header.Get("Upload-State"), truncate(body))
+	}
+	resp, body = send(t, client, http.MethodGet, base+"/metrics", nil, nil)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics: %s, Content-Type %q", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	want := `carcosa_uploads_total{route="documents",state="ready"} 1`
+	if !strings.Contains(string(body), want) {
+		t.Errorf("GET /metrics lacks %s:\n%s", want, truncate(body))
+	}
+}

@@ -33,6 +33,7 @@ func (eng *Engine) derivativesStep(ctx context.Context, h Route, rec *store.Uplo
 	if !imaging.Transformable(rec.Type) && !video {
 		return rec, nil
 	}
+	defer eng.timeStage(StageDerivatives, time.Now())
 	bk, err := eng.Bucket(rec)
 	if err != nil {
 		return nil, err
@@ -96,6 +97,7 @@ func (eng *Engine) rewriteStep(ctx context.Context, h Route, rec *store.Upload) 
 	default:
 		return rec, nil
 	}
+	defer eng.timeStage(StageDerivatives, time.Now())
 	bk, err := eng.Bucket(rec)
 	if err != nil {
 		return nil, err

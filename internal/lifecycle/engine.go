@@ -121,6 +121,28 @@ type Config struct {
 	// BeforeVerify, when set (by tests), runs when finishing a resumable
 	// upload is about to verify it.
 	BeforeVerify func(id string)
+
+	// StageTimer, when set, is told how long each processing stage of a
+	// file took (one of the Stage constants), where it ran, failed or not.
+	// A file received in one request (multipart) is verified and stored as
+	// it streams in: its verify and store stages are not timed apart.
+	StageTimer func(stage string, d time.Duration)
+}
+
+// The processing stages StageTimer is told of.
+const (
+	StageVerify      = "verify"      // a staged file's type, extension, polyglot and size checks
+	StageStore       = "store"       // moving a staged file into its bucket
+	StageScan        = "scan"        // waiting for the malware scan (which streams while the bytes arrive), or the scan of a stored file
+	StageDerivatives = "derivatives" // the rewrite of an image, then its derivatives (timed apart)
+	StageCallback    = "callback"    // the route's OnComplete
+)
+
+// timeStage tells Config.StageTimer that stage ran from start until now.
+func (eng *Engine) timeStage(stage string, start time.Time) {
+	if eng.cfg.StageTimer != nil {
+		eng.cfg.StageTimer(stage, time.Since(start))
+	}
 }
 
 // Engine runs the lifecycle of uploads. It is safe for concurrent use.

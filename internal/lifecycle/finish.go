@@ -59,7 +59,9 @@ func (eng *Engine) finishTus(ctx context.Context, id string) (*store.Upload, err
 	}
 	var c *candidate
 	if eng.staging.HoldsBytes(ctx, id) {
+		start := time.Now()
 		c, err = eng.verifyStaged(ctx, h, id, rec.Name)
+		eng.timeStage(StageVerify, start)
 		var e *apierr.Error
 		if errors.As(err, &e) && e.Status < 500 {
 			return refuse(err)
@@ -67,7 +69,10 @@ func (eng *Engine) finishTus(ctx context.Context, id string) (*store.Upload, err
 		if err != nil {
 			return nil, apierr.Unavailable(err)
 		}
-		if rec, err = eng.commitStaged(ctx, rec, c, StorageKey(rec.Route, id, c.typ)); err != nil {
+		start = time.Now()
+		rec, err = eng.commitStaged(ctx, rec, c, StorageKey(rec.Route, id, c.typ))
+		eng.timeStage(StageStore, start)
+		if err != nil {
 			return nil, err
 		}
 	} else {

@@ -122,6 +122,7 @@ func (eng *Engine) scanStep(ctx context.Context, h Route, rec *store.Upload, c *
 	if !eng.scans(cfg) || rec.Scan != store.ScanNone {
 		return rec, nil
 	}
+	defer eng.timeStage(StageScan, time.Now())
 	out := c.scan
 	if out == nil {
 		var err error

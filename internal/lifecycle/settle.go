@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/store"
@@ -60,7 +61,9 @@ func (eng *Engine) completeStored(ctx context.Context, h Route, rec *store.Uploa
 		}
 		return nil, nil, err
 	}
+	start := time.Now()
 	result, err := h.Complete(ctx, rec)
+	eng.timeStage(StageCallback, start)
 	if err != nil {
 		return nil, nil, eng.refuseStored(ctx, h, rec, err)
 	}
