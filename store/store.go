@@ -124,6 +124,11 @@ type Upload struct {
 
 	Partial bool // a tus partial upload, part of a later concatenation
 
+	// Trace is the W3C traceparent of the request that created the
+	// upload, when it was traced: the upload's later work (background
+	// processing, webhooks) continues that trace. "" when untraced.
+	Trace string
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

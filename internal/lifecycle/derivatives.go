@@ -24,7 +24,7 @@ import (
 // once, and records their keys. A file that is not an image (nor a video
 // with ffmpeg at hand) gets none. An image that cannot be decoded within
 // the limits ends the upload rejected.
-func (eng *Engine) derivativesStep(ctx context.Context, h Route, rec *store.Upload) (*store.Upload, error) {
+func (eng *Engine) derivativesStep(ctx context.Context, h Route, rec *store.Upload) (_ *store.Upload, err error) {
 	specs := h.Policy().Derivatives
 	if len(specs) == 0 || rec.Derivatives != nil {
 		return rec, nil
@@ -33,7 +33,8 @@ func (eng *Engine) derivativesStep(ctx context.Context, h Route, rec *store.Uplo
 	if !imaging.Transformable(rec.Type) && !video {
 		return rec, nil
 	}
-	defer eng.timeStage(StageDerivatives, time.Now())
+	ctx, end := eng.beginStage(ctx, StageDerivatives, rec)
+	defer end(&err)
 	bk, err := eng.Bucket(rec)
 	if err != nil {
 		return nil, err
@@ -88,7 +89,7 @@ func (eng *Engine) derivativesStep(ctx context.Context, h Route, rec *store.Uplo
 // The rewritten bytes are hashed as they are made, and the record takes
 // their size and SHA-256. A rewrite runs before the derivatives, which
 // mark it done: a finish that resumes after them does not rewrite again.
-func (eng *Engine) rewriteStep(ctx context.Context, h Route, rec *store.Upload) (*store.Upload, error) {
+func (eng *Engine) rewriteStep(ctx context.Context, h Route, rec *store.Upload) (_ *store.Upload, err error) {
 	if !h.Policy().Rewrite || rec.Derivatives != nil {
 		return rec, nil
 	}
@@ -97,7 +98,8 @@ func (eng *Engine) rewriteStep(ctx context.Context, h Route, rec *store.Upload) 
 	default:
 		return rec, nil
 	}
-	defer eng.timeStage(StageDerivatives, time.Now())
+	ctx, end := eng.beginStage(ctx, StageDerivatives, rec)
+	defer end(&err)
 	bk, err := eng.Bucket(rec)
 	if err != nil {
 		return nil, err

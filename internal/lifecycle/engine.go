@@ -31,6 +31,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/carcosa-dev/carcosa/internal/tracing"
+
 	"github.com/carcosa-dev/carcosa/internal/imaging"
 	"github.com/carcosa-dev/carcosa/internal/staging"
 	"github.com/carcosa-dev/carcosa/queue"
@@ -127,6 +131,10 @@ type Config struct {
 	// A file received in one request (multipart) is verified and stored as
 	// it streams in: its verify and store stages are not timed apart.
 	StageTimer func(stage string, d time.Duration)
+
+	// Tracer, when set, traces each processing stage and each background
+	// job as a span; nil traces nothing.
+	Tracer trace.Tracer
 }
 
 // The processing stages StageTimer is told of.
@@ -138,10 +146,25 @@ const (
 	StageCallback    = "callback"    // the route's OnComplete
 )
 
-// timeStage tells Config.StageTimer that stage ran from start until now.
-func (eng *Engine) timeStage(stage string, start time.Time) {
-	if eng.cfg.StageTimer != nil {
-		eng.cfg.StageTimer(stage, time.Since(start))
+// beginStage begins processing stage name of upload rec: a span, a child of
+// ctx's, and a timer. The returned function ends both, recording the
+// stage's error when *errp is not nil; call it as
+//
+//	ctx, end := eng.beginStage(ctx, StageScan, rec)
+//	defer end(&err)
+func (eng *Engine) beginStage(ctx context.Context, name string, rec *store.Upload) (context.Context, func(errp *error)) {
+	start := time.Now()
+	ctx, span := eng.tracer.Start(ctx, "carcosa."+name, trace.WithAttributes(
+		tracing.Stage.String(name), tracing.UploadID.String(rec.ID), tracing.Route.String(rec.Route), tracing.Size.Int64(rec.Size)))
+	return ctx, func(errp *error) {
+		if eng.cfg.StageTimer != nil {
+			eng.cfg.StageTimer(name, time.Since(start))
+		}
+		var err error
+		if errp != nil {
+			err = *errp
+		}
+		tracing.End(span, err)
 	}
 }
 
@@ -159,6 +182,7 @@ type Engine struct {
 	observer Observer
 	route    func(name string) (Route, bool)
 	stages   []stage
+	tracer   trace.Tracer
 	started  time.Time
 
 	finMu     sync.Mutex
@@ -180,8 +204,12 @@ func New(cfg Config) *Engine {
 		queue: cfg.Queue, scanner: cfg.Scanner, quota: cfg.Quota, images: cfg.Images,
 		observer: cfg.Observer, route: cfg.Routes,
 		stages:    defaultStages(),
+		tracer:    cfg.Tracer,
 		started:   time.Now(),
 		finishing: make(map[string]*finishTurn),
+	}
+	if e.tracer == nil {
+		e.tracer = tracing.Tracer(nil)
 	}
 	cfg.Queue.Handle(jobProcess, e.processJob)
 	return e

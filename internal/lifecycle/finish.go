@@ -59,9 +59,9 @@ func (eng *Engine) finishTus(ctx context.Context, id string) (*store.Upload, err
 	}
 	var c *candidate
 	if eng.staging.HoldsBytes(ctx, id) {
-		start := time.Now()
-		c, err = eng.verifyStaged(ctx, h, id, rec.Name)
-		eng.timeStage(StageVerify, start)
+		vctx, end := eng.beginStage(ctx, StageVerify, rec)
+		c, err = eng.verifyStaged(vctx, h, id, rec.Name)
+		end(&err)
 		var e *apierr.Error
 		if errors.As(err, &e) && e.Status < 500 {
 			return refuse(err)
@@ -69,9 +69,9 @@ func (eng *Engine) finishTus(ctx context.Context, id string) (*store.Upload, err
 		if err != nil {
 			return nil, apierr.Unavailable(err)
 		}
-		start = time.Now()
-		rec, err = eng.commitStaged(ctx, rec, c, StorageKey(rec.Route, id, c.typ))
-		eng.timeStage(StageStore, start)
+		sctx, end := eng.beginStage(ctx, StageStore, rec)
+		rec, err = eng.commitStaged(sctx, rec, c, StorageKey(rec.Route, id, c.typ))
+		end(&err)
 		if err != nil {
 			return nil, err
 		}

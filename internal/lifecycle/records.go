@@ -4,7 +4,10 @@ import (
 	"context"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/tracing"
 	"github.com/carcosa-dev/carcosa/store"
 )
 
@@ -45,8 +48,14 @@ func (f ObserverFunc) Observe(ctx context.Context, e Event) { f(ctx, e) }
 
 // Create records a new upload; every record is created through it.
 func (eng *Engine) Create(ctx context.Context, rec *store.Upload) error {
+	if rec.Trace == "" {
+		rec.Trace = tracing.Parent(ctx)
+	}
 	if err := eng.store.Create(ctx, rec); err != nil {
 		return err
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(tracing.UploadID.String(rec.ID), tracing.Route.String(rec.Route))
 	}
 	eng.observe(ctx, "", rec, false)
 	return nil

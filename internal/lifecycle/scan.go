@@ -8,7 +8,10 @@ import (
 	"io"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/tracing"
 	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/scan"
 	"github.com/carcosa-dev/carcosa/storage"
@@ -117,12 +120,13 @@ func (s *streamScan) finish(err error) *scanOutcome {
 // or the error that ended the upload (quarantined, refused, or failed to
 // be retried). A record that already holds an outcome is not scanned
 // again, so a finish that resumes after a crash does not repeat the scan.
-func (eng *Engine) scanStep(ctx context.Context, h Route, rec *store.Upload, c *candidate) (*store.Upload, error) {
+func (eng *Engine) scanStep(ctx context.Context, h Route, rec *store.Upload, c *candidate) (_ *store.Upload, err error) {
 	cfg := h.Policy()
 	if !eng.scans(cfg) || rec.Scan != store.ScanNone {
 		return rec, nil
 	}
-	defer eng.timeStage(StageScan, time.Now())
+	ctx, end := eng.beginStage(ctx, StageScan, rec)
+	defer end(&err)
 	out := c.scan
 	if out == nil {
 		var err error
@@ -151,7 +155,7 @@ func (eng *Engine) scanStep(ctx context.Context, h Route, rec *store.Upload, c *
 	default:
 		return nil, eng.scanFailed(ctx, h, rec, out.err)
 	}
-	rec, err := eng.Update(ctx, rec.ID, func(u *store.Upload) error {
+	rec, err = eng.Update(ctx, rec.ID, func(u *store.Upload) error {
 		u.Scan = res
 		return nil
 	})
@@ -281,12 +285,15 @@ func (eng *Engine) quarantineOf(rec *store.Upload) (storage.Storage, string, err
 // processPayload is a jobProcess job's payload.
 type processPayload struct {
 	ID string `json:"id"`
+	// Trace is the traceparent of the work that scheduled the job, which
+	// the job's span continues; "" when untraced.
+	Trace string `json:"traceparent,omitempty"`
 }
 
 // enqueueProcess schedules the background processing of upload id. A
 // failure is logged: the recovery sweep schedules it again.
 func (eng *Engine) enqueueProcess(ctx context.Context, id string, size int64) {
-	payload, _ := json.Marshal(processPayload{ID: id})
+	payload, _ := json.Marshal(processPayload{ID: id, Trace: tracing.Parent(ctx)})
 	prio := queue.DefaultPriority
 	if size > bigJob {
 		prio++
@@ -300,7 +307,7 @@ func (eng *Engine) enqueueProcess(ctx context.Context, id string, size int64) {
 // processJob processes an upload in the background: it finishes a large
 // file, or retries one whose scan failed. On its last attempt, a file that
 // still cannot be scanned is removed and its upload ends failed.
-func (eng *Engine) processJob(ctx context.Context, job queue.Job, attempt int) error {
+func (eng *Engine) processJob(ctx context.Context, job queue.Job, attempt int) (err error) {
 	var p processPayload
 	if err := json.Unmarshal(job.Payload, &p); err != nil || !ValidID(p.ID) {
 		return queue.Cancel(fmt.Errorf("carcosa: a process job without a valid upload ID: %q", job.Payload))
@@ -316,6 +323,16 @@ func (eng *Engine) processJob(ctx context.Context, job queue.Job, attempt int) e
 	if err != nil {
 		return err
 	}
+	// The job continues the trace that scheduled it or, when none did
+	// (the recovery sweep), the upload's.
+	parent := p.Trace
+	if parent == "" {
+		parent = rec.Trace
+	}
+	ctx, span := eng.tracer.Start(tracing.WithParent(ctx, parent), "carcosa.process", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(tracing.UploadID.String(rec.ID), tracing.Route.String(rec.Route), tracing.Size.Int64(rec.Size),
+			tracing.Attempt.Int(attempt)))
+	defer func() { tracing.End(span, err) }()
 	switch {
 	case rec.State == store.Failed && rec.ErrorCode == apierr.ErrScanUnavailable.Code:
 		rec, err = eng.Update(ctx, p.ID, func(u *store.Upload) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"time"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/store"
@@ -61,9 +60,9 @@ func (eng *Engine) completeStored(ctx context.Context, h Route, rec *store.Uploa
 		}
 		return nil, nil, err
 	}
-	start := time.Now()
-	result, err := h.Complete(ctx, rec)
-	eng.timeStage(StageCallback, start)
+	cctx, end := eng.beginStage(ctx, StageCallback, rec)
+	result, err := h.Complete(cctx, rec)
+	end(&err)
 	if err != nil {
 		return nil, nil, eng.refuseStored(ctx, h, rec, err)
 	}

@@ -307,6 +307,11 @@ var migrations = [][]string{
 			claimed_until timestamptz -- NULL: not claimed
 		)`,
 	},
+	{
+		// The W3C traceparent of the request that created the upload; ''
+		// when it was not traced.
+		`ALTER TABLE %[1]s ADD COLUMN trace text NOT NULL DEFAULT ''`,
+	},
 }
 
 // Open connects to the database dsn names, with a pool of its own, and
@@ -564,13 +569,13 @@ func (s *Store) createVersionTable(ctx context.Context) error {
 }
 
 const columns = `id, route, owner, tenant, via, name, claimed_type, type, size, sha256, key, bucket, scan, signature, derivatives, duration_ms,
-	state, error_code, error_message, input, metadata, result, partial, created_at, updated_at`
+	state, error_code, error_message, input, metadata, result, partial, created_at, updated_at, trace`
 
 func args(u *store.Upload) []any {
 	return []any{
 		u.ID, u.Route, u.Owner, u.Tenant, u.Via, u.Name, u.ClaimedType, u.Type, u.Size, u.SHA256, u.Key, u.Bucket, string(u.Scan), u.Signature, store.EncodeDerivatives(u.Derivatives), u.Duration.Milliseconds(),
 		string(u.State), u.ErrorCode, u.ErrorMessage, raw(u.Input), raw(u.Metadata), raw(u.Result),
-		u.Partial, u.CreatedAt, u.UpdatedAt,
+		u.Partial, u.CreatedAt, u.UpdatedAt, u.Trace,
 	}
 }
 
@@ -590,7 +595,7 @@ func scan(row pgx.Row) (*store.Upload, error) {
 		input, metadata, result   []byte
 	)
 	err := row.Scan(&u.ID, &u.Route, &u.Owner, &u.Tenant, &u.Via, &u.Name, &u.ClaimedType, &u.Type, &u.Size, &u.SHA256, &u.Key, &u.Bucket, &scanResult, &u.Signature, &derivs, &durationMS,
-		&state, &u.ErrorCode, &u.ErrorMessage, &input, &metadata, &result, &u.Partial, &u.CreatedAt, &u.UpdatedAt)
+		&state, &u.ErrorCode, &u.ErrorMessage, &input, &metadata, &result, &u.Partial, &u.CreatedAt, &u.UpdatedAt, &u.Trace)
 	if err != nil {
 		return nil, err
 	}
@@ -674,7 +679,7 @@ func (s *Store) Create(ctx context.Context, u *store.Upload) error {
 	err := retry(ctx, func() error {
 		return s.inChangeTx(ctx, func(q querier) error {
 			_, err := q.Exec(ctx, `INSERT INTO `+s.table+` (`+columns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`, args(&c)...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)`, args(&c)...)
 			if err != nil {
 				return err
 			}
@@ -782,14 +787,14 @@ func (s *Store) update(ctx context.Context, id string, fn func(u *store.Upload) 
 		route = $1, owner = $2, via = $3, name = $4, claimed_type = $5, type = $6, size = $7, sha256 = $8, key = $9,
 		bucket = $10, state = $11, error_code = $12, error_message = $13, input = $14, metadata = $15, result = $16,
 		partial = $17, updated_at = $18, scan = $20, signature = $21, derivatives = $22, duration_ms = $23,
-		tenant = $24
+		tenant = $24, trace = $25
 		WHERE id = $19`,
 		c.Route, c.Owner, c.Via, c.Name, c.ClaimedType, c.Type, c.Size, c.SHA256, c.Key,
 		c.Bucket,
 		string(c.State), c.ErrorCode, c.ErrorMessage, raw(c.Input), raw(c.Metadata), raw(c.Result),
 		c.Partial, c.UpdatedAt,
 		c.ID, string(c.Scan), c.Signature, store.EncodeDerivatives(c.Derivatives), c.Duration.Milliseconds(),
-		c.Tenant)
+		c.Tenant, c.Trace)
 	if isUnique(err) {
 		return nil, fmt.Errorf("postgres: update: key: %w", store.ErrExists)
 	}

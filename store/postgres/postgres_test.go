@@ -612,7 +612,7 @@ func TestUpgradeAddsBucket(t *testing.T) {
 	recs[0].State, recs[1].State = store.Ready, store.Ready
 	recs[1].Size = 1000
 	for _, u := range recs {
-		u.Bucket, u.Scan, u.Signature, u.Derivatives, u.Duration, u.Tenant = "", store.ScanNone, "", nil, 0, "" // columns the old schema lacks
+		u.Bucket, u.Scan, u.Signature, u.Derivatives, u.Duration, u.Tenant, u.Trace = "", store.ScanNone, "", nil, 0, "", "" // columns the old schema lacks
 		_, err := admin.Exec(ctx, `INSERT INTO `+old.table+` (id, route, owner, via, name, claimed_type, type,
 			size, sha256, key, state, error_code, error_message, input, metadata, result, partial,
 			created_at, updated_at)

@@ -205,6 +205,11 @@ var migrations = [][]string{
 		`CREATE INDEX webhook_deliveries_endpoint_at ON webhook_deliveries (endpoint_id, at, id)`,
 		`CREATE INDEX webhook_deliveries_dead_at ON webhook_deliveries (at, id) WHERE dead = 1`,
 	},
+	{
+		// The W3C traceparent of the request that created the upload; ''
+		// when it was not traced.
+		`ALTER TABLE uploads ADD COLUMN trace TEXT NOT NULL DEFAULT ''`,
+	},
 }
 
 // Open opens the database at path, creating the file if needed (but not its
@@ -360,13 +365,13 @@ func rollback(conn *sql.Conn) {
 }
 
 const columns = `id, route, owner, tenant, via, name, claimed_type, type, size, sha256, key, bucket, scan, signature, derivatives, duration_ms,
-	state, error_code, error_message, input, metadata, result, partial, created_at, updated_at`
+	state, error_code, error_message, input, metadata, result, partial, created_at, updated_at, trace`
 
 func args(u *store.Upload) []any {
 	return []any{
 		u.ID, u.Route, u.Owner, u.Tenant, u.Via, u.Name, u.ClaimedType, u.Type, u.Size, u.SHA256, u.Key, u.Bucket, string(u.Scan), u.Signature, store.EncodeDerivatives(u.Derivatives), u.Duration.Milliseconds(),
 		string(u.State), u.ErrorCode, u.ErrorMessage, raw(u.Input), raw(u.Metadata), raw(u.Result),
-		u.Partial, u.CreatedAt.UnixNano(), u.UpdatedAt.UnixNano(),
+		u.Partial, u.CreatedAt.UnixNano(), u.UpdatedAt.UnixNano(), u.Trace,
 	}
 }
 
@@ -387,7 +392,7 @@ func scan(row interface{ Scan(...any) error }) (*store.Upload, error) {
 		createdAt, updatedAt      int64
 	)
 	err := row.Scan(&u.ID, &u.Route, &u.Owner, &u.Tenant, &u.Via, &u.Name, &u.ClaimedType, &u.Type, &u.Size, &u.SHA256, &u.Key, &u.Bucket, &scanResult, &u.Signature, &derivs, &durationMS,
-		&state, &u.ErrorCode, &u.ErrorMessage, &input, &metadata, &result, &u.Partial, &createdAt, &updatedAt)
+		&state, &u.ErrorCode, &u.ErrorMessage, &input, &metadata, &result, &u.Partial, &createdAt, &updatedAt, &u.Trace)
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +453,7 @@ func (s *Store) Create(ctx context.Context, u *store.Upload) error {
 	}
 	defer unlock()
 	_, err = s.db.ExecContext(ctx, `INSERT INTO uploads (`+columns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args(&c)...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args(&c)...)
 	if isUnique(err) {
 		return fmt.Errorf("sqlite: create: %w", store.ErrExists)
 	}
@@ -514,11 +519,11 @@ func (s *Store) Update(ctx context.Context, id string, fn func(u *store.Upload) 
 		_, err = conn.ExecContext(ctx, `UPDATE uploads SET
 			route = ?, owner = ?, tenant = ?, via = ?, name = ?, claimed_type = ?, type = ?, size = ?, sha256 = ?, key = ?, bucket = ?, scan = ?, signature = ?, derivatives = ?, duration_ms = ?,
 			state = ?, error_code = ?, error_message = ?, input = ?, metadata = ?, result = ?, partial = ?,
-			updated_at = ?
+			updated_at = ?, trace = ?
 			WHERE id = ?`,
 			c.Route, c.Owner, c.Tenant, c.Via, c.Name, c.ClaimedType, c.Type, c.Size, c.SHA256, c.Key, c.Bucket, string(c.Scan), c.Signature, store.EncodeDerivatives(c.Derivatives), c.Duration.Milliseconds(),
 			string(c.State), c.ErrorCode, c.ErrorMessage, raw(c.Input), raw(c.Metadata), raw(c.Result), c.Partial,
-			c.UpdatedAt.UnixNano(),
+			c.UpdatedAt.UnixNano(), c.Trace,
 			c.ID)
 		if isUnique(err) {
 			return fmt.Errorf("sqlite: update: key: %w", store.ErrExists)

@@ -294,7 +294,7 @@ func TestUpgradeAddsBucket(t *testing.T) {
 	old[0].State, old[1].State = store.Ready, store.Ready
 	old[1].Size = 1000
 	for _, u := range old {
-		u.Bucket, u.Scan, u.Signature, u.Derivatives, u.Duration, u.Tenant = "", store.ScanNone, "", nil, 0, "" // columns the old schema lacks
+		u.Bucket, u.Scan, u.Signature, u.Derivatives, u.Duration, u.Tenant, u.Trace = "", store.ScanNone, "", nil, 0, "", "" // columns the old schema lacks
 		_, err := db.ExecContext(ctx, `INSERT INTO uploads (id, route, owner, via, name, claimed_type, type,
 			size, sha256, key, state, error_code, error_message, input, metadata, result, partial,
 			created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

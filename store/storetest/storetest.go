@@ -164,6 +164,7 @@ func Sample(id string) *store.Upload {
 		Metadata:     json.RawMessage(` {"user":"user-42"}`),
 		Result:       json.RawMessage(`"done"`),
 		Partial:      true,
+		Trace:        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 		CreatedAt:    time.Date(2024, 3, 1, 12, 30, 45, 123456789, time.FixedZone("X", 5*3600)),
 		UpdatedAt:    time.Date(2024, 3, 2, 8, 0, 0, 987000000, time.UTC),
 	}
@@ -219,6 +220,7 @@ func Diff(want, got *store.Upload) []string {
 	if want.Partial != got.Partial {
 		d = append(d, fmt.Sprintf("Partial: got %t, want %t", got.Partial, want.Partial))
 	}
+	str("Trace", want.Trace, got.Trace)
 	tm("CreatedAt", want.CreatedAt, got.CreatedAt)
 	tm("UpdatedAt", want.UpdatedAt, got.UpdatedAt)
 	return d
