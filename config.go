@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/carcosa-dev/carcosa/broker"
 	"github.com/carcosa-dev/carcosa/queue"
@@ -204,6 +205,16 @@ type Config struct {
 	// if they are registered there already, and Close unregisters them.
 	// Defaults to nil: no metrics, at no cost.
 	Metrics prometheus.Registerer
+
+	// TracerProvider, if set, traces the Router with OpenTelemetry: a span
+	// per HTTP request (continuing the trace of an incoming traceparent
+	// header), per processing stage of an upload (verify, store, scan,
+	// derivatives, callback), per background job and per webhook delivery
+	// attempt, which sends traceparent on. An upload's later work
+	// continues the trace of the request that created it. Defaults to
+	// nil: no spans, at no cost, and incoming traceparent headers are
+	// ignored.
+	TracerProvider trace.TracerProvider
 }
 
 // WithDefaults returns a copy of c with every default filled in: BasePath

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/carcosa-dev/carcosa/internal/tracing"
 	"github.com/carcosa-dev/carcosa/store"
 	"github.com/carcosa-dev/carcosa/webhook"
 )
@@ -121,7 +122,8 @@ func (rl *relay) batch(ctx context.Context) (int, error) {
 		}
 		if typ := webhook.TypeOf(c.From, to, c.Deleted); typ != "" {
 			data := WebhookData{Upload: rl.r.serverJSON(rec), Owner: rec.Owner, Tenant: rec.Tenant}
-			_, err := rl.r.webhooks.Send(context.WithoutCancel(ctx), webhook.Event{
+			// The event continues the trace of the upload's creation.
+			_, err := rl.r.webhooks.Send(tracing.WithParent(context.WithoutCancel(ctx), rec.Trace), webhook.Event{
 				ID: fmt.Sprintf("msg_%s_%d", rec.ID, c.Seq), Type: typ, Tenant: rec.Tenant, Data: data, Time: c.At,
 			})
 			if err != nil {

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 
 	"github.com/go-playground/validator/v10"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/carcosa-dev/carcosa/broker"
 	"github.com/carcosa-dev/carcosa/internal/apierr"
@@ -23,6 +24,7 @@ import (
 	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/internal/serve"
 	"github.com/carcosa-dev/carcosa/internal/staging"
+	"github.com/carcosa-dev/carcosa/internal/tracing"
 	"github.com/carcosa-dev/carcosa/internal/tusadapter"
 	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/quota"
@@ -65,6 +67,7 @@ type Router struct {
 	live       *live               // publishes and serves live events
 	relay      *relay              // sends webhooks from a Store's change log; nil without one
 	metrics    *metrics            // nil without Config.Metrics
+	tracer     trace.Tracer        // a no-op one without Config.TracerProvider
 
 	mu      sync.RWMutex
 	routes  map[string]routeHandler
@@ -107,6 +110,7 @@ func New(cfg Config) (*Router, error) {
 		routes:   make(map[string]routeHandler),
 		scanner:  cfg.Scanner,
 		queue:    cfg.Queue,
+		tracer:   tracing.Tracer(cfg.TracerProvider),
 	}
 	video := cfg.Video
 	if video == nil {
@@ -189,6 +193,7 @@ func New(cfg Config) (*Router, error) {
 		ProcessTimeout: cfg.ProcessTimeout, PresignTTL: cfg.PresignTTL,
 		UploadTTL: cfg.UploadTTL, IdleUploadTTL: cfg.IdleUploadTTL,
 		StageTimer: r.metrics.stageTimer(),
+		Tracer:     r.tracer,
 		BeforeVerify: func(id string) {
 			if r.beforeVerify != nil {
 				r.beforeVerify(id)
@@ -280,12 +285,14 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		req2.Header.Set("X-Request-ID", lifecycle.NewID())
 	}
 	w.Header().Set("X-Request-ID", req2.Header.Get("X-Request-ID"))
-	r.metrics.serve(r.mux, w, req2, func(w http.ResponseWriter, req *http.Request) {
-		if err := r.limitIP(req); err != nil {
-			r.writeError(w, req, err)
-			return
-		}
-		r.mux.ServeHTTP(w, req)
+	r.traceHTTP(w, req2, func(w http.ResponseWriter, req *http.Request) {
+		r.metrics.serve(r.mux, w, req, func(w http.ResponseWriter, req *http.Request) {
+			if err := r.limitIP(req); err != nil {
+				r.writeError(w, req, err)
+				return
+			}
+			r.mux.ServeHTTP(w, req)
+		})
 	})
 }
 

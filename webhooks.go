@@ -40,6 +40,8 @@ func (r *Router) newWebhooks() error {
 		Fetch:     safefetch.Options{AllowedNets: f.AllowedNets, AllowedPorts: f.AllowedPorts, Schemes: f.Schemes, UserAgent: f.UserAgent},
 		Logger:    r.log,
 		OnAttempt: r.metrics.onAttempt(),
+
+		TracerProvider: r.cfg.TracerProvider,
 	})
 	if err != nil {
 		return err

@@ -15,6 +15,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/carcosa-dev/carcosa/internal/tracing"
 	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/safefetch"
 	"github.com/carcosa-dev/carcosa/store"
@@ -134,6 +139,10 @@ type Options struct {
 	// follows) or AttemptDead (none does). It must return quickly; metrics
 	// attach here. None by default.
 	OnAttempt func(result string)
+	// TracerProvider, if set, traces each delivery attempt as a span that
+	// continues the trace of the context Send was given, and sends the
+	// endpoint a traceparent header. None by default.
+	TracerProvider trace.TracerProvider
 }
 
 // The results of a delivery attempt, as Options.OnAttempt is told them.
@@ -157,6 +166,7 @@ type Dispatcher struct {
 	timeout  time.Duration
 	grace    time.Duration
 	onTry    func(result string) // nil without Options.OnAttempt
+	tracer   trace.Tracer        // a no-op one without Options.TracerProvider
 
 	mu       sync.Mutex
 	disabled map[string]bool // operator endpoints disabled by SetEnabled
@@ -177,6 +187,7 @@ func New(opts Options) (*Dispatcher, error) {
 		timeout:  opts.Timeout,
 		grace:    opts.RotationGrace,
 		onTry:    opts.OnAttempt,
+		tracer:   tracing.Tracer(opts.TracerProvider),
 		disabled: map[string]bool{},
 	}
 	if d.store == nil {
@@ -234,6 +245,9 @@ type delivery struct {
 	Event    string `json:"event"`
 	Endpoint string `json:"endpoint"`
 	Attempt  int    `json:"attempt"`
+	// Trace is the traceparent of the context Send was given; "" when it
+	// had no span.
+	Trace string `json:"traceparent,omitempty"`
 }
 
 // Send stores the event and enqueues a delivery to every enabled endpoint
@@ -289,8 +303,9 @@ func (d *Dispatcher) Send(ctx context.Context, e Event) (string, error) {
 		return "", fmt.Errorf("webhook: storing event: %w", err)
 	}
 	var errs []error
+	tp := tracing.Parent(ctx)
 	for _, id := range targets {
-		errs = append(errs, d.enqueue(ctx, delivery{ev.ID, id, 1}, time.Time{}))
+		errs = append(errs, d.enqueue(ctx, delivery{Event: ev.ID, Endpoint: id, Attempt: 1, Trace: tp}, time.Time{}))
 	}
 	return ev.ID, errors.Join(errs...)
 }
@@ -389,7 +404,7 @@ func (d *Dispatcher) work(ctx context.Context, job queue.Job, _ int) error {
 		rec.Dead = true
 	default:
 		start := time.Now()
-		rec.StatusCode, err = d.post(ctx, t, ev)
+		rec.StatusCode, err = d.attempt(ctx, p, t, ev)
 		rec.Latency = time.Since(start)
 		if err != nil {
 			rec.Error = err.Error()
@@ -426,7 +441,24 @@ func (d *Dispatcher) work(ctx context.Context, job queue.Job, _ int) error {
 	wait := d.schedule[p.Attempt-1]
 	d.log.Warn("webhook: delivery attempt failed", "event", p.Event, "endpoint", p.Endpoint, "attempt", p.Attempt,
 		"retry_in", wait, "error", rec.Error)
-	return d.enqueue(ctx, delivery{p.Event, p.Endpoint, p.Attempt + 1}, time.Now().Add(wait))
+	return d.enqueue(ctx, delivery{Event: p.Event, Endpoint: p.Endpoint, Attempt: p.Attempt + 1, Trace: p.Trace}, time.Now().Add(wait))
+}
+
+// attempt posts ev to t, as post, inside a span continuing p's trace.
+func (d *Dispatcher) attempt(ctx context.Context, p delivery, t target, ev *store.WebhookEvent) (int, error) {
+	ctx, span := d.tracer.Start(tracing.WithParent(ctx, p.Trace), "carcosa.webhook", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(
+			attribute.String("carcosa.webhook.event_id", ev.ID),
+			attribute.String("carcosa.webhook.event_type", ev.Type),
+			attribute.String("carcosa.webhook.endpoint_id", p.Endpoint),
+			tracing.Attempt.Int(p.Attempt),
+		))
+	code, err := d.post(ctx, t, ev)
+	if code != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", code))
+	}
+	tracing.End(span, err)
+	return code, err
 }
 
 // bookkeepingTimeout bounds the logging of an attempt and the enqueueing of
@@ -445,6 +477,7 @@ func (d *Dispatcher) post(ctx context.Context, t target, ev *store.WebhookEvent)
 		return 0, err
 	}
 	h.Set("Content-Type", "application/json")
+	tracing.Inject(ctx, propagation.HeaderCarrier(h))
 	if !t.trusted {
 		resp, err := d.fetch.Post(ctx, t.url, h, ev.Body)
 		if err != nil {

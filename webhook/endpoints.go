@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/carcosa-dev/carcosa/internal/tracing"
 	"github.com/carcosa-dev/carcosa/store"
 )
 
@@ -130,7 +131,7 @@ func (d *Dispatcher) Replay(ctx context.Context, eventID, endpointID string) err
 	if _, err := d.target(ctx, endpointID); err != nil {
 		return fmt.Errorf("webhook: endpoint %s: %w", endpointID, err)
 	}
-	return d.enqueue(ctx, delivery{eventID, endpointID, 1}, time.Time{})
+	return d.enqueue(ctx, delivery{Event: eventID, Endpoint: endpointID, Attempt: 1, Trace: tracing.Parent(ctx)}, time.Time{})
 }
 
 // maxReplay bounds the dead deliveries ReplayDead looks at in one call.
