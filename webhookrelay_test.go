@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/carcosa-dev/carcosa"
 	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/internal/testenv"
@@ -35,9 +37,10 @@ func TestWebhooksFromChangeLog(t *testing.T) {
 
 	secret := webhook.NewSecret()
 	var (
-		mu  sync.Mutex
-		got = map[string]map[string]string{} // upload → type → webhook-id
-		bad []string
+		mu     sync.Mutex
+		got    = map[string]map[string]string{} // upload → type → webhook-id
+		traces = map[string]string{}            // type → traceparent
+		bad    []string
 	)
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
@@ -59,6 +62,7 @@ func TestWebhooksFromChangeLog(t *testing.T) {
 			bad = append(bad, "two webhook-ids for one "+b.Type)
 		}
 		got[b.Data.ID][b.Type] = req.Header.Get("webhook-id")
+		traces[b.Type] = req.Header.Get("traceparent")
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer recv.Close()
@@ -75,6 +79,8 @@ func TestWebhooksFromChangeLog(t *testing.T) {
 		r, err := carcosa.New(carcosa.Config{
 			DataDir: t.TempDir(), Store: st, Storage: bk,
 			Webhooks: []webhook.Endpoint{{Name: "test", URL: recv.URL, Secrets: []string{secret}}},
+
+			TracerProvider: sdktrace.NewTracerProvider(),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -97,7 +103,12 @@ func TestWebhooksFromChangeLog(t *testing.T) {
 	srvA := httptest.NewServer(a)
 	defer srvA.Close()
 	body, ctype := multipartBody(t, part{field: "file", name: "a.txt", ctype: "text/plain", data: []byte("hello, change log")})
-	resp, err := http.Post(srvA.URL+"/routes/files", ctype, body)
+	// Traced by the browser: every webhook of the upload continues its
+	// trace, whichever instance sends it.
+	req, _ := http.NewRequest("POST", srvA.URL+"/routes/files", body)
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("traceparent", clientParent)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,5 +157,10 @@ func TestWebhooksFromChangeLog(t *testing.T) {
 	defer mu.Unlock()
 	if len(bad) > 0 {
 		t.Fatalf("deliveries failed: %v", bad)
+	}
+	for _, typ := range want {
+		if tp := traces[typ]; !strings.HasPrefix(tp, "00-"+clientTrace+"-") {
+			t.Errorf("%s webhook sent traceparent %q, want one in the upload's trace %s", typ, tp, clientTrace)
+		}
 	}
 }

@@ -66,6 +66,13 @@
 // production, out of the proxy's reach):
 //
 //	go run ./examples/basic -admin-addr 127.0.0.1:9090
+//
+// With OTEL_EXPORTER_OTLP_ENDPOINT set, the Router's traces (a span per
+// request, per processing stage, per webhook delivery; a browser's
+// traceparent is continued) are sent there by OTLP over HTTP, as the
+// other standard OTEL_EXPORTER_OTLP_* and OTEL_SERVICE_NAME variables say:
+//
+//	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 go run ./examples/basic
 
 // The backends are opened, the bucket listed and clamd pinged before the
 // server listens: a wrong URL, a missing bucket, refused credentials, an
@@ -99,6 +106,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/carcosa-dev/carcosa"
 	"github.com/carcosa-dev/carcosa/broker/pgbroker"
@@ -172,6 +183,10 @@ type options struct {
 	// once at start-up.
 	Webhooks      []string
 	WebhookSecret string
+	// Traces exports the Router's traces by OTLP over HTTP, configured by
+	// the standard OTEL_EXPORTER_OTLP_* environment variables; main sets
+	// it when OTEL_EXPORTER_OTLP_ENDPOINT (or its _TRACES_ form) is set.
+	Traces bool
 	// QueueSchema is the PostgreSQL schema of River's tables, for the
 	// background jobs, when Postgres is set; empty means the connection's
 	// search_path. No flag sets it; tests give each run a schema of its own.
@@ -216,6 +231,7 @@ func main() {
 	flag.Parse()
 	o.ClamdMaxSize = int64(maxScan)
 	o.QuotaBytes = int64(quotaBytes)
+	o.Traces = os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -255,6 +271,22 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 	}
 	if err := configureWebhooks(log, o, &cfg); err != nil {
 		return err
+	}
+	if o.Traces {
+		tp, err := openTracing(ctx)
+		if err != nil {
+			return err
+		}
+		// Shut down after the Router has closed: its last spans are sent.
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(ctx); err != nil {
+				log.Warn("sending the last traces", "err", err)
+			}
+		}()
+		cfg.TracerProvider = tp
+		log.Info("traces", "exporter", "otlp/http")
 	}
 	if o.Clamd != "" {
 		c, err := openClamd(ctx, log, o.Clamd, o.ClamdMaxSize)
@@ -652,4 +684,22 @@ func ordinal(n int) string {
 		return "third"
 	}
 	return strconv.Itoa(n) + "th"
+}
+
+// openTracing returns a TracerProvider that sends spans by OTLP over HTTP
+// in batches, where the standard OTEL_EXPORTER_OTLP_* variables say (the
+// endpoint, headers, timeout). The service is named carcosa-example
+// unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES names it.
+func openTracing(ctx context.Context) (*sdktrace.TracerProvider, error) {
+	exp, err := otlptracehttp.New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
+	}
+	res, err := resource.New(ctx,
+		resource.WithAttributes(attribute.String("service.name", "carcosa-example")),
+		resource.WithFromEnv(), resource.WithTelemetrySDK())
+	if err != nil {
+		return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
+	}
+	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
 }
