@@ -69,6 +69,14 @@
 // scans, webhook deliveries, processing stages and HTTP requests (by the
 // pattern that matched); labels never hold an upload ID, owner or tenant.
 //
+// # Traces
+//
+// With Config.TracerProvider set, the Router makes an OpenTelemetry span
+// per request (continuing an incoming traceparent), per processing stage,
+// per background job and per webhook delivery attempt (which sends
+// traceparent on). An upload's record keeps the trace of the request that
+// created it, so its later work, on any instance, joins that trace.
+//
 // # Crashes and failing backends
 //
 // A byte acknowledged to a tus client is in the staging file (the page

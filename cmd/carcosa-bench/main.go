@@ -74,7 +74,8 @@
 // carcosa-webhooks, compared with carcosa, measures what webhooks cost the
 // uploads themselves.
 // The kind carcosa-metrics, compared with carcosa, measures what
-// Config.Metrics costs them.
+// Config.Metrics costs them; carcosa-observed, what metrics and tracing
+// (Config.TracerProvider, every trace sampled) cost together.
 //
 // Every server runs in a process of its own (this binary, re-executed with
 // the hidden subcommand "serve"), with a fresh data directory, for each
