@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/breaker"
 	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
@@ -131,11 +132,16 @@ func (r *Router) Stats(ctx context.Context) (*Stats, error) {
 }
 
 // newBuckets returns the buckets of cfg, which validate has checked, with
-// def as the default bucket; Rules place new files.
-func newBuckets(cfg Config, def storage.Storage) *lifecycle.Buckets {
-	byName := map[string]storage.Storage{"": def}
+// def as the default bucket; Rules place new files. Each bucket is behind
+// its breaker of breakers (none when there is none), and its operations
+// are counted in m.
+func newBuckets(cfg Config, def storage.Storage, breakers map[string]*breaker.Breaker, m *metrics) *lifecycle.Buckets {
+	wrap := func(name string, s storage.Storage) storage.Storage {
+		return breaker.NewStorage(s, breakers[bucketDependency(name)], m.storageOp(name))
+	}
+	byName := map[string]storage.Storage{"": wrap("", def)}
 	for name, s := range cfg.Buckets {
-		byName[name] = s
+		byName[name] = wrap(name, s)
 	}
 	rules := cfg.Rules
 	return lifecycle.NewBuckets(byName, func(p lifecycle.Placement) string {

@@ -27,7 +27,7 @@ type tieredBundle struct {
 	faulty     *storagetest.FaultyStorage
 }
 
-func setupTiered(t *testing.T) *tieredBundle {
+func setupTiered(t *testing.T, configure ...func(*carcosa.Config)) *tieredBundle {
 	t.Helper()
 	open := func() *storage.Bucket {
 		b, err := storage.Open(context.Background(), "mem://")
@@ -46,6 +46,9 @@ func setupTiered(t *testing.T) *tieredBundle {
 			{Route: "tiered", Tier: "pro", Bucket: "big"},
 		}
 		c.Failover = map[string]string{"big": ""}
+		for _, f := range configure {
+			f(c)
+		}
 	})
 	carcosa.Handle(tb.router, "tiered", carcosa.Route[struct{}, struct{}]{
 		Accept:      []string{"any"},

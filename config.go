@@ -200,6 +200,11 @@ type Config struct {
 	// or input. Defaults to slog.Default().
 	Logger *slog.Logger
 
+	// Breaker configures the circuit breakers in front of the Scanner and
+	// of each bucket: after repeated failures, calls fail at once rather
+	// than waiting for timeouts (see BreakerSettings). On by default.
+	Breaker BreakerSettings
+
 	// Metrics, if set, receives the Router's Prometheus metrics
 	// (carcosa_uploads_total and the others the README lists); New fails
 	// if they are registered there already, and Close unregisters them.
@@ -219,9 +224,9 @@ type Config struct {
 
 // WithDefaults returns a copy of c with every default filled in: BasePath
 // in its canonical form ("/" when empty), the durations, TransformLimits,
-// TransformWorkers, Fetch.MaxBytes and Logger. It never fails and leaves c,
-// and everything c points to, unchanged. New calls it, then validates the
-// result.
+// TransformWorkers, Fetch.MaxBytes, Logger and Breaker. It never fails and
+// leaves c, and everything c points to, unchanged. New calls it, then
+// validates the result.
 //
 // The backends that New opens itself when they are nil (Storage, Staging,
 // Store, the SigningKey in DataDir, Queue, Video) are not filled in here:
@@ -272,6 +277,15 @@ func (c Config) WithDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Breaker.Failures == 0 {
+		c.Breaker.Failures = 5
+	}
+	if c.Breaker.OpenFor == 0 {
+		c.Breaker.OpenFor = 30 * time.Second
+	}
+	if c.Breaker.HalfOpenProbes == 0 {
+		c.Breaker.HalfOpenProbes = 1
+	}
 	return c
 }
 
@@ -295,6 +309,7 @@ func (c Config) validate() error {
 		{"IdleTimeout", c.IdleTimeout},
 		{"UploadTTL", c.UploadTTL},
 		{"IdleUploadTTL", c.IdleUploadTTL},
+		{"Breaker.OpenFor", c.Breaker.OpenFor},
 	} {
 		if f.v < 0 {
 			return fmt.Errorf("carcosa: Config.%s must not be negative", f.name)

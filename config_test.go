@@ -41,6 +41,7 @@ func TestConfigWithDefaults(t *testing.T) {
 		TransformWorkers: runtime.GOMAXPROCS(0),
 		Fetch:            safefetch.Options{MaxBytes: math.MaxInt64},
 		Logger:           slog.Default(),
+		Breaker:          carcosa.BreakerSettings{Failures: 5, OpenFor: 30 * time.Second, HalfOpenProbes: 1},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Config{}.WithDefaults() =\n%+v\nwant\n%+v", got, want)

@@ -66,8 +66,9 @@
 //
 // With Config.Metrics set to a Prometheus Registerer, the Router counts
 // and times its uploads (by route, final state and the way they came in),
-// scans, webhook deliveries, processing stages and HTTP requests (by the
-// pattern that matched); labels never hold an upload ID, owner or tenant.
+// scans, webhook deliveries, processing stages, bucket operations and HTTP
+// requests (by the pattern that matched), and shows the state of each
+// circuit breaker; labels never hold an upload ID, owner or tenant.
 //
 // # Traces
 //
@@ -88,7 +89,10 @@
 // if the process dies between its return and the record turning ready. When
 // storage or the store fails, the client gets 503 "unavailable" with
 // Retry-After, the upload keeps its bytes, and a retry finishes it; no
-// partial file is ever ready or served.
+// partial file is ever ready or served. Circuit breakers (Config.Breaker)
+// in front of the Scanner and each bucket make a dependency that keeps
+// failing fail fast: scanning still fails closed, and a bucket with a
+// failover has its new uploads placed there.
 //
 // # Errors
 //

@@ -12,6 +12,7 @@ import (
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/breaker"
 	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
@@ -39,11 +40,15 @@ const healthTimeout = 2 * time.Second
 //     Router started and not stopped; a request here starts a Router not
 //     yet started, as its first request would). It answers 200 when all
 //     pass, 503 when one fails, with each check's status and latency.
+//     The scanner and the buckets go through their circuit breakers (see
+//     BreakerSettings), whose state each of their checks also reports
+//     ("breaker": "closed", "half-open" or "open"): while one is open its
+//     check fails at once, with the error "breaker_open".
 //
 // The answers hold no secret and no address: buckets are named by their
-// names in Config.Buckets, and a failed check says only "timeout" or
-// "unreachable" (the error itself is logged), so the endpoints are safe to
-// expose. Methods other than GET and HEAD answer 405.
+// names in Config.Buckets, and a failed check says only "timeout",
+// "unreachable" or "breaker_open" (the error itself is logged), so the
+// endpoints are safe to expose. Methods other than GET and HEAD answer 405.
 func (r *Router) Health() http.Handler {
 	return &health{r: r, timeout: healthTimeout}
 }
@@ -56,8 +61,9 @@ type health struct {
 
 // healthCheck is one backend's answer in /readyz.
 type healthCheck struct {
-	Status    string  `json:"status"`          // "ok" or "unavailable"
-	Error     string  `json:"error,omitempty"` // a fixed word, never the backend's text
+	Status    string  `json:"status"`            // "ok" or "unavailable"
+	Error     string  `json:"error,omitempty"`   // a fixed word, never the backend's text
+	Breaker   string  `json:"breaker,omitempty"` // "closed", "half-open" or "open"; for the scanner and buckets
 	LatencyMs float64 `json:"latencyMs"`
 }
 
@@ -66,6 +72,7 @@ const (
 	healthTimedOut    = "timeout"
 	healthUnreachable = "unreachable"
 	healthStopped     = "stopped"
+	healthBreakerOpen = "breaker_open"
 )
 
 // errHealthStopped is the queue check's error once the Router is stopped.
@@ -107,7 +114,7 @@ func (h *health) checks() map[string]func(context.Context) error {
 			}
 			return err
 		},
-		"bucket": bucketCheck(r.storage, probe),
+		bucketDependency(""): bucketCheck(r.buckets, "", probe),
 		"staging": func(ctx context.Context) error {
 			_, err := r.staging.Offset(ctx, probe)
 			if errors.Is(err, tusd.ErrNotFound) {
@@ -130,11 +137,11 @@ func (h *health) checks() map[string]func(context.Context) error {
 			return nil
 		},
 	}
-	for name, s := range r.cfg.Buckets {
-		c["bucket:"+name] = bucketCheck(s, probe)
+	for name := range r.cfg.Buckets {
+		c[bucketDependency(name)] = bucketCheck(r.buckets, name, probe)
 	}
 	if r.scanner != nil {
-		c["scanner"] = func(ctx context.Context) error {
+		c[breakerScanner] = func(ctx context.Context) error {
 			if p, ok := r.scanner.(interface{ Ping(context.Context) error }); ok {
 				return p.Ping(ctx)
 			}
@@ -145,10 +152,16 @@ func (h *health) checks() map[string]func(context.Context) error {
 	return c
 }
 
-// bucketCheck opens a key that does not exist in s, which must answer not
-// found.
-func bucketCheck(s storage.Storage, probe string) func(context.Context) error {
+// bucketCheck opens a key that does not exist in bucket name, which must
+// answer not found. It goes through the bucket's breaker: while that is
+// open the check fails at once, and once half-open it may be the probe
+// that closes it.
+func bucketCheck(b *lifecycle.Buckets, name, probe string) func(context.Context) error {
 	return func(ctx context.Context) error {
+		s, err := b.Get(name)
+		if err != nil {
+			return err
+		}
 		rd, err := s.Open(ctx, ".carcosa-health/"+probe)
 		if err == nil {
 			return rd.Close()
@@ -184,9 +197,14 @@ func (h *health) run(ctx context.Context) map[string]healthCheck {
 				err = cctx.Err()
 			}
 			res := healthCheck{Status: "ok", LatencyMs: float64(time.Since(start).Microseconds()) / 1000}
+			if b, ok := h.r.breakers[name]; ok {
+				res.Breaker = b.State().String()
+			}
 			if err != nil {
 				res.Status = "unavailable"
 				switch {
+				case errors.Is(err, breaker.ErrOpen):
+					res.Error = healthBreakerOpen
 				case errors.Is(err, errHealthStopped):
 					res.Error = healthStopped
 				case cctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):

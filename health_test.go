@@ -39,6 +39,7 @@ type readyzBody struct {
 	Checks map[string]struct {
 		Status    string   `json:"status"`
 		Error     string   `json:"error"`
+		Breaker   string   `json:"breaker"`
 		LatencyMs *float64 `json:"latencyMs"`
 	} `json:"checks"`
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/carcosa-dev/carcosa/internal/breaker"
 	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/store"
 )
@@ -30,14 +31,17 @@ type metrics struct {
 	requests   *prometheus.CounterVec   // endpoint, method, code
 	latency    *prometheus.HistogramVec // endpoint, method
 	stages     *prometheus.HistogramVec // stage
+	storageOps *prometheus.CounterVec   // bucket, op, result
+	breakers   *breakerStates           // dependency
 
 	mu      sync.Mutex
 	running map[string]string // IDs of the uploads counted in progress, to their route
 }
 
-// newMetrics registers Carcosa's collectors on reg. It returns nil, and no
-// error, when reg is nil; on an error, nothing stays registered.
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics registers Carcosa's collectors on reg, with the states of
+// breakers. It returns nil, and no error, when reg is nil; on an error,
+// nothing stays registered.
+func newMetrics(reg prometheus.Registerer, breakers map[string]*breaker.Breaker) (*metrics, error) {
 	if reg == nil {
 		return nil, nil
 	}
@@ -85,10 +89,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time spent in each processing stage of an upload's file: verify, store, scan, derivatives, callback.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}, []string{"stage"}),
+		storageOps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "carcosa_storage_operations_total",
+			Help: "Operations on the buckets (default is Config.Storage), by bucket, op (put, get, delete, import, sign) and result (ok, not_found, error, canceled, invalid, unsupported, breaker_open).",
+		}, []string{"bucket", "op", "result"}),
+		breakers: &breakerStates{
+			desc: prometheus.NewDesc("carcosa_breaker_state",
+				"State of the circuit breaker of each dependency (scanner, bucket, bucket:NAME): 0 closed, 1 half-open, 2 open.",
+				[]string{"dependency"}, nil),
+			breakers: breakers,
+		},
 	}
 	for _, c := range []prometheus.Collector{
 		m.uploads, m.bytes, m.duration, m.inProgress, m.scans, m.webhooks,
-		m.requests, m.latency, m.stages,
+		m.requests, m.latency, m.stages, m.storageOps, m.breakers,
 	} {
 		if err := reg.Register(c); err != nil {
 			m.unregister() // only what this call registered: another's may be equal
@@ -178,6 +192,34 @@ func (m *metrics) stageTimer() func(stage string, d time.Duration) {
 		return nil
 	}
 	return func(stage string, d time.Duration) { m.stages.WithLabelValues(stage).Observe(d.Seconds()) }
+}
+
+// storageOp counts the operations on bucket name for breaker.NewStorage:
+// nil without metrics.
+func (m *metrics) storageOp(name string) func(op, result string) {
+	if m == nil {
+		return nil
+	}
+	if name == "" {
+		name = "default"
+	}
+	return func(op, result string) { m.storageOps.WithLabelValues(name, op, result).Inc() }
+}
+
+// breakerStates collects carcosa_breaker_state when scraped: an open
+// breaker whose OpenFor has passed shows half-open, though no call has
+// come since.
+type breakerStates struct {
+	desc     *prometheus.Desc
+	breakers map[string]*breaker.Breaker // set before registration, then only read
+}
+
+func (c *breakerStates) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *breakerStates) Collect(ch chan<- prometheus.Metric) {
+	for name, b := range c.breakers {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(b.State()), name)
+	}
 }
 
 // serve serves req with h, which ends in mux, counting and timing it under

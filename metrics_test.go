@@ -150,6 +150,7 @@ func TestMetrics(t *testing.T) {
 		"carcosa_uploads_total", "carcosa_upload_bytes_total", "carcosa_upload_duration_seconds",
 		"carcosa_uploads_in_progress", "carcosa_webhook_deliveries_total", "carcosa_http_requests_total",
 		"carcosa_http_request_duration_seconds", "carcosa_stage_duration_seconds",
+		"carcosa_storage_operations_total", "carcosa_breaker_state",
 		"POST /routes/{route} 201",
 	} {
 		if !seen[name] {
@@ -240,6 +241,11 @@ func TestMetricsPassPromtool(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("promtool check metrics: %v\n%s\nexposition:\n%s", err, out, rec.Body.Bytes())
+	}
+	for _, family := range []string{"carcosa_storage_operations_total", "carcosa_breaker_state"} {
+		if !bytes.Contains(rec.Body.Bytes(), []byte("# TYPE "+family+" ")) {
+			t.Errorf("the exposition checked has no %s", family)
+		}
 	}
 }
 

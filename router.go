@@ -20,6 +20,7 @@ import (
 
 	"github.com/carcosa-dev/carcosa/broker"
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/breaker"
 	"github.com/carcosa-dev/carcosa/internal/imaging"
 	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/internal/serve"
@@ -63,11 +64,12 @@ type Router struct {
 
 	images     *imaging.Pool
 	files      *serve.Files
-	tusHandler *tusadapter.Handler // serves B/tus/
-	live       *live               // publishes and serves live events
-	relay      *relay              // sends webhooks from a Store's change log; nil without one
-	metrics    *metrics            // nil without Config.Metrics
-	tracer     trace.Tracer        // a no-op one without Config.TracerProvider
+	tusHandler *tusadapter.Handler         // serves B/tus/
+	live       *live                       // publishes and serves live events
+	relay      *relay                      // sends webhooks from a Store's change log; nil without one
+	metrics    *metrics                    // nil without Config.Metrics
+	breakers   map[string]*breaker.Breaker // by dependency; none when disabled
+	tracer     trace.Tracer                // a no-op one without Config.TracerProvider
 
 	mu      sync.RWMutex
 	routes  map[string]routeHandler
@@ -152,7 +154,15 @@ func New(cfg Config) (*Router, error) {
 			return nil, err
 		}
 	}
-	r.buckets = newBuckets(cfg, r.storage)
+	r.breakers = newBreakers(cfg)
+	if r.metrics, err = newMetrics(cfg.Metrics, r.breakers); err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, r.metrics.unregister)
+	r.buckets = newBuckets(cfg, r.storage, r.breakers, r.metrics)
+	if r.scanner != nil {
+		r.scanner = breaker.NewScanner(r.scanner, r.breakers[breakerScanner])
+	}
 	r.files = newFiles(r)
 	if r.tusHandler, err = newTusAdapter(r); err != nil {
 		return nil, err
@@ -175,10 +185,6 @@ func New(cfg Config) (*Router, error) {
 	if r.scanner == nil {
 		r.log.Warn("carcosa: no malware scanner is configured (Config.Scanner): uploaded files are not scanned")
 	}
-	if r.metrics, err = newMetrics(cfg.Metrics); err != nil {
-		return nil, err
-	}
-	r.closers = append(r.closers, r.metrics.unregister)
 	if err := r.newWebhooks(); err != nil {
 		return nil, fmt.Errorf("carcosa: %w", err)
 	}

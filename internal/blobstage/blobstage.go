@@ -433,9 +433,10 @@ func (s *Store) Head(ctx context.Context, id string, n int) ([]byte, error) {
 }
 
 // Commit puts the bytes of finished upload id at key in dst. When dst is a
-// *storage.Bucket over the same *blob.Bucket as the store and the upload is a
-// single object (an S3 upload, or a generic upload of one chunk) of at most
-// 5 GiB, the bucket copies it server-side; otherwise the bytes are streamed
+// *storage.Bucket, or a wrapper with its Blob method, over the same
+// *blob.Bucket as the store and the upload is a single object (an S3
+// upload, or a generic upload of one chunk) of at most 5 GiB, the bucket
+// copies it server-side; otherwise the bytes are streamed
 // into dst.Put, in constant memory. Generic drivers that cannot set the
 // content type of a copy are only used when the staged object already has the
 // wanted one.
@@ -451,7 +452,8 @@ func (s *Store) Commit(ctx context.Context, id string, dst storage.Storage, key 
 	if o.Size == 0 {
 		o.Size = info.Size
 	}
-	if sb, ok := dst.(*storage.Bucket); ok && sb.Blob() == s.b && info.Size <= maxCopySize {
+	// A *storage.Bucket, or a wrapper of one (a circuit breaker's), has Blob.
+	if sb, ok := dst.(interface{ Blob() *blob.Bucket }); ok && sb.Blob() == s.b && info.Size <= maxCopySize {
 		if src := u.inner.singleObject(); src != "" {
 			if err := storage.CheckKey(key); err != nil {
 				return err

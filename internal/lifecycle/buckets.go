@@ -58,7 +58,8 @@ func (b *Buckets) Get(name string) (storage.Storage, error) {
 }
 
 // Place chooses the bucket of a new file: the first matching rule's, or
-// its failover while it is failing.
+// its failover while it is failing (it failed a write lately, or its
+// circuit breaker is open).
 func (b *Buckets) Place(p Placement) string {
 	name := b.choose(p)
 	if b.failing(name) {
@@ -79,7 +80,15 @@ func (b *Buckets) Alternative(name string) (string, bool) {
 	return alt, true
 }
 
+// breakerOpen is implemented by a bucket behind a circuit breaker.
+type breakerOpen interface{ BreakerOpen() bool }
+
+// failing reports whether bucket name failed a write lately, or its
+// circuit breaker is open.
 func (b *Buckets) failing(name string) bool {
+	if s, ok := b.byName[name].(breakerOpen); ok && s.BreakerOpen() {
+		return true
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	until, ok := b.down[name]
