@@ -171,7 +171,7 @@ func New(cfg Config) (*Router, error) {
 	if r.scanner == nil {
 		r.log.Warn("carcosa: no malware scanner is configured (Config.Scanner): uploaded files are not scanned")
 	}
-	if r.metrics, err = newMetrics(cfg.Metrics); err != nil {
+	if r.metrics, err = newMetrics(cfg.Metrics, r.queue, r.log); err != nil {
 		return nil, err
 	}
 	r.closers = append(r.closers, r.metrics.unregister)
