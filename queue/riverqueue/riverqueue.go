@@ -162,15 +162,7 @@ func New(pool *pgxpool.Pool, opts *Options) (*Queue[pgx.Tx], error) {
 			return err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			var kind, state string
-			var jobs int
-			if err := rows.Scan(&kind, &state, &jobs); err != nil {
-				return err
-			}
-			yield(kind, state, jobs)
-		}
-		return rows.Err()
+		return scanCounts(rows, yield)
 	}
 	key := advisoryKey(q.schema)
 	q.lock = func(ctx context.Context) (func(), error) {
@@ -215,15 +207,7 @@ func NewSQLite(db *sql.DB, opts *Options) (*Queue[*sql.Tx], error) {
 			return err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			var kind, state string
-			var jobs int
-			if err := rows.Scan(&kind, &state, &jobs); err != nil {
-				return err
-			}
-			yield(kind, state, jobs)
-		}
-		return rows.Err()
+		return scanCounts(rows, yield)
 	}
 	return q, nil
 }
@@ -237,6 +221,23 @@ func countQuery(table, kindExpr string) string {
 		WHERE state IN ('available', 'pending', 'scheduled', 'running', 'retryable', 'discarded', 'cancelled')
 			AND queue = '` + QueueName + `' AND kind = '` + Kind + `'
 		GROUP BY 1, 2`
+}
+
+// scanCounts gives yield the rows of countQuery, from pgx or database/sql.
+func scanCounts(rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}, yield func(kind, state string, jobs int)) error {
+	for rows.Next() {
+		var kind, state string
+		var jobs int
+		if err := rows.Scan(&kind, &state, &jobs); err != nil {
+			return err
+		}
+		yield(kind, state, jobs)
+	}
+	return rows.Err()
 }
 
 func newQueue[TTx any](driver riverdriver.Driver[TTx], opts *Options) (*Queue[TTx], error) {
