@@ -160,7 +160,11 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		c.log.Info("carcosa: counting the queue's jobs for carcosa_queue_jobs works again")
 	}
 	for _, kc := range counts {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(kc.Jobs), kc.Kind, string(kc.State))
+		// A kind read back from a shared database could be anything: one
+		// that is no valid label value is skipped, not a panic.
+		if m, err := prometheus.NewConstMetric(c.desc, prometheus.GaugeValue, float64(kc.Jobs), kc.Kind, string(kc.State)); err == nil {
+			ch <- m
+		}
 	}
 }
 
