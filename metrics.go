@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/carcosa-dev/carcosa/internal/breaker"
 	"github.com/carcosa-dev/carcosa/internal/lifecycle"
+	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/store"
 )
 
@@ -33,15 +36,17 @@ type metrics struct {
 	stages     *prometheus.HistogramVec // stage
 	storageOps *prometheus.CounterVec   // bucket, op, result
 	breakers   *breakerStates           // dependency
+	jobs       *queueCollector          // kind, state; nil when the Queue does not count
 
 	mu      sync.Mutex
 	running map[string]string // IDs of the uploads counted in progress, to their route
 }
 
 // newMetrics registers Carcosa's collectors on reg, with the states of
-// breakers. It returns nil, and no error, when reg is nil; on an error,
-// nothing stays registered.
-func newMetrics(reg prometheus.Registerer, breakers map[string]*breaker.Breaker) (*metrics, error) {
+// breakers, counting q's jobs at each scrape when q is a queue.Counter. It
+// returns nil, and no error, when reg is nil; on an error, nothing stays
+// registered.
+func newMetrics(reg prometheus.Registerer, breakers map[string]*breaker.Breaker, q queue.Queue, log *slog.Logger) (*metrics, error) {
 	if reg == nil {
 		return nil, nil
 	}
@@ -100,10 +105,15 @@ func newMetrics(reg prometheus.Registerer, breakers map[string]*breaker.Breaker)
 			breakers: breakers,
 		},
 	}
-	for _, c := range []prometheus.Collector{
+	collectors := []prometheus.Collector{
 		m.uploads, m.bytes, m.duration, m.inProgress, m.scans, m.webhooks,
 		m.requests, m.latency, m.stages, m.storageOps, m.breakers,
-	} {
+	}
+	if c, ok := q.(queue.Counter); ok {
+		m.jobs = newQueueCollector(c, log)
+		collectors = append(collectors, m.jobs)
+	}
+	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			m.unregister() // only what this call registered: another's may be equal
 			var dup prometheus.AlreadyRegisteredError
@@ -115,6 +125,61 @@ func newMetrics(reg prometheus.Registerer, breakers map[string]*breaker.Breaker)
 		m.collectors = append(m.collectors, c)
 	}
 	return m, nil
+}
+
+// queueCountTimeout bounds the Queue's count at a scrape: a slow database
+// leaves carcosa_queue_jobs out of that scrape rather than hold it.
+const queueCountTimeout = 2 * time.Second
+
+// queueCollector is carcosa_queue_jobs: it asks the Queue for its counts at
+// each scrape, since only the Queue knows them (a durable one shares them
+// with other instances).
+type queueCollector struct {
+	counter queue.Counter
+	log     *slog.Logger
+	desc    *prometheus.Desc
+	failing atomic.Bool // the last count failed, and was logged
+}
+
+func newQueueCollector(c queue.Counter, log *slog.Logger) *queueCollector {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &queueCollector{
+		counter: c,
+		log:     log,
+		desc: prometheus.NewDesc("carcosa_queue_jobs",
+			"Background jobs by kind and state (available, scheduled, running, retryable, dead), as the Queue counts them; completed jobs are not counted.",
+			[]string{"kind", "state"}, nil),
+	}
+}
+
+// Describe sends the one metric's description, as prometheus.Collector.
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect counts the jobs, as prometheus.Collector. On an error it sends
+// nothing and logs once until a count succeeds again: failing the whole
+// scrape would hide every other metric, and logging each scrape would flood.
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), queueCountTimeout)
+	defer cancel()
+	counts, err := c.counter.Counts(ctx)
+	if err != nil {
+		if !c.failing.Swap(true) {
+			c.log.Warn("carcosa: counting the queue's jobs for carcosa_queue_jobs failed; the metric is left out until a count succeeds", "error", err)
+		}
+		return
+	}
+	if c.failing.Swap(false) {
+		c.log.Info("carcosa: counting the queue's jobs for carcosa_queue_jobs works again")
+	}
+	for _, kc := range counts {
+		// A kind read back from a shared database could be anything: one
+		// that is no valid label value is skipped, not a panic.
+		if m, err := prometheus.NewConstMetric(c.desc, prometheus.GaugeValue, float64(kc.Jobs), kc.Kind, string(kc.State)); err == nil {
+			ch <- m
+		}
+	}
 }
 
 // unregister removes m's collectors from its Registerer, so that another

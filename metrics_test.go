@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/carcosa-dev/carcosa"
+	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/scan"
 	"github.com/carcosa-dev/carcosa/store/memstore"
 	"github.com/carcosa-dev/carcosa/webhook"
@@ -151,7 +155,7 @@ func TestMetrics(t *testing.T) {
 		"carcosa_uploads_in_progress", "carcosa_webhook_deliveries_total", "carcosa_http_requests_total",
 		"carcosa_http_request_duration_seconds", "carcosa_stage_duration_seconds",
 		"carcosa_storage_operations_total", "carcosa_breaker_state",
-		"POST /routes/{route} 201",
+		"carcosa_queue_jobs", "POST /routes/{route} 201",
 	} {
 		if !seen[name] {
 			t.Errorf("gathered nothing of %s", name)
@@ -296,5 +300,94 @@ func TestMetricsScanAndStages(t *testing.T) {
 	}
 	if got := value(t, reg, "carcosa_stage_duration_seconds", "stage=derivatives"); got != 0 {
 		t.Errorf("carcosa_stage_duration_seconds{stage=\"derivatives\"} has %v samples for a route without derivatives", got)
+	}
+}
+
+// TestMetricsQueueJobs checks that carcosa_queue_jobs reports every state of
+// the Router's job kinds, and that the processing jobs of settled uploads
+// are no longer waiting or running.
+func TestMetricsQueueJobs(t *testing.T) {
+	t.Parallel()
+	tb, reg := metricsBundle(t)
+	metricsUploads(t, tb)
+	waitFor(t, "two ready uploads", func() bool {
+		return value(t, reg, "carcosa_uploads_total", "state=ready") == 2
+	})
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, f := range families {
+		if f.GetName() != "carcosa_queue_jobs" {
+			continue
+		}
+		if f.GetType() != dto.MetricType_GAUGE {
+			t.Errorf("carcosa_queue_jobs is a %v, want a gauge", f.GetType())
+		}
+		for _, m := range f.GetMetric() {
+			seen[labels(m.GetLabel())] = true
+		}
+	}
+	for _, state := range queue.States {
+		if l := "kind=carcosa.process,state=" + string(state); !seen[l] {
+			t.Errorf("carcosa_queue_jobs{%s} is missing; have %v", l, seen)
+		}
+	}
+	waitFor(t, "no processing job waiting or running", func() bool {
+		return value(t, reg, "carcosa_queue_jobs", "kind=carcosa.process", "state=available")+
+			value(t, reg, "carcosa_queue_jobs", "kind=carcosa.process", "state=running") == 0
+	})
+}
+
+// failingCounter is a Queue whose counts fail, the first after a delay.
+type failingCounter struct {
+	queue.Queue
+	delay time.Duration
+	calls atomic.Int32
+}
+
+func (q *failingCounter) Counts(ctx context.Context) ([]queue.KindCount, error) {
+	if q.calls.Add(1) == 1 {
+		select {
+		case <-time.After(q.delay):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return nil, errors.New("database unreachable")
+}
+
+// TestMetricsQueueCountFails checks that a Queue whose count fails or hangs
+// leaves carcosa_queue_jobs out of the scrape, within the count's timeout,
+// serves the other metrics, and logs once.
+func TestMetricsQueueCountFails(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	q := &failingCounter{Queue: queue.NewMemory(nil), delay: time.Minute}
+	tb, reg := metricsBundle(t, func(c *carcosa.Config) {
+		c.Queue = q
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	tb.router.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", base+"/routes", nil))
+	for i := range 3 {
+		start := time.Now()
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatalf("Gather: %v", err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("scrape %d took %v", i, d)
+		}
+		names := map[string]bool{}
+		for _, f := range families {
+			names[f.GetName()] = true
+		}
+		if names["carcosa_queue_jobs"] || !names["carcosa_http_requests_total"] {
+			t.Errorf("scrape %d gathered %v; want carcosa_http_requests_total and no carcosa_queue_jobs", i, names)
+		}
+	}
+	if n := strings.Count(logs.String(), "carcosa_queue_jobs"); n != 1 {
+		t.Errorf("the failing count logged %d times, want once:\n%s", n, logs.String())
 	}
 }

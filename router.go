@@ -154,8 +154,11 @@ func New(cfg Config) (*Router, error) {
 			return nil, err
 		}
 	}
+	if r.queue == nil {
+		r.queue = queue.NewMemory(&queue.MemoryOptions{Logger: cfg.Logger})
+	}
 	r.breakers = newBreakers(cfg)
-	if r.metrics, err = newMetrics(cfg.Metrics, r.breakers); err != nil {
+	if r.metrics, err = newMetrics(cfg.Metrics, r.breakers, r.queue, r.log); err != nil {
 		return nil, err
 	}
 	r.closers = append(r.closers, r.metrics.unregister)
@@ -168,9 +171,6 @@ func New(cfg Config) (*Router, error) {
 		return nil, err
 	}
 	r.staging = r.tusHandler.Staging()
-	if r.queue == nil {
-		r.queue = queue.NewMemory(&queue.MemoryOptions{Logger: cfg.Logger})
-	}
 	r.audit, _ = r.store.(store.AuditLog)
 	r.fetcher = safefetch.New(cfg.Fetch)
 	if cfg.Quota != nil {

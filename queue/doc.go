@@ -27,14 +27,20 @@
 // Dead lists the jobs that will not run again, newest first, with their
 // attempts and last error, for an operator to look at or enqueue again.
 //
+// # Counts
+//
+// A Queue may also be a Counter, found by type assertion: Counts gives its
+// jobs by kind and state (available, scheduled, running, retryable, dead),
+// which the Router exposes as the metric carcosa_queue_jobs.
+//
 // # Implementations
 //
 // Memory keeps jobs in the process: it suits one instance, and Stop runs
 // every job still waiting, those held for a later RunAt included (early),
 // so that a clean shutdown loses nothing. Package
 // riverqueue keeps them in PostgreSQL or SQLite through River, where they
-// survive restarts and are shared by instances. Both pass the conformance
-// suite in package queuetest.
+// survive restarts and are shared by instances. Both count their jobs, and
+// pass the conformance suite in package queuetest.
 //
 // # Shutdown
 //

@@ -66,8 +66,9 @@ type Memory struct {
 	retrying map[*entry]*time.Timer // failed, waiting for their backoff, or held until RunAt
 	unique   map[uniqueKey]bool
 	running  int
-	dead     []DeadJob // oldest first
-	seq      uint64    // orders equal priorities first in, first out
+	runningK map[string]int // running, by kind
+	dead     []DeadJob      // oldest first
+	seq      uint64         // orders equal priorities first in, first out
 	lastID   uint64
 }
 
@@ -90,7 +91,10 @@ type entry struct {
 	seq      uint64 // when it last joined waiting
 }
 
-var _ Queue = (*Memory)(nil)
+var (
+	_ Queue   = (*Memory)(nil)
+	_ Counter = (*Memory)(nil)
+)
 
 // NewMemory returns a Memory queue. It panics when a number in opts is
 // negative.
@@ -114,6 +118,7 @@ func NewMemory(opts *MemoryOptions) *Memory {
 		handlers: make(map[string]Handler),
 		retrying: make(map[*entry]*time.Timer),
 		unique:   make(map[uniqueKey]bool),
+		runningK: make(map[string]int),
 	}
 	if m.backoff == nil {
 		m.backoff = DefaultBackoff
@@ -272,6 +277,38 @@ func (m *Memory) Dead(ctx context.Context, limit int) ([]DeadJob, error) {
 	return out, nil
 }
 
+// Counts counts the jobs by kind and state; see Counter. Dead jobs are
+// those remembered (see MemoryOptions.MaxDead).
+func (m *Memory) Counts(ctx context.Context) ([]KindCount, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	n := map[string]map[State]int{}
+	m.mu.Lock()
+	kinds := make([]string, 0, len(m.handlers))
+	for k := range m.handlers {
+		kinds = append(kinds, k)
+	}
+	for _, e := range m.waiting {
+		add(n, e.job.Kind, StateAvailable, 1)
+	}
+	for e := range m.retrying {
+		s := StateRetryable
+		if e.attempts == 0 {
+			s = StateScheduled // held until its RunAt, never tried
+		}
+		add(n, e.job.Kind, s, 1)
+	}
+	for k, c := range m.runningK {
+		add(n, k, StateRunning, c)
+	}
+	for _, d := range m.dead {
+		add(n, d.Kind, StateDead, 1)
+	}
+	m.mu.Unlock()
+	return CountsOf(kinds, n), nil
+}
+
 // work runs jobs until next has none to give.
 func (m *Memory) work() {
 	defer m.wg.Done()
@@ -298,6 +335,7 @@ func (m *Memory) next() *entry {
 			e := heap.Pop(&m.waiting).(*entry)
 			e.attempts++
 			m.running++
+			m.runningK[e.job.Kind]++
 			return e
 		case m.state == stopping && m.running == 0 && len(m.retrying) == 0:
 			m.wake.Broadcast() // the other idle workers return too
@@ -325,6 +363,9 @@ func (m *Memory) finish(e *entry, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.running--
+	if m.runningK[e.job.Kind]--; m.runningK[e.job.Kind] == 0 {
+		delete(m.runningK, e.job.Kind)
+	}
 	if m.state == stopping {
 		m.wake.Broadcast() // the last running job may let idle workers return
 	}

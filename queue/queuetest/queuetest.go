@@ -15,6 +15,9 @@
 //     returns nil.
 //   - A job with RunAt ahead does not run before it, and runs after it;
 //     its handler sees RunAt as enqueued.
+//   - A queue.Counter counts jobs available, scheduled, running, retryable
+//     and dead, reports zeros for every registered kind, and no longer
+//     counts completed jobs.
 package queuetest
 
 import (
@@ -63,6 +66,7 @@ func Run(t *testing.T, newQueue func(t *testing.T, opts Options) queue.Queue) {
 		{"RunAt", testRunAt},
 		{"EnqueueRejects", testEnqueueRejects},
 		{"HandleAfterStartPanics", testHandleAfterStartPanics},
+		{"Counts", testCounts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -574,4 +578,78 @@ func testRunAt(t *testing.T, newQueue func(*testing.T, Options) queue.Queue) {
 	if !later.job.RunAt.Equal(runAt) {
 		t.Errorf("handler saw RunAt %v, want %v", later.job.RunAt, runAt)
 	}
+}
+
+func testCounts(t *testing.T, newQueue func(*testing.T, Options) queue.Queue) {
+	// A retry waits an hour, so that a failed job stays retryable.
+	q := newQueue(t, Options{Workers: 1, Backoff: func(int) time.Duration { return time.Hour }})
+	c, ok := q.(queue.Counter)
+	if !ok {
+		t.Skipf("%T does not count its jobs (queue.Counter)", q)
+	}
+	started, release := blocker(q)
+	q.Handle("test.fail", func(ctx context.Context, job queue.Job, attempt int) error {
+		if decode(t, job.Payload) == "cancel" {
+			return queue.Cancel(errors.New("never"))
+		}
+		return errors.New("not yet")
+	})
+	q.Handle("test.later", func(ctx context.Context, job queue.Job, attempt int) error { return nil })
+	q.Handle("test.idle", func(ctx context.Context, job queue.Job, attempt int) error { return nil })
+	start(t, q)
+
+	counts := func() map[string]int {
+		t.Helper()
+		got, err := c.Counts(context.Background())
+		if err != nil {
+			t.Fatalf("Counts: %v", err)
+		}
+		m := map[string]int{}
+		for _, kc := range got {
+			m[kc.Kind+" "+string(kc.State)] = kc.Jobs
+		}
+		return m
+	}
+	// want reports whether counts are want, every other count of a
+	// registered kind being 0.
+	matches := func(got, want map[string]int) bool {
+		for _, k := range []string{"test.block", "test.fail", "test.later", "test.idle"} {
+			for _, s := range queue.States {
+				key := k + " " + string(s)
+				if n, ok := got[key]; !ok || n != want[key] {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	check := func(what string, want map[string]int) {
+		t.Helper()
+		var got map[string]int
+		deadline := time.Now().Add(Timeout)
+		for got = counts(); !matches(got, want); got = counts() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: Counts gives %v, want %v and zeros", what, got, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	check("an empty queue", nil)
+	enqueue(t, q, queue.Job{Kind: "test.fail", Payload: payload("cancel")})
+	enqueue(t, q, queue.Job{Kind: "test.fail", Payload: payload("retry"), MaxAttempts: 2})
+	check("a job cancelled, a job failed", map[string]int{"test.fail dead": 1, "test.fail retryable": 1})
+	enqueue(t, q, queue.Job{Kind: "test.block", Payload: payload("a")})
+	receive(t, started, "the first blocking job")
+	enqueue(t, q, queue.Job{Kind: "test.block", Payload: payload("b")})
+	enqueue(t, q, queue.Job{Kind: "test.later", Payload: payload("l"), RunAt: time.Now().Add(time.Hour)})
+	check("one job running, one waiting, one held", map[string]int{
+		"test.fail dead": 1, "test.fail retryable": 1,
+		"test.block running": 1, "test.block available": 1, "test.later scheduled": 1,
+	})
+	close(release)
+	receive(t, started, "the second blocking job")
+	check("the blocking jobs completed", map[string]int{
+		"test.fail dead": 1, "test.fail retryable": 1, "test.later scheduled": 1,
+	})
 }

@@ -44,6 +44,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -128,13 +129,19 @@ type Queue[TTx any] struct {
 	// lock, when not nil, keeps migrations of other processes out until
 	// the returned function is called.
 	lock func(ctx context.Context) (unlock func(), err error)
+	// count runs countQuery (with the table's name in it) and gives its
+	// rows: a Carcosa kind, a River state, a number of jobs.
+	count func(ctx context.Context, yield func(kind, state string, jobs int)) error
 
 	mu       sync.RWMutex
 	handlers map[string]queue.Handler
 	started  bool
 }
 
-var _ queue.Queue = (*Queue[pgx.Tx])(nil)
+var (
+	_ queue.Queue   = (*Queue[pgx.Tx])(nil)
+	_ queue.Counter = (*Queue[*sql.Tx])(nil)
+)
 
 // New returns a Queue on PostgreSQL through pool, which it leaves open.
 func New(pool *pgxpool.Pool, opts *Options) (*Queue[pgx.Tx], error) {
@@ -144,6 +151,18 @@ func New(pool *pgxpool.Pool, opts *Options) (*Queue[pgx.Tx], error) {
 	q, err := newQueue(riverpgxv5.New(pool), opts)
 	if err != nil {
 		return nil, err
+	}
+	query := countQuery(pgx.Identifier{q.schema, "river_job"}.Sanitize(), `args->>'kind'`)
+	if q.schema == "" {
+		query = countQuery("river_job", `args->>'kind'`)
+	}
+	q.count = func(ctx context.Context, yield func(string, string, int)) error {
+		rows, err := pool.Query(ctx, query)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		return scanCounts(rows, yield)
 	}
 	key := advisoryKey(q.schema)
 	q.lock = func(ctx context.Context) (func(), error) {
@@ -173,7 +192,52 @@ func NewSQLite(db *sql.DB, opts *Options) (*Queue[*sql.Tx], error) {
 	if db == nil {
 		return nil, errors.New("riverqueue: NewSQLite needs a database")
 	}
-	return newQueue(riversqlite.New(db), opts)
+	q, err := newQueue(riversqlite.New(db), opts)
+	if err != nil {
+		return nil, err
+	}
+	table := "river_job"
+	if q.schema != "" {
+		table = `"` + strings.ReplaceAll(q.schema, `"`, `""`) + `".river_job`
+	}
+	query := countQuery(table, `json_extract(args, '$.kind')`)
+	q.count = func(ctx context.Context, yield func(string, string, int)) error {
+		rows, err := db.QueryContext(ctx, query)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		return scanCounts(rows, yield)
+	}
+	return q, nil
+}
+
+// countQuery counts the Carcosa jobs of table by kind (the SQL expression
+// kindExpr) and River state, completed ones aside: River keeps those for a
+// day, and they are many. The states are listed so that River's indexes on
+// state serve the query.
+func countQuery(table, kindExpr string) string {
+	return `SELECT coalesce(` + kindExpr + `, ''), CAST(state AS text), count(*) FROM ` + table + `
+		WHERE state IN ('available', 'pending', 'scheduled', 'running', 'retryable', 'discarded', 'cancelled')
+			AND queue = '` + QueueName + `' AND kind = '` + Kind + `'
+		GROUP BY 1, 2`
+}
+
+// scanCounts gives yield the rows of countQuery, from pgx or database/sql.
+func scanCounts(rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}, yield func(kind, state string, jobs int)) error {
+	for rows.Next() {
+		var kind, state string
+		var jobs int
+		if err := rows.Scan(&kind, &state, &jobs); err != nil {
+			return err
+		}
+		yield(kind, state, jobs)
+	}
+	return rows.Err()
 }
 
 func newQueue[TTx any](driver riverdriver.Driver[TTx], opts *Options) (*Queue[TTx], error) {
@@ -438,6 +502,46 @@ func (q *Queue[TTx]) Dead(ctx context.Context, limit int) ([]queue.DeadJob, erro
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// riverStates maps River's states to queue.States; completed jobs are not
+// counted.
+var riverStates = map[string]queue.State{
+	string(rivertype.JobStateAvailable): queue.StateAvailable,
+	string(rivertype.JobStatePending):   queue.StateScheduled,
+	string(rivertype.JobStateScheduled): queue.StateScheduled,
+	string(rivertype.JobStateRunning):   queue.StateRunning,
+	string(rivertype.JobStateRetryable): queue.StateRetryable,
+	string(rivertype.JobStateDiscarded): queue.StateDead,
+	string(rivertype.JobStateCancelled): queue.StateDead,
+}
+
+// Counts counts the jobs of the queue "carcosa" by kind and state with one
+// query grouping River's table; see queue.Counter. Dead jobs are those kept
+// for Options.DeadRetention; pending ones count as scheduled. River's tables
+// must exist (see Migrate).
+func (q *Queue[TTx]) Counts(ctx context.Context) ([]queue.KindCount, error) {
+	n := map[string]map[queue.State]int{}
+	err := q.count(ctx, func(kind, state string, jobs int) {
+		s, ok := riverStates[state]
+		if !ok {
+			return
+		}
+		if n[kind] == nil {
+			n[kind] = map[queue.State]int{}
+		}
+		n[kind][s] += jobs
+	})
+	if err != nil {
+		return nil, fmt.Errorf("riverqueue: counting jobs: %w", err)
+	}
+	q.mu.RLock()
+	kinds := make([]string, 0, len(q.handlers))
+	for k := range q.handlers {
+		kinds = append(kinds, k)
+	}
+	q.mu.RUnlock()
+	return queue.CountsOf(kinds, n), nil
 }
 
 // jobArgs are the River args of every Carcosa job. Only JobKind and
