@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/logctx"
 	"github.com/carcosa-dev/carcosa/store"
 )
 
@@ -48,6 +49,7 @@ func (eng *Engine) Create(ctx context.Context, rec *store.Upload) error {
 	if err := eng.store.Create(ctx, rec); err != nil {
 		return err
 	}
+	logctx.AddUpload(ctx, rec.ID) // for the access log of the request, if any
 	eng.observe(ctx, "", rec, false)
 	return nil
 }
