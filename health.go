@@ -39,6 +39,8 @@ const healthTimeout = 2 * time.Second
 //     Router started and not stopped; a request here starts a Router not
 //     yet started, as its first request would). It answers 200 when all
 //     pass, 503 when one fails, with each check's status and latency.
+//     Once the Router drains (see Drain) it answers 503 with the status
+//     "draining", whatever the checks say.
 //
 // The answers hold no secret and no address: buckets are named by their
 // names in Config.Buckets, and a failed check says only "timeout" or
@@ -88,6 +90,10 @@ func (h *health) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			if c.Status != "ok" {
 				status, code = "unavailable", http.StatusServiceUnavailable
 			}
+		}
+		if h.r.draining.Load() {
+			// Load balancers stop sending requests; those in flight finish.
+			status, code = "draining", http.StatusServiceUnavailable
 		}
 		apierr.WriteJSON(w, code, map[string]any{"status": status, "checks": checks})
 	default:

@@ -68,9 +68,11 @@ type Router struct {
 	relay      *relay              // sends webhooks from a Store's change log; nil without one
 	metrics    *metrics            // nil without Config.Metrics
 
-	mu      sync.RWMutex
-	routes  map[string]routeHandler
-	serving atomic.Bool
+	mu       sync.RWMutex
+	routes   map[string]routeHandler
+	serving  atomic.Bool
+	draining atomic.Bool   // new uploads are refused; see Drain
+	drained  chan struct{} // closed by Drain: owners' event streams end
 
 	mux     *http.ServeMux
 	closers []func() error
@@ -111,6 +113,7 @@ func New(cfg Config) (*Router, error) {
 		routes:   make(map[string]routeHandler),
 		scanner:  cfg.Scanner,
 		queue:    cfg.Queue,
+		drained:  make(chan struct{}),
 	}
 	video := cfg.Video
 	if video == nil {
@@ -313,6 +316,13 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request) bool {
 	req.URL.RawPath = ""
 	if err := r.limitIP(req); err != nil {
 		r.writeError(w, req, err)
+		return true
+	}
+	if r.draining.Load() && r.startsUpload(req) {
+		if strings.HasPrefix(p, "/tus/") {
+			w.Header().Set("Tus-Resumable", "1.0.0")
+		}
+		r.writeError(w, req, errDraining)
 		return true
 	}
 	r.mux.ServeHTTP(w, req)
