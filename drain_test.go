@@ -85,3 +85,24 @@ func TestDrain(t *testing.T) {
 		t.Fatalf("concatenated record %+v", rec)
 	}
 }
+
+// A presigned upload whose URL was given before Drain is completed after
+// it; a new presign is refused.
+func TestDrainCompletesPresigned(t *testing.T) {
+	t.Parallel()
+	pb := newPresignBundle(t, s3Bucket(t))
+	img := pngBytes(t, 32)
+	ups := pb.presign(t, map[string]any{"name": "a.png", "size": len(img), "type": "image/png"})
+	pb.r.Drain()
+	resp, body := pb.post(t, "/routes/images/presign", map[string]any{"files": []map[string]any{{"name": "b.png", "size": len(img), "type": "image/png"}}})
+	wantError(t, resp, body, http.StatusServiceUnavailable, "unavailable")
+	put(t, ups[0], img)
+	resp, body = pb.post(t, "/uploads/"+ups[0].ID+"/complete", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("complete while draining: %d %s", resp.StatusCode, body)
+	}
+	var rec struct{ State, SHA256 string }
+	if err := json.Unmarshal(body, &rec); err != nil || rec.State != "ready" || rec.SHA256 != sha(img) {
+		t.Fatalf("record %s", body)
+	}
+}
