@@ -197,13 +197,24 @@ type Config struct {
 	Webhooks []webhook.Endpoint
 
 	// Logger receives the Router's logs; it never gets file contents, names
-	// or input. Defaults to slog.Default().
+	// or input, nor a signature, token or key. Every line logged during a
+	// request carries its request_id (the X-Request-ID the response
+	// names), and trace_id and span_id when the request's context holds an
+	// OpenTelemetry span. Defaults to slog.Default().
 	Logger *slog.Logger
 
 	// Breaker configures the circuit breakers in front of the Scanner and
 	// of each bucket: after repeated failures, calls fail at once rather
 	// than waiting for timeouts (see BreakerSettings). On by default.
 	Breaker BreakerSettings
+
+	// AccessLog, if set, receives one line per request the Router served,
+	// once it has ended, at level Info: "request", with method, path (the
+	// path only: queries hold signatures), status, bytes_out (of the
+	// response body), bytes_in (of the request body read), duration,
+	// request_id, trace_id when traced, and upload_id (or upload_ids) when
+	// the request is about uploads. Defaults to nil: no access log.
+	AccessLog *slog.Logger
 
 	// Metrics, if set, receives the Router's Prometheus metrics
 	// (carcosa_uploads_total and the others the README lists); New fails

@@ -78,6 +78,22 @@
 // traceparent on). An upload's record keeps the trace of the request that
 // created it, so its later work, on any instance, joins that trace.
 //
+// # Logs
+//
+// Every line Config.Logger receives while a request is served carries the
+// request's request_id (its X-Request-ID), and trace_id and span_id when
+// the request's context holds an OpenTelemetry span. Config.AccessLog,
+// when set, receives one line per request: method, path (never the query,
+// which holds signatures), status, bytes in and out, duration, request_id
+// and upload_id.
+//
+// # Graceful shutdown
+//
+// Router.Drain refuses new uploads (503 unavailable, with Retry-After) and
+// makes /readyz answer 503 "draining", while uploads in flight go on. On
+// shutdown: Drain, then http.Server.Shutdown with a deadline, then Close,
+// which runs the background work the requests queued.
+//
 // # Crashes and failing backends
 //
 // A byte acknowledged to a tus client is in the staging file (the page

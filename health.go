@@ -44,6 +44,8 @@ const healthTimeout = 2 * time.Second
 //     BreakerSettings), whose state each of their checks also reports
 //     ("breaker": "closed", "half-open" or "open"): while one is open its
 //     check fails at once, with the error "breaker_open".
+//     Once the Router drains (see Drain) it answers 503 with the status
+//     "draining", whatever the checks say.
 //
 // The answers hold no secret and no address: buckets are named by their
 // names in Config.Buckets, and a failed check says only "timeout",
@@ -95,6 +97,10 @@ func (h *health) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			if c.Status != "ok" {
 				status, code = "unavailable", http.StatusServiceUnavailable
 			}
+		}
+		if h.r.draining.Load() {
+			// Load balancers stop sending requests; those in flight finish.
+			status, code = "draining", http.StatusServiceUnavailable
 		}
 		apierr.WriteJSON(w, code, map[string]any{"status": status, "checks": checks})
 	default:

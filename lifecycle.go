@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
+	"time"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
 )
@@ -47,8 +50,10 @@ func (r *Router) Start(ctx context.Context) error {
 // returns. It returns ctx's error if ctx ends first, leaving the queue's
 // jobs to their context (a durable queue keeps them for the next start).
 // Stop does not close the backends; Close does, after stopping. A Router
-// stopped before it started never starts.
+// stopped before it started never starts. Stop drains the Router (see
+// Drain) if it was not draining.
 func (r *Router) Stop(ctx context.Context) error {
+	r.Drain()
 	r.lifeMu.Lock()
 	defer r.lifeMu.Unlock()
 	r.stopped = true
@@ -74,6 +79,63 @@ func (r *Router) Stop(ctx context.Context) error {
 		r.staging.Flush()
 	}
 	return errors.Join(errs...)
+}
+
+// Drain begins the Router's graceful shutdown: from now on, requests that
+// would start an upload (a multipart POST B/routes/{route}, a presign
+// POST B/routes/{route}/presign, a tus creation POST B/tus/) are answered
+// 503 unavailable with a Retry-After header, and /readyz answers 503
+// {"status":"draining"}, so that load balancers send them elsewhere.
+// Everything else is served as before: the uploads in flight finish (tus
+// PATCH and HEAD, the concatenation of parallel tus uploads, POST
+// B/uploads/{id}/complete), and files, records and events are read. An
+// upload's event stream ends, as always, when the upload settles; an
+// owner's (GET B/events), which would never end, ends at once, and the
+// EventSource reconnects, to another instance once load balancers have
+// seen /readyz.
+//
+// Call it when shutdown begins, then shut the HTTP server down with a
+// deadline, which waits for the requests in flight, then Close the
+// Router, which runs the background work they queued:
+//
+//	uploads.Drain()
+//	srv.Shutdown(ctx) // ctx with the deadline the requests have
+//	uploads.Close()
+//
+// Drain cannot be undone; draining a Router twice does nothing. Stop
+// drains too.
+func (r *Router) Drain() {
+	if !r.draining.Swap(true) {
+		close(r.drained)
+		r.log.Info("carcosa: draining: new uploads are refused; the uploads in flight go on")
+	}
+}
+
+// drainRetryAfter is the Retry-After of a new upload refused while
+// draining: time for a load balancer to see /readyz fail and send the
+// retry to another instance.
+const drainRetryAfter = 5 * time.Second
+
+// errDraining refuses a new upload while the Router drains.
+var errDraining = func() *apierr.Error {
+	e := apierr.ErrUnavailable.With("the server is shutting down; try again after the Retry-After delay")
+	e.RetryAfter = drainRetryAfter
+	return e
+}()
+
+// startsUpload reports whether req, its path trimmed of BasePath, would
+// start a new upload: what a draining Router refuses. A tus concatenation
+// (Upload-Concat: final) makes an upload of partial ones already received,
+// so it finishes what is in flight, and goes on.
+func (r *Router) startsUpload(req *http.Request) bool {
+	if req.Method != http.MethodPost {
+		return false
+	}
+	if req.URL.Path == "/tus/" {
+		return !strings.HasPrefix(req.Header.Get("Upload-Concat"), "final")
+	}
+	_, pattern := r.mux.Handler(req)
+	return pattern == "POST /routes/{route}" || pattern == "POST /routes/{route}/presign"
 }
 
 // Recover finishes the uploads that a crash or a failing backend left

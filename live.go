@@ -321,6 +321,10 @@ func (l *live) serveOwner(w http.ResponseWriter, req *http.Request) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-l.r.drained:
+			// It would hold the server's shutdown until its deadline; the
+			// client reconnects.
+			return
 		case <-tick.C:
 			if err := s.comment("heartbeat"); err != nil {
 				return

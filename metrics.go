@@ -287,28 +287,21 @@ func (c *breakerStates) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// serve serves req with h, which ends in mux, counting and timing it under
-// the pattern of mux that matches it. Without metrics, it only calls h.
-func (m *metrics) serve(mux *http.ServeMux, w http.ResponseWriter, req *http.Request, h http.HandlerFunc) {
+// record counts and times req, served in d with status code, under the
+// pattern of mux that matches it.
+func (m *metrics) record(mux *http.ServeMux, req *http.Request, code int, d time.Duration) {
 	if m == nil {
-		h.ServeHTTP(w, req)
 		return
 	}
-	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
-	h.ServeHTTP(sw, req)
 	endpoint := req.Pattern // set by mux when req reached it
 	if endpoint == "" {
-		// Refused before reaching mux (rate limits): where it was going.
+		// Refused before reaching mux (rate limits, draining): where it
+		// was going.
 		_, endpoint = mux.Handler(req)
 	}
 	method := metricMethod(req.Method)
-	code := sw.code
-	if code == 0 {
-		code = http.StatusOK
-	}
 	m.requests.WithLabelValues(endpoint, method, strconv.Itoa(code)).Inc()
-	m.latency.WithLabelValues(endpoint, method).Observe(time.Since(start).Seconds())
+	m.latency.WithLabelValues(endpoint, method).Observe(d.Seconds())
 }
 
 // metricMethod bounds the method label: a client chooses the method.
@@ -321,12 +314,22 @@ func metricMethod(m string) string {
 	return "other"
 }
 
-// statusWriter records the status code of a response. It flushes, and
-// unwraps for http.ResponseController (read deadlines, tusd, live
-// streams), as the ResponseWriter it wraps does.
+// statusWriter records the status code of a response and the bytes of
+// its body. It flushes, and unwraps for http.ResponseController (read
+// deadlines, tusd, live streams), as the ResponseWriter it wraps does.
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code  int
+	bytes int64
+}
+
+// status is the response's status code: 200 when the handler wrote
+// nothing.
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -340,7 +343,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
 }
 
 // Flush sends what is buffered, as http.Flusher.

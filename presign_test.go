@@ -34,6 +34,7 @@ func s3Bucket(t *testing.T) string {
 }
 
 type presignBundle struct {
+	r    *carcosa.Router
 	srv  *httptest.Server
 	st   storage.Storage
 	db   *memstore.Store
@@ -72,7 +73,7 @@ func newPresignBundle(t *testing.T, bucketURL string, configure ...func(*carcosa
 		r.Close()
 		st.Close()
 	})
-	return &presignBundle{srv: srv, st: st, db: db}
+	return &presignBundle{r: r, srv: srv, st: st, db: db}
 }
 
 func (pb *presignBundle) post(t *testing.T, path string, body any) (*http.Response, []byte) {

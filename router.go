@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-playground/validator/v10"
 	"go.opentelemetry.io/otel/trace"
@@ -23,6 +24,7 @@ import (
 	"github.com/carcosa-dev/carcosa/internal/breaker"
 	"github.com/carcosa-dev/carcosa/internal/imaging"
 	"github.com/carcosa-dev/carcosa/internal/lifecycle"
+	"github.com/carcosa-dev/carcosa/internal/logctx"
 	"github.com/carcosa-dev/carcosa/internal/serve"
 	"github.com/carcosa-dev/carcosa/internal/staging"
 	"github.com/carcosa-dev/carcosa/internal/tracing"
@@ -71,9 +73,11 @@ type Router struct {
 	breakers   map[string]*breaker.Breaker // by dependency; none when disabled
 	tracer     trace.Tracer                // a no-op one without Config.TracerProvider
 
-	mu      sync.RWMutex
-	routes  map[string]routeHandler
-	serving atomic.Bool
+	mu       sync.RWMutex
+	routes   map[string]routeHandler
+	serving  atomic.Bool
+	draining atomic.Bool   // new uploads are refused; see Drain
+	drained  chan struct{} // closed by Drain: owners' event streams end
 
 	mux     *http.ServeMux
 	closers []func() error
@@ -97,6 +101,8 @@ func New(cfg Config) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every line logged with a request's context names the request.
+	cfg.Logger = logctx.Logger(cfg.Logger)
 	// DataDir/tmp holds tus request bodies while their checksum is verified.
 	// This makes DataDir too, if missing: private, as all Carcosa keeps.
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, lifecycle.TmpDir), 0o700); err != nil {
@@ -113,6 +119,7 @@ func New(cfg Config) (*Router, error) {
 		scanner:  cfg.Scanner,
 		queue:    cfg.Queue,
 		tracer:   tracing.Tracer(cfg.TracerProvider),
+		drained:  make(chan struct{}),
 	}
 	video := cfg.Video
 	if video == nil {
@@ -258,12 +265,53 @@ func (r *Router) route(name string) (routeHandler, bool) {
 
 // ServeHTTP serves the HTTP contract under Config.BasePath.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	start := time.Now()
+	// A client's request ID is kept for correlation when it is short enough
+	// to log; otherwise the Router makes one. Every line logged during the
+	// request names it, through the request's context.
+	id := req.Header.Get("X-Request-ID")
+	if id == "" || len(id) > 128 {
+		id = lifecycle.NewID()
+	}
+	ctx, info := logctx.WithRequest(req.Context(), id)
 	if !r.serving.Load() {
-		// A Router not started by its owner starts with its first request.
-		if err := r.Start(req.Context()); err != nil {
-			r.log.ErrorContext(req.Context(), "starting the Router", "err", err)
+		// A Router not started by its owner starts with its first request;
+		// its background work carries nothing of that request.
+		if err := r.Start(context.Background()); err != nil {
+			r.log.ErrorContext(ctx, "starting the Router", "err", err)
 		}
 	}
+	ctx, span := r.startSpan(ctx, req, id) // nil without tracing
+	req2 := req.Clone(ctx)
+	req2.Header.Set("X-Request-ID", id)
+	w.Header().Set("X-Request-ID", id)
+	if r.metrics == nil && r.cfg.AccessLog == nil && span == nil {
+		r.serve(w, req2)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	var body *countingBody
+	if req2.Body != nil && req2.Body != http.NoBody {
+		body = &countingBody{ReadCloser: req2.Body}
+		req2.Body = body
+	}
+	path := req2.URL.Path // before serve takes BasePath off
+	routed := r.serve(sw, req2)
+	d := time.Since(start)
+	if routed {
+		r.metrics.record(r.mux, req2, sw.status(), d)
+	}
+	var ids []string
+	if span != nil || r.cfg.AccessLog != nil {
+		ids = requestUploads(req2, r.tusPrefix(), path, info)
+	}
+	r.endSpan(span, req2, sw.status(), ids)
+	r.logAccess(req2, path, info, sw, body, d, ids)
+}
+
+// serve serves req, whose path is still the full one, and reports whether
+// it was under BasePath.
+func (r *Router) serve(w http.ResponseWriter, req *http.Request) bool {
 	base := r.cfg.BasePath
 	p := req.URL.Path
 	if base != "/" {
@@ -275,31 +323,28 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 					"path", p)
 			})
 			r.writeError(w, req, ErrNotFound)
-			return
+			return false
 		}
 		p = strings.TrimPrefix(p, base)
 	}
 	if p == "" {
 		p = "/"
 	}
-	req2 := req.Clone(req.Context())
-	req2.URL.Path = p
-	req2.URL.RawPath = ""
-	// A client's request ID is kept for correlation when it is short enough
-	// to log; otherwise the Router makes one.
-	if id := req2.Header.Get("X-Request-ID"); id == "" || len(id) > 128 {
-		req2.Header.Set("X-Request-ID", lifecycle.NewID())
+	req.URL.Path = p
+	req.URL.RawPath = ""
+	if err := r.limitIP(req); err != nil {
+		r.writeError(w, req, err)
+		return true
 	}
-	w.Header().Set("X-Request-ID", req2.Header.Get("X-Request-ID"))
-	r.traceHTTP(w, req2, func(w http.ResponseWriter, req *http.Request) {
-		r.metrics.serve(r.mux, w, req, func(w http.ResponseWriter, req *http.Request) {
-			if err := r.limitIP(req); err != nil {
-				r.writeError(w, req, err)
-				return
-			}
-			r.mux.ServeHTTP(w, req)
-		})
-	})
+	if r.draining.Load() && r.startsUpload(req) {
+		if strings.HasPrefix(p, "/tus/") {
+			w.Header().Set("Tus-Resumable", "1.0.0")
+		}
+		r.writeError(w, req, errDraining)
+		return true
+	}
+	r.mux.ServeHTTP(w, req)
+	return true
 }
 
 func (r *Router) newMux() *http.ServeMux {

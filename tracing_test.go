@@ -150,7 +150,7 @@ func TestTraceOfAnUploadToItsWebhook(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"carcosa.upload.id": id, "carcosa.route": "gallery", "http.response.status_code": "201",
-		"http.route": "POST /routes/{route}", "url.path": "/routes/gallery",
+		"http.route": "POST /routes/{route}", "url.path": base + "/routes/gallery",
 		"carcosa.request_id": resp.Header.Get("X-Request-ID"),
 	} {
 		if got := attr(srv, k).Emit(); got != want {
@@ -207,6 +207,13 @@ func TestTraceOfABackgroundRetry(t *testing.T) {
 			return scan.Verdict{}, nil
 		})
 	})
+	// The first request starts the Router: its trace must not become
+	// that of the background work.
+	if resp, _ := tb.do(t, "GET", tb.url("/routes"), "", nil, map[string]string{
+		"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+	}); resp.StatusCode != 200 {
+		t.Fatalf("GET /routes: %d", resp.StatusCode)
+	}
 	body, ct := multipartBody(t, part{field: "file", name: "a.png", ctype: "image/png", data: pngBytes(t, 16)})
 	resp, raw := tb.do(t, "POST", tb.url("/routes/gallery"), "alice", body, map[string]string{
 		"Content-Type": ct, "traceparent": clientParent,

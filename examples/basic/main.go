@@ -73,6 +73,16 @@
 // other standard OTEL_EXPORTER_OTLP_* and OTEL_SERVICE_NAME variables say:
 //
 //	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 go run ./examples/basic
+//
+// -access-log logs one line per request to the uploads API (method, path
+// without its query, status, bytes in and out, duration, request_id,
+// upload_id), beside the other logs; every log line written during a
+// request carries its request_id, the X-Request-ID of the response.
+//
+// On SIGINT or SIGTERM the server drains (Router.Drain): new uploads are
+// answered 503 with Retry-After and /readyz 503, the requests in flight
+// get 30 seconds to finish, then the Router closes, running the
+// background work they queued.
 
 // The backends are opened, the bucket listed and clamd pinged before the
 // server listens: a wrong URL, a missing bucket, refused credentials, an
@@ -187,6 +197,10 @@ type options struct {
 	// the standard OTEL_EXPORTER_OTLP_* environment variables; main sets
 	// it when OTEL_EXPORTER_OTLP_ENDPOINT (or its _TRACES_ form) is set.
 	Traces bool
+	// AccessLog logs one line per request to the Router (method, path
+	// without the query, status, bytes, duration, request and upload IDs)
+	// to the example's log.
+	AccessLog bool
 	// QueueSchema is the PostgreSQL schema of River's tables, for the
 	// background jobs, when Postgres is set; empty means the connection's
 	// search_path. No flag sets it; tests give each run a schema of its own.
@@ -195,6 +209,9 @@ type options struct {
 
 // startupTimeout bounds the opening of the bucket and the database.
 const startupTimeout = 30 * time.Second
+
+// shutdownTimeout bounds the wait for the requests in flight at shutdown.
+const shutdownTimeout = 30 * time.Second
 
 func main() {
 	var o options
@@ -228,6 +245,8 @@ func main() {
 		func(u string) error { o.Webhooks = append(o.Webhooks, u); return nil })
 	flag.StringVar(&o.WebhookSecret, "webhook-secret", "",
 		"`secret` (whsec_…) that signs the requests of every -webhook (default: a new one, logged once at start-up)")
+	flag.BoolVar(&o.AccessLog, "access-log", false,
+		"log one line per request to the uploads API: method, path (never the query, which holds signatures), status, bytes in and out, duration, request_id and upload_id")
 	flag.Parse()
 	o.ClamdMaxSize = int64(maxScan)
 	o.QuotaBytes = int64(quotaBytes)
@@ -257,6 +276,9 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		DataDir:  o.Data,
 		Logger:   log,
 		Metrics:  metrics,
+	}
+	if o.AccessLog {
+		cfg.AccessLog = log
 	}
 	if o.QuotaBytes < 0 || o.QuotaFiles < 0 || o.Rate < 0 {
 		return errors.New("-quota-bytes, -quota-files and -rate must not be negative")
@@ -488,7 +510,12 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 	case <-ctx.Done():
 		log.Info("shutting down")
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Graceful shutdown: new uploads are refused (503, Retry-After) and
+	// /readyz answers 503 while the requests in flight, uploads among
+	// them, get up to 30 s to finish; then the deferred Close runs the
+	// background work they queued.
+	uploads.Drain()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	for _, srv := range servers {
 		if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {

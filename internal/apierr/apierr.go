@@ -215,14 +215,15 @@ func Marshal(e *Error, requestID string) []byte {
 func RequestID(req *http.Request) string { return req.Header.Get("X-Request-ID") }
 
 // Write writes err as a JSON error response. Internal errors are logged
-// with the request ID; their text is never written.
+// with the request's context, which names the request; their text is
+// never written.
 func Write(log *slog.Logger, w http.ResponseWriter, req *http.Request, err error) {
 	e := Client(err)
 	id := RequestID(req)
 	if e.Status >= 500 {
-		log.ErrorContext(req.Context(), "request failed", "request_id", id, "method", req.Method, "code", e.Code, "err", err)
+		log.ErrorContext(req.Context(), "request failed", "method", req.Method, "code", e.Code, "err", err)
 	} else {
-		log.DebugContext(req.Context(), "request refused", "request_id", id, "method", req.Method, "code", e.Code, "err", err)
+		log.DebugContext(req.Context(), "request refused", "method", req.Method, "code", e.Code, "err", err)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")

@@ -4,9 +4,8 @@ import (
 	"context"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/carcosa-dev/carcosa/internal/apierr"
+	"github.com/carcosa-dev/carcosa/internal/logctx"
 	"github.com/carcosa-dev/carcosa/internal/tracing"
 	"github.com/carcosa-dev/carcosa/store"
 )
@@ -54,9 +53,7 @@ func (eng *Engine) Create(ctx context.Context, rec *store.Upload) error {
 	if err := eng.store.Create(ctx, rec); err != nil {
 		return err
 	}
-	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		span.SetAttributes(tracing.UploadID.String(rec.ID), tracing.Route.String(rec.Route))
-	}
+	logctx.AddUpload(ctx, rec.ID) // for the access log of the request, if any
 	eng.observe(ctx, "", rec, false)
 	return nil
 }

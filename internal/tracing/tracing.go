@@ -19,12 +19,13 @@ const Name = "github.com/carcosa-dev/carcosa"
 
 // The attributes Carcosa sets on its spans.
 const (
-	UploadID = attribute.Key("carcosa.upload.id")
-	Route    = attribute.Key("carcosa.route")
-	Size     = attribute.Key("carcosa.upload.size")
-	Stage    = attribute.Key("carcosa.stage")
-	State    = attribute.Key("carcosa.upload.state")
-	Attempt  = attribute.Key("carcosa.attempt")
+	UploadID  = attribute.Key("carcosa.upload.id")
+	UploadIDs = attribute.Key("carcosa.upload.ids") // of a request about several uploads
+	Route     = attribute.Key("carcosa.route")
+	Size      = attribute.Key("carcosa.upload.size")
+	Stage     = attribute.Key("carcosa.stage")
+	State     = attribute.Key("carcosa.upload.state")
+	Attempt   = attribute.Key("carcosa.attempt")
 )
 
 // Tracer returns the tracer of tp, or a no-op one when tp is nil.

@@ -158,7 +158,7 @@ func (h *Handler) LockUpload(ctx context.Context, id string) (unlock func(), err
 	}
 	return func() {
 		if err := l.Unlock(); err != nil {
-			h.log.Error("unlocking an upload", "upload", id, "err", err)
+			h.log.ErrorContext(ctx, "unlocking an upload", "upload", id, "err", err)
 		}
 	}, nil
 }

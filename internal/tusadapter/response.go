@@ -104,7 +104,7 @@ func (w *tusWriter) finish() {
 	code, msg, _ := strings.Cut(strings.TrimSpace(w.body.String()), ": ")
 	e := tusdError(w.status, code, msg)
 	if e.Status >= 500 {
-		w.h.log.ErrorContext(w.req.Context(), "tus request failed", "request_id", apierr.RequestID(w.req), "code", code, "err", msg)
+		w.h.log.ErrorContext(w.req.Context(), "tus request failed", "code", code, "err", msg)
 	}
 	h := w.Header()
 	h.Del("Content-Length")
