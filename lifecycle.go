@@ -50,10 +50,9 @@ func (r *Router) Start(ctx context.Context) error {
 // returns. It returns ctx's error if ctx ends first, leaving the queue's
 // jobs to their context (a durable queue keeps them for the next start).
 // Stop does not close the backends; Close does, after stopping. A Router
-// stopped before it started never starts. Stop drains the Router (see
-// Drain) if it was not draining.
+// stopped before it started never starts. Stop does not drain: requests
+// are still served (see Drain, which a graceful shutdown calls first).
 func (r *Router) Stop(ctx context.Context) error {
-	r.Drain()
 	r.lifeMu.Lock()
 	defer r.lifeMu.Unlock()
 	r.stopped = true
@@ -102,8 +101,7 @@ func (r *Router) Stop(ctx context.Context) error {
 //	srv.Shutdown(ctx) // ctx with the deadline the requests have
 //	uploads.Close()
 //
-// Drain cannot be undone; draining a Router twice does nothing. Stop
-// drains too.
+// Drain cannot be undone; draining a Router twice does nothing.
 func (r *Router) Drain() {
 	if !r.draining.Swap(true) {
 		close(r.drained)
