@@ -126,7 +126,7 @@ func (p *policy) parseURL(raw string) (*url.URL, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadURL, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadURL, WithoutURL(err))
 	}
 	if err := p.checkURL(u); err != nil {
 		return nil, err

@@ -76,7 +76,7 @@ func (c *Client) Get(ctx context.Context, u string) (*Response, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, WithoutURL(err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		resp.Body.Close()
@@ -158,7 +158,7 @@ func (c *Client) Post(ctx context.Context, u string, header http.Header, payload
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.String(), bytes.NewReader(payload))
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("%w: %w", ErrBadURL, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadURL, WithoutURL(err))
 	}
 	req.URL = target
 	for k, v := range header {
@@ -172,7 +172,7 @@ func (c *Client) Post(ctx context.Context, u string, header http.Header, payload
 	resp, err := noRedirect.Do(req)
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, WithoutURL(err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		resp.Body.Close()

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -565,5 +566,33 @@ func TestPost(t *testing.T) {
 	}
 	if n := srv.hits.Load(); n != 2 {
 		t.Errorf("%d requests reached the server, want 2 (the redirect not followed)", n)
+	}
+}
+
+// Errors name the cause of a failed request but never its URL, whose path
+// and query may hold a signature.
+func TestErrorsHideTheURL(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // the connection is refused
+	c := New(Options{AllowedNets: loopback4, AllowedPorts: []int{port}})
+	u := fmt.Sprintf("http://127.0.0.1:%d/files/T0KEN-PATH?sig=S3CRET-QUERY", port)
+	_, gerr := c.Get(context.Background(), u)
+	_, perr := c.Post(context.Background(), u, http.Header{}, []byte("{}"))
+	for _, err := range []error{gerr, perr} {
+		if err == nil || strings.Contains(err.Error(), "S3CRET") || strings.Contains(err.Error(), "T0KEN") {
+			t.Errorf("error %v: want the cause without the URL", err)
+		}
+		var op *net.OpError
+		if !errors.As(err, &op) || Code(err) == "" {
+			t.Errorf("error %v: the cause (*net.OpError) is lost, or has no code", err)
+		}
+	}
+	if _, err := c.Get(context.Background(), "http://127.0.0.1:%zz/?sig=S3CRET"); err == nil || strings.Contains(err.Error(), "S3CRET") {
+		t.Errorf("a malformed URL's error %v: want it without the URL", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/url"
 	"strconv"
 )
 
@@ -77,4 +78,34 @@ func isTimeout(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// WithoutURL returns err without the URL that net/http's errors quote
+// (*url.Error: `Get "https://host/path?sig=…": …`), keeping the method
+// and the cause, which errors.Is and errors.As still find. A URL's path
+// and query may hold a signature or a token: errors that are logged or
+// kept must not.
+func WithoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &urlless{op: ue.Op, err: ue.Err}
+	}
+	return err
+}
+
+// urlless is a *url.Error without its URL.
+type urlless struct {
+	op  string
+	err error
+}
+
+func (e *urlless) Error() string { return e.op + ": " + e.err.Error() }
+func (e *urlless) Unwrap() error { return e.err }
+func (e *urlless) Timeout() bool {
+	t, ok := e.err.(interface{ Timeout() bool })
+	return ok && t.Timeout()
+}
+func (e *urlless) Temporary() bool {
+	t, ok := e.err.(interface{ Temporary() bool })
+	return ok && t.Temporary()
 }

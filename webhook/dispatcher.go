@@ -504,7 +504,9 @@ func (d *Dispatcher) post(ctx context.Context, t target, ev *store.WebhookEvent)
 		if errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil {
 			return 0, fmt.Errorf("no answer within %v", d.timeout)
 		}
-		return 0, err
+		// The delivery log and the logs keep the error: not the URL, which
+		// may hold a token.
+		return 0, safefetch.WithoutURL(err)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
 	resp.Body.Close()

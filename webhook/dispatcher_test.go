@@ -795,3 +795,29 @@ func TestOnAttempt(t *testing.T) {
 		mu.Unlock()
 	}
 }
+
+// A delivery that cannot connect logs why, but not its endpoint's URL,
+// whose path and query may hold a token.
+func TestFailureLogHidesTheURL(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: the connection is refused
+	secret := webhook.NewSecret()
+	d := setup(t, webhook.Options{
+		Endpoints: []webhook.Endpoint{operator("ops", "http://"+addr+"/hooks/T0KEN-PATH?token=S3CRET-QUERY", secret)},
+		Schedule:  []time.Duration{10 * time.Millisecond},
+	})
+	send(t, d, webhook.TypeReady, "", nil)
+	for _, del := range deliveries(t, d, "config:ops", 2) {
+		if del.Error == "" || strings.Contains(del.Error, "S3CRET-QUERY") || strings.Contains(del.Error, "T0KEN-PATH") {
+			t.Errorf("attempt %d logged the error %q: want the cause without the URL", del.Attempt, del.Error)
+		}
+		if !strings.Contains(del.Error, "refused") {
+			t.Errorf("attempt %d logged %q, want the refused connection named", del.Attempt, del.Error)
+		}
+	}
+}
