@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"hash"
 	"io"
 
@@ -39,7 +40,12 @@ func (eng *Engine) SettleAll(ctx context.Context, h Route, pending []Pending) ([
 		p.c.batch = len(pending) > 1
 		rec, result, err := eng.completeStored(ctx, h, p.rec, p.c, p.key)
 		if err != nil {
-			eng.endProcessing(ctx, h, p.rec.ID, err)
+			// A file whose scan failed is the retry job's from then on
+			// (scanFailed): the job may already be processing it, which
+			// this request must not mistake for its own and end.
+			if !errors.Is(err, apierr.ErrScanUnavailable) {
+				eng.endProcessing(ctx, h, p.rec.ID, err)
+			}
 			for _, d := range done {
 				eng.refuseStored(ctx, h, d.rec, apierr.ErrBatchRejected)
 			}
