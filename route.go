@@ -282,6 +282,9 @@ type routeHandler interface {
 	// schema describes the route's input for clients.
 	schema() []SchemaField
 
+	// inputType is the route's input type, I.
+	inputType() reflect.Type
+
 	// The engine's view: the route's policy, OnComplete and OnError.
 	lifecycle.Route
 }
@@ -297,6 +300,8 @@ type typedRoute[I, M any] struct {
 func (t *typedRoute[I, M]) Policy() *lifecycle.Policy { return t.cfg }
 
 func (t *typedRoute[I, M]) schema() []SchemaField { return t.fields }
+
+func (t *typedRoute[I, M]) inputType() reflect.Type { return reflect.TypeFor[I]() }
 
 func (t *typedRoute[I, M]) admit(ctx context.Context, req *http.Request, input []byte, uploadID string, files []FileInfo) (lifecycle.Grant, error) {
 	in, err := decodeInput[I](t.r.validate, input)
