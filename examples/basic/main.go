@@ -79,6 +79,13 @@
 // upload_id), beside the other logs; every log line written during a
 // request carries its request_id, the X-Request-ID of the response.
 //
+// -gen-ts writes the TypeScript types of the routes (their names and
+// inputs, for a typed client) to a file and exits without serving or
+// opening anything; go generate rewrites web/carcosa-routes.ts with it,
+// which a test keeps up to date:
+//
+//	go generate ./examples/basic
+//
 // On SIGINT or SIGTERM the server drains (Router.Drain): new uploads are
 // answered 503 with Retry-After and /readyz 503, the requests in flight
 // get 30 seconds to finish, then the Router closes, running the
@@ -247,7 +254,16 @@ func main() {
 		"`secret` (whsec_…) that signs the requests of every -webhook (default: a new one, logged once at start-up)")
 	flag.BoolVar(&o.AccessLog, "access-log", false,
 		"log one line per request to the uploads API: method, path (never the query, which holds signatures), status, bytes in and out, duration, request_id and upload_id")
+	genTS := flag.String("gen-ts", "",
+		"write the TypeScript types of the routes (Router.WriteTypeScript) to `file`, such as web/carcosa-routes.ts, and exit without serving")
 	flag.Parse()
+	if *genTS != "" {
+		if err := writeTypeScript(*genTS); err != nil {
+			fmt.Fprintln(os.Stderr, "-gen-ts:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	o.ClamdMaxSize = int64(maxScan)
 	o.QuotaBytes = int64(quotaBytes)
 	o.Traces = os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
@@ -404,53 +420,7 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		}
 		return n
 	}
-	// The owner is the browser's, by its visitor cookie, or the anonymous
-	// one; the Router compares it on every request about an upload, so
-	// another owner's uploads are not found.
-	visitor := func(ctx context.Context, req *carcosa.Request[struct{}]) (carcosa.Grant[Meta], error) {
-		return carcosa.Grant[Meta]{Owner: visitorOwner(req.HTTP), Metadata: Meta{Client: "web"}}, nil
-	}
-	// The Router logs every upload that becomes ready; the result, kept in
-	// the record, is what the page shows.
-	done := func(ctx context.Context, m Meta, f carcosa.File) (any, error) {
-		result := map[string]any{"sha256": f.SHA256}
-		if m.Caption != "" {
-			result["caption"] = m.Caption
-		}
-		return result, nil
-	}
-	carcosa.Handle(uploads, "images", carcosa.Route[ImageInput, Meta]{
-		Accept:      []string{"image"},
-		MaxFileSize: maxSize(16 << 20),
-		MaxFiles:    10,
-		Public:      true,
-		// A 256×256 thumbnail of every image, shown on the page.
-		Derivatives: map[string]transform.Spec{
-			"thumb": {Width: 256, Height: 256, Fit: transform.Cover, Format: transform.JPEG},
-		},
-		// The caption the page sends as the route's input reaches
-		// OnComplete through the metadata.
-		Middleware: func(ctx context.Context, req *carcosa.Request[ImageInput]) (carcosa.Grant[Meta], error) {
-			m := Meta{Client: "web", Caption: req.Input.Caption}
-			return carcosa.Grant[Meta]{Owner: visitorOwner(req.HTTP), Metadata: m}, nil
-		},
-		OnComplete: done,
-	})
-	carcosa.Handle(uploads, "documents", carcosa.Route[struct{}, Meta]{
-		Accept:      []string{"pdf", "text"},
-		MaxFileSize: maxSize(64 << 20),
-		MaxFiles:    10,
-		Middleware:  visitor,
-		OnComplete:  done,
-	})
-	carcosa.Handle(uploads, "files", carcosa.Route[struct{}, Meta]{
-		Accept:      []string{"any"},
-		MaxFileSize: maxSize(2 << 30),
-		MaxFiles:    10,
-		Attachment:  true,
-		Middleware:  visitor,
-		OnComplete:  done,
-	})
+	handleRoutes(uploads, maxSize)
 
 	// Started now, not by the first request: the recovery sweep and the
 	// background jobs a previous run left (scans, webhook deliveries) run
@@ -523,6 +493,59 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 		}
 	}
 	return serveErr
+}
+
+// handleRoutes declares the example's routes on uploads: images (with a
+// caption as input), documents and files. maxSize lowers a route's largest
+// file to what the scanner examines.
+func handleRoutes(uploads *carcosa.Router, maxSize func(int64) int64) {
+	// The owner is the browser's, by its visitor cookie, or the anonymous
+	// one; the Router compares it on every request about an upload, so
+	// another owner's uploads are not found.
+	visitor := func(ctx context.Context, req *carcosa.Request[struct{}]) (carcosa.Grant[Meta], error) {
+		return carcosa.Grant[Meta]{Owner: visitorOwner(req.HTTP), Metadata: Meta{Client: "web"}}, nil
+	}
+	// The Router logs every upload that becomes ready; the result, kept in
+	// the record, is what the page shows.
+	done := func(ctx context.Context, m Meta, f carcosa.File) (any, error) {
+		result := map[string]any{"sha256": f.SHA256}
+		if m.Caption != "" {
+			result["caption"] = m.Caption
+		}
+		return result, nil
+	}
+	carcosa.Handle(uploads, "images", carcosa.Route[ImageInput, Meta]{
+		Accept:      []string{"image"},
+		MaxFileSize: maxSize(16 << 20),
+		MaxFiles:    10,
+		Public:      true,
+		// A 256×256 thumbnail of every image, shown on the page.
+		Derivatives: map[string]transform.Spec{
+			"thumb": {Width: 256, Height: 256, Fit: transform.Cover, Format: transform.JPEG},
+		},
+		// The caption the page sends as the route's input reaches
+		// OnComplete through the metadata.
+		Middleware: func(ctx context.Context, req *carcosa.Request[ImageInput]) (carcosa.Grant[Meta], error) {
+			m := Meta{Client: "web", Caption: req.Input.Caption}
+			return carcosa.Grant[Meta]{Owner: visitorOwner(req.HTTP), Metadata: m}, nil
+		},
+		OnComplete: done,
+	})
+	carcosa.Handle(uploads, "documents", carcosa.Route[struct{}, Meta]{
+		Accept:      []string{"pdf", "text"},
+		MaxFileSize: maxSize(64 << 20),
+		MaxFiles:    10,
+		Middleware:  visitor,
+		OnComplete:  done,
+	})
+	carcosa.Handle(uploads, "files", carcosa.Route[struct{}, Meta]{
+		Accept:      []string{"any"},
+		MaxFileSize: maxSize(2 << 30),
+		MaxFiles:    10,
+		Attachment:  true,
+		Middleware:  visitor,
+		OnComplete:  done,
+	})
 }
 
 // newServer returns the example's server of h. A client must send its
