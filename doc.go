@@ -24,6 +24,9 @@
 // request about the upload, and only the owner may resume, read or delete it.
 // Registration mistakes panic in Handle, at start-up.
 //
+// Router.WriteTypeScript writes the routes' names and input types as
+// TypeScript declarations, for clients typed by the routes.
+//
 // # Ways in
 //
 // Files arrive through tus 1.0 (resumable; creation, creation-with-upload,
