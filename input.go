@@ -153,27 +153,17 @@ func schemaFields(t reflect.Type, depth int) []SchemaField {
 		return nil
 	}
 	var out []SchemaField
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		rules := f.Tag.Get("validate")
-		sf := SchemaField{Name: name, Type: jsonKind(f.Type), Rules: rules}
+	// As encoding/json decodes them: embedded structs' fields flattened.
+	for _, f := range decodedFields(t) {
+		rules := f.tag.Get("validate")
+		sf := SchemaField{Name: f.name, Type: jsonKind(f.typ), Rules: rules}
 		for _, r := range strings.Split(rules, ",") {
 			if r == "required" {
 				sf.Required = true
 			}
 		}
 		if sf.Type == "object" {
-			sf.Fields = schemaFields(f.Type, depth+1)
+			sf.Fields = schemaFields(f.typ, depth+1)
 		}
 		out = append(out, sf)
 	}

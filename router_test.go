@@ -199,6 +199,43 @@ func TestRoutesEndpoint(t *testing.T) {
 	}
 }
 
+// TestRoutesEndpointEmbeddedInput checks that a route's input schema names
+// the fields a client sends, as encoding/json decodes them: an embedded
+// struct's fields at the top, a field tagged "-" left out.
+func TestRoutesEndpointEmbeddedInput(t *testing.T) {
+	t.Parallel()
+	type Base struct {
+		ID string `json:"id" validate:"required"`
+	}
+	type Input struct {
+		Base
+		Note   string `json:"note"`
+		Secret string `json:"-"`
+	}
+	tb := newBundle(t, memstore.New(), nil)
+	carcosa.Handle(tb.router, "notes", carcosa.Route[Input, struct{}]{Accept: []string{"text"}})
+	tb.serve(t)
+	resp, body := tb.do(t, "GET", tb.url("/routes"), "", nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	var got struct {
+		Routes []struct {
+			Input []carcosa.SchemaField `json:"input"`
+		} `json:"routes"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := []carcosa.SchemaField{
+		{Name: "id", Type: "string", Required: true, Rules: "required"},
+		{Name: "note", Type: "string"},
+	}
+	if len(got.Routes) != 1 || fmt.Sprint(got.Routes[0].Input) != fmt.Sprint(want) {
+		t.Fatalf("input = %+v, want %+v", got.Routes, want)
+	}
+}
+
 func TestUnknownPathsAreJSON404(t *testing.T) {
 	t.Parallel()
 	tb := setup(t)
