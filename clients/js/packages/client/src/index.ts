@@ -5,7 +5,7 @@ export type { FileState, FileStatus, UploadCallbacks, UploadOptions, UploadProgr
 export { CarcosaError, isCarcosaError } from "./errors.js";
 export type { CarcosaErrorInit } from "./errors.js";
 export { MemoryUrlStorage } from "./tus.js";
-export type { UrlStorage } from "./tus.js";
+export type { PreviousUpload, UrlStorage } from "./tus.js";
 export { finalStates, isFinal } from "./types.js";
 export type {
   FieldError,

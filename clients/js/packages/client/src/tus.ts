@@ -7,9 +7,28 @@ import { claimedType, fileName } from "./check.js";
 /** tus-js-client's options. */
 export type TusOptions = ConstructorParameters<typeof tus.Upload>[1];
 
+// UrlStorage and PreviousUpload are tus-js-client's, written out here so
+// that the package's types do not import its, which need Node's types
+// (Buffer) even in a browser project.
+
+/** An unfinished upload, as a UrlStorage keeps it. */
+export interface PreviousUpload {
+  size: number | null;
+  metadata: { [key: string]: string };
+  creationTime: string;
+  urlStorageKey: string;
+  uploadUrl: string | null;
+  parallelUploadUrls: string[] | null;
+}
+
 /** Where resumable uploads' URLs are kept, by the file's fingerprint: tus-js-client's UrlStorage. */
-export type UrlStorage = NonNullable<TusOptions["urlStorage"]>;
-type PreviousUpload = Awaited<ReturnType<UrlStorage["findAllUploads"]>>[number];
+export interface UrlStorage {
+  findAllUploads(): Promise<PreviousUpload[]>;
+  findUploadsByFingerprint(fingerprint: string): Promise<PreviousUpload[]>;
+  removeUpload(urlStorageKey: string): Promise<void>;
+  /** Returns the key under which the upload is kept. */
+  addUpload(fingerprint: string, upload: PreviousUpload): Promise<string>;
+}
 
 /** Whether this runs in Node (or a runtime that takes Node's tus-js-client), not a browser. */
 export const inNode: boolean =
