@@ -158,13 +158,10 @@ export class UploadTask<Result = unknown> {
     if (this.pausedNow || this.canceled) return;
     this.pausedNow = true;
     this.gate = deferred<void>();
-    for (const [i, r] of this.running) {
-      void r.up.abort(false);
-      this.setState(this.files[i]!, "paused");
-    }
-    if (this.multipart) {
-      this.multipart.abort();
-      for (const f of this.files) this.setState(f, "paused");
+    for (const r of this.running.values()) void r.up.abort(false);
+    this.multipart?.abort();
+    for (const f of this.files) {
+      if (f.state === "queued" || f.state === "uploading") this.setState(f, "paused");
     }
   }
 
@@ -178,6 +175,10 @@ export class UploadTask<Result = unknown> {
         this.setState(f, "uploading");
         r.up.start();
       }
+    }
+    // The others wait for their turn again.
+    for (const f of this.files) {
+      if (f.state === "paused") this.setState(f, "queued");
     }
     this.gate?.resolve();
     this.gate = undefined;
@@ -274,11 +275,13 @@ export class UploadTask<Result = unknown> {
       } finally {
         this.multipart = undefined;
       }
+      let moved: FileStatus<Result> | undefined;
       this.files.forEach((f, i) => {
+        if (f.loaded !== f.total) moved = f;
         f.loaded = f.total;
         f.id = records[i]?.id;
       });
-      this.emitProgress(this.files[this.files.length - 1]!);
+      if (moved) this.emitProgress(moved);
       this.files.forEach((f, i) => {
         const rec = records[i];
         if (!rec) {
