@@ -73,6 +73,54 @@ describe("multipart", () => {
     expect(counting.calls).toEqual(["POST /api/uploads/routes/documents"]);
   });
 
+  it("pauses a request and sends it again on resume", async () => {
+    // POSTs wait 300 ms before they are sent, or until they are aborted.
+    const posts: string[] = [];
+    const c = visitorClient({
+      fetch: async (input, init) => {
+        if (init?.method === "POST") {
+          posts.push(String(input));
+          await new Promise((resolve, reject) => {
+            const t = setTimeout(resolve, 300);
+            init.signal?.addEventListener("abort", () => {
+              clearTimeout(t);
+              reject(new DOMException("aborted", "AbortError"));
+            });
+          });
+        }
+        return fetch(input, init);
+      },
+    });
+    const task = c.start("documents", new File(["paused document\n"], "p.txt", { type: "text/plain" }));
+    await expect.poll(() => posts.length).toBe(1);
+    expect(task.files[0]!.state).toBe("uploading");
+    task.pause();
+    expect(task.files[0]!.state).toBe("paused");
+    await new Promise((r) => setTimeout(r, 500));
+    expect(posts).toHaveLength(1); // nothing sent while paused
+    task.resume();
+    const [rec] = await task.promise;
+    expect(posts).toHaveLength(2);
+    expect(rec).toMatchObject({ state: "ready", name: "p.txt" });
+    // The stopped request never reached the server.
+    expect((await c.list("documents")).uploads.map((r) => r.id)).toEqual([rec!.id]);
+  });
+
+  it("waits while paused before it starts", async () => {
+    const counting = countingFetch();
+    const c = visitorClient({ fetch: counting.fetch });
+    const task = c.start("documents", new File(["later\n"], "later.txt", { type: "text/plain" }));
+    task.pause();
+    expect(task.files[0]!.state).toBe("paused");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(counting.calls).toEqual([]);
+    task.resume();
+    expect(task.files[0]!.state).toBe("queued");
+    const [rec] = await task.promise;
+    expect(rec!.state).toBe("ready");
+    expect(counting.calls).toEqual(["POST /api/uploads/routes/documents"]);
+  });
+
   it("sends the route's input, which reaches the record's result", async () => {
     const c = visitorClient();
     const image = png(32, 32);
