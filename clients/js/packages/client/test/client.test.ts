@@ -166,6 +166,18 @@ describe("tus", () => {
     expect(rec).toMatchObject({ state: "ready", name: "dusk.png", result: { caption: "Dusk", sha256: sha256(image) } });
   });
 
+  it("follows a file processed in the background until it is ready", async () => {
+    // Above the route's AsyncAbove (32 MiB), the last PATCH is answered
+    // "processing" and the file is checked in the background.
+    const c = visitorClient();
+    const file = randomFile(40 * MiB, "large.bin");
+    const states: string[] = [];
+    const task = c.start("files", file, { onFileChange: (f) => states.push(f.state) });
+    const [rec] = await task.promise;
+    expect(rec).toMatchObject({ state: "ready", size: file.size, sha256: sha256(await file.arrayBuffer()) });
+    expect(states).toEqual(["uploading", "processing", "ready"]);
+  });
+
   it("pauses and resumes, and the file arrives whole", async () => {
     const c = visitorClient({ chunkSize: 2 * MiB });
     const file = randomFile(24 * MiB, "paused.bin");
