@@ -69,9 +69,13 @@ func (e *Error) Is(target error) bool {
 }
 
 // Temporary reports whether the same request may succeed later: a 5xx, or
-// a 408 or 429.
+// a 408, 409, 423, 429 or 460.
 func (e *Error) Temporary() bool {
-	return e.Status >= 500 || e.Status == http.StatusRequestTimeout || e.Status == http.StatusTooManyRequests
+	switch e.Status {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusLocked, http.StatusTooManyRequests, statusChecksumMismatch:
+		return true
+	}
+	return e.Status >= 500
 }
 
 func sentinel(status int, code, message string) *Error {
