@@ -174,7 +174,10 @@ func (c *cli) fail(ctx context.Context, subject string, err error) int {
 			msg += fmt.Sprintf(" (HTTP %d)", e.Status)
 		}
 		for _, f := range e.Fields {
-			msg += fmt.Sprintf("\n  input field %s: rule %s %s", f.Field, f.Rule, f.Param)
+			msg += fmt.Sprintf("\n  input field %s: rule %s", f.Field, f.Rule)
+			if f.Param != "" {
+				msg += " " + f.Param
+			}
 		}
 		if h := hint(e); h != "" {
 			msg += "\n  " + h
