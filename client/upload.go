@@ -100,7 +100,7 @@ func (c *Client) Upload(ctx context.Context, route, name string, r io.ReadSeeker
 	if o.ResumeURL != "" {
 		t.loc = o.ResumeURL
 		t.id = path.Base(strings.TrimRight(o.ResumeURL, "/"))
-		rec, err := t.sync(ctx)
+		rec, err := t.resume(ctx)
 		switch {
 		case rec != nil:
 			return rec, err
@@ -283,6 +283,19 @@ func (t *tusUpload) send(ctx context.Context) (*Upload, error) {
 			return nil, berr
 		}
 		needSync = true
+	}
+}
+
+// resume is sync, retried under the policy.
+func (t *tusUpload) resume(ctx context.Context) (*Upload, error) {
+	for n := 1; ; n++ {
+		rec, err := t.sync(ctx)
+		if rec != nil || err == nil || errors.Is(err, errGone) {
+			return rec, err
+		}
+		if berr := t.c.backoff(ctx, n, err); berr != nil {
+			return nil, berr
+		}
 	}
 }
 
