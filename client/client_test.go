@@ -254,7 +254,7 @@ func TestGetListDeleteWait(t *testing.T) {
 	if err != nil || len(routes) != 3 {
 		t.Fatalf("Routes: %+v, %v", routes, err)
 	}
-	notes := routes[1]
+	notes := routes[2] // by name: files, images, notes
 	if notes.Name != "notes" || len(notes.Input) != 1 || notes.Input[0].Name != "topic" || !notes.Input[0].Required || notes.Accept[0] != "text" {
 		t.Errorf("notes route %+v", notes)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -66,17 +67,17 @@ func owner(req *http.Request) (string, error) {
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
-	r, err := carcosa.New(carcosa.Config{BasePath: base, DataDir: t.TempDir(), Store: memstore.New()})
+	r, err := carcosa.New(carcosa.Config{BasePath: base, DataDir: t.TempDir(), Store: memstore.New(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tb := &testBundle{router: r, requests: map[string]int{}}
-	carcosa.Handle(r, "files", carcosa.Route[map[string]any, meta]{
+	carcosa.Handle(r, "files", carcosa.Route[struct{}, meta]{
 		Accept:      []string{"any"},
 		MaxFileSize: 300 << 20,
 		MaxFiles:    100,
 		Public:      true,
-		Middleware: func(ctx context.Context, req *carcosa.Request[map[string]any]) (carcosa.Grant[meta], error) {
+		Middleware: func(ctx context.Context, req *carcosa.Request[struct{}]) (carcosa.Grant[meta], error) {
 			u, err := owner(req.HTTP)
 			return carcosa.Grant[meta]{Owner: u, Metadata: meta{User: u}}, err
 		},

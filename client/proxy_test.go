@@ -29,12 +29,14 @@ func TestUploadThroughCuttingProxy(t *testing.T) {
 	t.Logf("seed %d (CARCOSA_TEST_CUT_SEED)", seed)
 
 	tb := setup(t)
-	// Up to 48 MiB from the client (three chunks at most), up to 4 KiB of
-	// answers: creations, chunks, HEADs and answers are all cut somewhere.
-	proxy := newCuttingProxy(t, tb.server.Listener.Addr().String(), seed, 48<<20, 4<<10)
+	// Chunks of a 16th of the file; up to three chunks from the client and
+	// 4 KiB of answers on one connection: creations, chunks, HEADs and
+	// answers are all cut somewhere.
+	chunk := size / 16
+	proxy := newCuttingProxy(t, tb.server.Listener.Addr().String(), seed, 3*chunk, 4<<10)
 	c, err := New(proxy.URL()+base, &Options{
 		Header:    map[string][]string{"X-User": {"alice"}},
-		ChunkSize: 16 << 20,
+		ChunkSize: chunk,
 		Retry:     Retry{Attempts: 20, MinDelay: time.Millisecond, MaxDelay: 50 * time.Millisecond},
 	})
 	if err != nil {

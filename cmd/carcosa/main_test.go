@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -37,7 +38,7 @@ type server struct {
 
 func setup(t *testing.T) *server {
 	t.Helper()
-	r, err := carcosa.New(carcosa.Config{BasePath: base, DataDir: t.TempDir(), Store: memstore.New()})
+	r, err := carcosa.New(carcosa.Config{BasePath: base, DataDir: t.TempDir(), Store: memstore.New(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
