@@ -40,6 +40,9 @@
 // the others are removed and end rejected with ErrBatchRejected, which
 // OnError sees, even those whose OnComplete already ran.
 //
+// Go programs upload with package client (resumable tus with per-chunk
+// checksums and retries); shells with the carcosa command (cmd/carcosa).
+//
 // # Verification
 //
 // Every file passes ordered stages before it is ready: its type is found
