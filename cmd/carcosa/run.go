@@ -295,7 +295,9 @@ func cmdList(ctx context.Context, c *cli, args []string) int {
 	return exitOK
 }
 
-func cmdGet(ctx context.Context, c *cli, args []string) int {
+// eachID parses args as upload IDs and calls fn with each in turn; it
+// returns the worst exit code, and stops at an interruption.
+func (c *cli) eachID(ctx context.Context, args []string, fn func(cl *client.Client, id string) error) int {
 	c.flags()
 	ids, ok := c.parse(args)
 	if !ok {
@@ -310,17 +312,29 @@ func cmdGet(ctx context.Context, c *cli, args []string) int {
 	}
 	code := exitOK
 	for _, id := range ids {
-		u, err := cl.Get(ctx, id)
-		if err != nil {
+		if err := fn(cl, id); err != nil {
 			code = max(code, c.fail(ctx, id, err))
 			if code == exitInterrupted {
 				return code
 			}
-			continue
+		}
+	}
+	return code
+}
+
+func cmdGet(ctx context.Context, c *cli, args []string) int {
+	n := 0
+	return c.eachID(ctx, args, func(cl *client.Client, id string) error {
+		u, err := cl.Get(ctx, id)
+		if err != nil {
+			return err
 		}
 		if c.json {
 			c.printRecord(u)
-			continue
+			return nil
+		}
+		if n++; n > 1 {
+			fmt.Fprintln(c.stdout)
 		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 		row := func(k, v string) {
@@ -344,43 +358,22 @@ func cmdGet(ctx context.Context, c *cli, args []string) int {
 		if u.Error != nil {
 			row("error", u.Error.Code+": "+u.Error.Message)
 		}
-		tw.Flush()
-		if len(ids) > 1 {
-			fmt.Fprintln(c.stdout)
-		}
-	}
-	return code
+		return tw.Flush()
+	})
 }
 
 func cmdDelete(ctx context.Context, c *cli, args []string) int {
-	c.flags()
-	ids, ok := c.parse(args)
-	if !ok {
-		return exitUsage
-	}
-	if len(ids) == 0 {
-		return c.usageErr("no upload ID given")
-	}
-	cl, err := c.client(0)
-	if err != nil {
-		return c.fail(ctx, "", err)
-	}
-	code := exitOK
-	for _, id := range ids {
+	return c.eachID(ctx, args, func(cl *client.Client, id string) error {
 		if err := cl.Delete(ctx, id); err != nil {
-			code = max(code, c.fail(ctx, id, err))
-			if code == exitInterrupted {
-				return code
-			}
-			continue
+			return err
 		}
 		if c.json {
 			fmt.Fprintf(c.stdout, "{\"id\":%q,\"deleted\":true}\n", id)
 		} else {
 			fmt.Fprintf(c.stdout, "deleted %s\n", id)
 		}
-	}
-	return code
+		return nil
+	})
 }
 
 func cmdRoutes(ctx context.Context, c *cli, args []string) int {
