@@ -194,11 +194,14 @@ export function Files({ up, client, autoUpload }: { up: UseUpload; client: AnyCl
 
 /**
  * A polite live region that says when files are uploaded or refused, so
- * that a screen reader hears the outcome without moving focus.
+ * that a screen reader hears the outcome without moving focus. New
+ * messages are added (the last few are kept), so that one is not lost to
+ * the next.
  */
 export function Announcer({ files }: { files: readonly UploadFile[] }) {
   const seen = useRef(new Map<string, string>());
-  const [message, setMessage] = useState("");
+  const [messages, setMessages] = useState<{ id: number; text: string }[]>([]);
+  const next = useRef(0);
   useEffect(() => {
     const said: string[] = [];
     for (const f of files) {
@@ -210,15 +213,18 @@ export function Announcer({ files }: { files: readonly UploadFile[] }) {
         said.push(`${f.name} could not be uploaded: ${f.error?.message ?? f.state}.`);
       }
     }
-    const inFlight = files.some((f) => ["queued", "uploading", "processing", "paused"].includes(f.state));
-    if (said.length > 0 && !inFlight && files.length > 1 && files.every((f) => f.state === "ready")) {
+    if (said.length > 0 && files.length > 1 && files.every((f) => f.state === "ready")) {
       said.push(`All ${files.length} files uploaded.`);
     }
-    if (said.length > 0) setMessage(said.join(" "));
+    if (said.length > 0) {
+      setMessages((m) => [...m, ...said.map((text) => ({ id: ++next.current, text }))].slice(-5));
+    }
   }, [files]);
   return (
-    <div className="carcosa-sr-only carcosa-announcer" role="status" aria-live="polite" aria-atomic="true">
-      {message}
+    <div className="carcosa-sr-only carcosa-announcer" role="status" aria-live="polite" aria-relevant="additions">
+      {messages.map((m) => (
+        <p key={m.id}>{m.text}</p>
+      ))}
     </div>
   );
 }
