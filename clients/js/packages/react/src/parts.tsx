@@ -116,7 +116,12 @@ export function FileItem({ f, up, client }: { f: UploadFile; up: UseUpload; clie
   const src = thumb ?? f.preview;
   const over = f.state === "rejected" || f.state === "failed" || f.state === "quarantined" || f.state === "canceled";
   return (
-    <li className={`carcosa-file carcosa-file--${f.state}`} data-state={f.state} data-key={f.key}>
+    <li
+      className={`carcosa-file carcosa-file--${f.state}`}
+      data-state={f.state}
+      data-key={f.key}
+      data-resumed-from={f.resumedFrom}
+    >
       {src ? (
         <img className={`carcosa-file__preview${thumb ? " carcosa-file__thumbnail" : ""}`} src={src} alt="" />
       ) : (
@@ -133,6 +138,7 @@ export function FileItem({ f, up, client }: { f: UploadFile; up: UseUpload; clie
         <div className="carcosa-file__status">
           {stateWords[f.state] ?? f.state}
           {f.state === "uploading" || f.state === "paused" ? ` ${f.progress}%` : ""}
+          {f.resumedFrom ? ` (resumed from ${formatBytes(f.resumedFrom)})` : ""}
         </div>
         {f.error && f.state !== "canceled" && (
           <p className="carcosa-file__error" data-code={f.error.code}>
