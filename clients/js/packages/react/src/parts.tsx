@@ -5,16 +5,16 @@ import type { UploadFile, UseUpload } from "./useUpload.js";
 
 // The pieces UploadButton and UploadDropzone share.
 
-/** A size for people: 1.5 MB. */
+/** A size for people, in the binary units the server's limits are set in: 16 MiB. */
 export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} B`;
-  const units = ["kB", "MB", "GB", "TB"];
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
   let v = n;
   let u = -1;
   do {
-    v /= 1000;
+    v /= 1024;
     u++;
-  } while (v >= 1000 && u < units.length - 1);
+  } while (v >= 1024 && u < units.length - 1);
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
 }
 
@@ -114,6 +114,8 @@ export function thumbnailOf(f: UploadFile, client: AnyClient): string | undefine
 export function FileItem({ f, up, client }: { f: UploadFile; up: UseUpload; client: AnyClient }) {
   const thumb = thumbnailOf(f, client);
   const src = thumb ?? f.preview;
+  // A file that claims to be an image but is not one shows the icon.
+  const [broken, setBroken] = useState<string>();
   const over = f.state === "rejected" || f.state === "failed" || f.state === "quarantined" || f.state === "canceled";
   return (
     <li
@@ -122,8 +124,13 @@ export function FileItem({ f, up, client }: { f: UploadFile; up: UseUpload; clie
       data-key={f.key}
       data-resumed-from={f.resumedFrom}
     >
-      {src ? (
-        <img className={`carcosa-file__preview${thumb ? " carcosa-file__thumbnail" : ""}`} src={src} alt="" />
+      {src && broken !== src ? (
+        <img
+          className={`carcosa-file__preview${thumb ? " carcosa-file__thumbnail" : ""}`}
+          src={src}
+          alt=""
+          onError={() => setBroken(src)}
+        />
       ) : (
         <span className="carcosa-file__preview carcosa-file__icon" aria-hidden="true" />
       )}

@@ -143,7 +143,7 @@ describe("UploadDropzone", () => {
     // The route's types and limits, from the server's routes.
     await waitFor(() => expect(input.accept).toBe("image/*"));
     expect(input.multiple).toBe(true);
-    expect(screen.getByText("image up to 17 MB, at most 10 files")).toBeTruthy();
+    expect(screen.getByText("image up to 16 MiB, at most 10 files")).toBeTruthy();
     expect(zone.getAttribute("aria-describedby")).toBe(screen.getByText(/image up to/).id);
   });
 
