@@ -188,6 +188,15 @@ describe("UploadDropzone", () => {
     expect(tasks[1]!.canceled).toBe(true);
   });
 
+  it("shows an icon instead of a preview that is no image", () => {
+    const { client } = fakeClient();
+    const { container } = render(<UploadDropzone route="images" client={client} autoUpload={false} />);
+    fireEvent.drop(screen.getByRole("button", { name: /drop files here/i }), { dataTransfer: { files: [imageFile("false.png")] } });
+    fireEvent.error(container.querySelector("img.carcosa-file__preview")!);
+    expect(container.querySelector("img")).toBeNull();
+    expect(container.querySelector(".carcosa-file__icon")).not.toBeNull();
+  });
+
   it("with autoUpload off, lists files with previews and uploads them on request", () => {
     const { client, tasks } = fakeClient();
     render(<UploadDropzone route="images" client={client} autoUpload={false} />);
