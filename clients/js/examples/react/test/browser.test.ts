@@ -180,7 +180,7 @@ describe.skipIf(noBrowser)("example page", () => {
   });
 
   it("pauses and resumes a 30 MB upload", async () => {
-    await throttleTus(page, 150);
+    await throttleTus(page, 60);
     await open(`?chunk=${MiB}`);
     const file = bigFile("big-pause.bin", 30 * MiB);
     await page.locator(".files input.carcosa-input").setInputFiles(file);
@@ -198,7 +198,7 @@ describe.skipIf(noBrowser)("example page", () => {
   });
 
   it("resumes a 30 MB upload after a reload when the same file is chosen again", async () => {
-    await throttleTus(page, 150);
+    await throttleTus(page, 60);
     await open(`?chunk=${MiB}`);
     const file = bigFile("big-reload.bin", 30 * MiB);
     await page.locator(".files input.carcosa-input").setInputFiles(file);
