@@ -1,7 +1,10 @@
 // Drives the example's web page in Chromium: picks the "images" route,
 // types a caption, uploads <file> through the file input, then drops a second image (drawn in
 // the page) on the drop zone, and waits for both rows to be ready, as the
-// uploads' event streams tell; then reloads the page and finds both listed.
+// uploads' event streams tell; then, with the upload bandwidth throttled,
+// drops a larger file on the "files" route, pauses it, resumes it and waits
+// for it to be ready; then reloads the page, finds all three listed, and
+// removes the large one with its Remove button.
 //
 //   node page.mjs <pageURL> <file> <screenshotPath>
 //
@@ -19,6 +22,8 @@ const TIMEOUT = 60_000;
 const ROUTE = 'images';
 const DROP_NAME = 'dropped-gradient.png';
 const CAPTION = 'A gradient, captioned';
+const BIG_NAME = 'paused-random.bin';
+const BIG_SIZE = 6 << 20;
 
 function log(...args) {
   console.error('[page]', ...args);
@@ -134,13 +139,64 @@ async function main() {
       throw new Error('the page never opened an upload\'s event stream');
     }
 
+    // 3. Pause and resume: a larger file, sent slowly (2 MiB/s up), is
+    // paused mid-way, stays where it is, then resumes and ends ready. The
+    // total progress follows.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 2 << 20,
+    });
+    await page.selectOption('#route-select', 'files');
+    const bigTransfer = await page.evaluateHandle(async ([bigName, size]) => {
+      const bytes = new Uint8Array(size);
+      for (let i = 0; i < size; i += 65536) crypto.getRandomValues(bytes.subarray(i, Math.min(i + 65536, size)));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], bigName, { type: 'application/octet-stream', lastModified: Date.now() }));
+      return dt;
+    }, [BIG_NAME, BIG_SIZE]);
+    await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: bigTransfer });
+    const big = rowSelector(BIG_NAME);
+    await page.waitForFunction(
+      (s) => { const el = document.querySelector(s); return el?.dataset.state === 'uploading' && el.querySelector('.bar').value >= 5; },
+      big, { timeout: TIMEOUT, polling: 50 },
+    );
+    await page.click(`${big} .pause`);
+    await page.waitForSelector(`${big}[data-state="paused"]`, { timeout: TIMEOUT });
+    const pauseLabel = await page.textContent(`${big} .pause`);
+    if (pauseLabel.trim() !== 'Resume') throw new Error(`the paused row's button says ${JSON.stringify(pauseLabel)}, not "Resume"`);
+    const at = await page.$eval(`${big} .bar`, (b) => b.value);
+    await page.waitForTimeout(1000);
+    const still = await page.$eval(big, (el) => ({ state: el.dataset.state, value: el.querySelector('.bar').value }));
+    if (still.state !== 'paused' || still.value > at + 1) {
+      throw new Error(`the paused upload went on: ${at}% then ${still.value}% (${still.state})`);
+    }
+    const total = await page.$eval('#total', (el) => ({ hidden: el.hidden, value: el.querySelector('progress').value }));
+    if (total.hidden || !(total.value > 0 && total.value < 100)) {
+      throw new Error(`the total progress shows ${total.value}% (hidden: ${total.hidden}) while a file is paused`);
+    }
+    log(`${BIG_NAME}: paused at ${at}%, resuming`);
+    await page.click(`${big} .pause`);
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1,
+    });
+    await waitSettled(page, BIG_NAME);
+    const totalDone = await page.$eval('#total progress', (b) => b.value);
+    if (totalDone !== 100) throw new Error(`the total progress ends at ${totalDone}%, not 100%`);
+
     // After a reload, the page lists the visitor's uploads from GET B/uploads.
     log('reloading');
     await page.reload({ waitUntil: 'load', timeout: TIMEOUT });
-    for (const n of [name, DROP_NAME]) {
+    for (const n of [name, DROP_NAME, BIG_NAME]) {
       const sel = `${rowSelector(n)}[data-listed="true"][data-state="ready"]`;
       await page.waitForSelector(sel, { timeout: TIMEOUT });
     }
+    // Remove deletes the upload on the server: a second reload no longer lists it.
+    await page.click(`${rowSelector(BIG_NAME)} .remove`);
+    await page.waitForSelector(rowSelector(BIG_NAME), { state: 'detached', timeout: TIMEOUT });
+    await page.reload({ waitUntil: 'load', timeout: TIMEOUT });
+    await page.waitForSelector(`${rowSelector(DROP_NAME)}[data-listed="true"]`, { timeout: TIMEOUT });
+    if (await page.$(rowSelector(BIG_NAME))) throw new Error(`${BIG_NAME} is listed again after Remove`);
     const listedSha = await page.$eval(`${rowSelector(name)}[data-listed="true"]`, (el) => el.dataset.sha256);
     if (listedSha !== picked.sha256) throw new Error(`the listed row shows sha256 ${listedSha}, not ${picked.sha256}`);
 
