@@ -251,7 +251,6 @@ class Row {
     pause.hidden = !running || !this.task;
     pause.textContent = state === 'paused' ? 'Resume' : 'Pause';
     pause.setAttribute('aria-label', `${state === 'paused' ? 'Resume' : 'Pause'} ${this.file.name}`);
-    pause.setAttribute('aria-pressed', String(state === 'paused'));
     $('.cancel', this.node).hidden = !running;
     $('.retry', this.node).hidden = !this.canResend || !['rejected', 'failed', 'canceled'].includes(state);
     $('.remove', this.node).hidden = running || state === 'processing';
