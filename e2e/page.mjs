@@ -3,8 +3,9 @@
 // the page) on the drop zone, and waits for both rows to be ready, as the
 // uploads' event streams tell; then, with the upload bandwidth throttled,
 // drops a larger file on the "files" route, pauses it, resumes it and waits
-// for it to be ready; then reloads the page, finds all three listed, and
-// removes the large one with its Remove button.
+// for it to be ready; drops another, cancels it and sends it again with
+// Retry; then reloads the page, finds all four listed, and removes one with
+// its Remove button.
 //
 //   node page.mjs <pageURL> <file> <screenshotPath>
 //
@@ -24,6 +25,7 @@ const DROP_NAME = 'dropped-gradient.png';
 const CAPTION = 'A gradient, captioned';
 const BIG_NAME = 'paused-random.bin';
 const BIG_SIZE = 6 << 20;
+const AGAIN_NAME = 'canceled-random.bin';
 
 function log(...args) {
   console.error('[page]', ...args);
@@ -184,10 +186,37 @@ async function main() {
     const totalDone = await page.$eval('#total progress', (b) => b.value);
     if (totalDone !== 100) throw new Error(`the total progress ends at ${totalDone}%, not 100%`);
 
+    // 4. Cancel, then Retry: a canceled row offers Retry, which sends the
+    // file again, to the end.
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 2 << 20,
+    });
+    const againTransfer = await page.evaluateHandle(async ([againName, size]) => {
+      const bytes = new Uint8Array(size);
+      for (let i = 0; i < size; i += 65536) crypto.getRandomValues(bytes.subarray(i, Math.min(i + 65536, size)));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], againName, { type: 'application/octet-stream', lastModified: Date.now() }));
+      return dt;
+    }, [AGAIN_NAME, BIG_SIZE]);
+    await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: againTransfer });
+    const again = rowSelector(AGAIN_NAME);
+    await page.waitForFunction(
+      (s) => { const el = document.querySelector(s); return el?.dataset.state === 'uploading' && el.querySelector('.bar').value >= 5; },
+      again, { timeout: TIMEOUT, polling: 50 },
+    );
+    await page.click(`${again} .cancel`);
+    await page.waitForSelector(`${again}[data-state="canceled"] .retry:not([hidden])`, { timeout: TIMEOUT });
+    log(`${AGAIN_NAME}: canceled, retrying`);
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1,
+    });
+    await page.click(`${again} .retry`);
+    await waitSettled(page, AGAIN_NAME);
+
     // After a reload, the page lists the visitor's uploads from GET B/uploads.
     log('reloading');
     await page.reload({ waitUntil: 'load', timeout: TIMEOUT });
-    for (const n of [name, DROP_NAME, BIG_NAME]) {
+    for (const n of [name, DROP_NAME, BIG_NAME, AGAIN_NAME]) {
       const sel = `${rowSelector(n)}[data-listed="true"][data-state="ready"]`;
       await page.waitForSelector(sel, { timeout: TIMEOUT });
     }
