@@ -202,6 +202,7 @@ const STATE_TEXT = {
   quarantined: 'Quarantined',
   failed: 'Failed',
   canceled: 'Canceled',
+  unfinished: 'Unfinished: choose the same file again to go on',
 };
 
 const RUNNING = new Set(['queued', 'uploading', 'paused']);
@@ -257,10 +258,6 @@ class Row {
     if (state !== 'uploading') $('.speed', this.node).textContent = '';
     if (state === 'paused') this.speed.lastTime = 0;
     updateTotal(true);
-  }
-
-  setStatus(text) {
-    $('.state', this.node).textContent = text;
   }
 
   progress(sent, total) {
@@ -459,8 +456,9 @@ async function listOwn() {
       row.setState('processing', 'Processing on the server…');
       carcosa.wait(rec.id).then((r) => show(row, r), () => {});
     } else {
-      row.setState('failed', 'Unfinished');
-      $('.remove', row.node).hidden = false;
+      // Sent in part, from this browser: choosing the same file again
+      // resumes it; Remove ends it.
+      row.setState('unfinished');
     }
   }
 }
