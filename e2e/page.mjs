@@ -4,8 +4,9 @@
 // uploads' event streams tell; then, with the upload bandwidth throttled,
 // drops a larger file on the "files" route, pauses it, resumes it and waits
 // for it to be ready; drops another, cancels it and sends it again with
-// Retry; then reloads the page, finds all four listed, and removes one with
-// its Remove button.
+// Retry; pauses a third; then reloads the page, finds the four listed and
+// the paused one unfinished, sends that one again to the end, and removes
+// one with its Remove button.
 //
 //   node page.mjs <pageURL> <file> <screenshotPath>
 //
@@ -26,6 +27,7 @@ const CAPTION = 'A gradient, captioned';
 const BIG_NAME = 'paused-random.bin';
 const BIG_SIZE = 6 << 20;
 const AGAIN_NAME = 'canceled-random.bin';
+const RELOAD_NAME = 'paused-over-reload.bin';
 
 function log(...args) {
   console.error('[page]', ...args);
@@ -58,6 +60,19 @@ async function waitSettled(page, name) {
   if (!row.url) throw new Error(`${name}: the ready row shows no link`);
   log(`${name}: ready at ${row.percent}, ${row.url}`);
   return row;
+}
+
+// dropFixed drops a file of size bytes that is the same each time (bytes,
+// name and modification time), as choosing the same file again would.
+async function dropFixed(page, fileName, size) {
+  const dt = await page.evaluateHandle(([n, sz]) => {
+    const bytes = new Uint8Array(sz);
+    for (let i = 0; i < sz; i++) bytes[i] = (i * 31 + (i >> 11)) & 0xff;
+    const t = new DataTransfer();
+    t.items.add(new File([bytes], n, { type: 'application/octet-stream', lastModified: 1_700_000_000_000 }));
+    return t;
+  }, [fileName, size]);
+  await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: dt });
 }
 
 async function main() {
@@ -213,6 +228,23 @@ async function main() {
     await page.click(`${again} .retry`);
     await waitSettled(page, AGAIN_NAME);
 
+    // 5. A file paused before a reload: the reloaded page lists it as
+    // unfinished and names it in the resume notice; chosen again, it goes on.
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 2 << 20,
+    });
+    await dropFixed(page, RELOAD_NAME, BIG_SIZE);
+    const reloaded = rowSelector(RELOAD_NAME);
+    await page.waitForFunction(
+      (s) => { const el = document.querySelector(s); return el?.dataset.state === 'uploading' && el.querySelector('.bar').value >= 20; },
+      reloaded, { timeout: TIMEOUT, polling: 50 },
+    );
+    await page.click(`${reloaded} .pause`);
+    await page.waitForSelector(`${reloaded}[data-state="paused"]`, { timeout: TIMEOUT });
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1,
+    });
+
     // After a reload, the page lists the visitor's uploads from GET B/uploads.
     log('reloading');
     await page.reload({ waitUntil: 'load', timeout: TIMEOUT });
@@ -220,6 +252,20 @@ async function main() {
       const sel = `${rowSelector(n)}[data-listed="true"][data-state="ready"]`;
       await page.waitForSelector(sel, { timeout: TIMEOUT });
     }
+    await page.waitForSelector(`${reloaded}[data-listed="true"][data-state="unfinished"]`, { timeout: TIMEOUT });
+    const notice = await page.$eval('#resume-notice', (el) => ({ hidden: el.hidden, text: el.textContent }));
+    if (notice.hidden || !notice.text.includes(RELOAD_NAME)) {
+      throw new Error(`the resume notice does not name ${RELOAD_NAME}: ${JSON.stringify(notice)}`);
+    }
+    log(`${RELOAD_NAME}: listed as unfinished; choosing it again`);
+    const unfinishedId = await page.$eval(`${reloaded}[data-listed="true"]`, (el) => el.dataset.uploadId);
+    await dropFixed(page, RELOAD_NAME, BIG_SIZE);
+    await waitSettled(page, RELOAD_NAME);
+    const resumedId = await page.$eval(`${reloaded}:not([data-listed])`, (el) => el.dataset.uploadId);
+    if (!unfinishedId || resumedId !== unfinishedId) {
+      throw new Error(`${RELOAD_NAME} was sent as upload ${resumedId}, not resumed as ${unfinishedId}`);
+    }
+
     // Remove deletes the upload on the server: a second reload no longer lists it.
     await page.click(`${rowSelector(BIG_NAME)} .remove`);
     await page.waitForSelector(rowSelector(BIG_NAME), { state: 'detached', timeout: TIMEOUT });

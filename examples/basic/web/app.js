@@ -449,6 +449,7 @@ async function listOwn() {
     const row = new Row({ name: rec.name, size: rec.size }, rec.route);
     row.node.dataset.listed = 'true';
     row.id = rec.id;
+    row.node.dataset.uploadId = rec.id;
     row.progress(1, 1);
     if (isFinal(rec.state)) {
       show(row, rec);
