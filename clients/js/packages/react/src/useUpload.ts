@@ -4,6 +4,7 @@ import {
   isFinal,
   type FileState,
   type FileStatus,
+  type RouteInfo,
   type UploadRecord,
   type UploadTask,
 } from "@carcosa/client";
@@ -154,6 +155,23 @@ export function useUpload<Input = unknown, Result = unknown>(
   latest.current = { options, client, route };
   const mounted = useRef(true);
 
+  // The route's policy, once read: start refuses more files than it takes
+  // at once, since each file is a task of its own, which alone would pass.
+  const policy = useRef<RouteInfo | undefined>(undefined);
+  useEffect(() => {
+    let live = true;
+    policy.current = undefined;
+    client.routes().then(
+      (list) => {
+        if (live) policy.current = list.find((x) => x.name === route);
+      },
+      () => {}, // each task's own check reports a failing GET B/routes
+    );
+    return () => {
+      live = false;
+    };
+  }, [client, route]);
+
   const publish = useCallback(() => {
     setFiles(entries.current.map((e) => e.file));
   }, []);
@@ -255,6 +273,19 @@ export function useUpload<Input = unknown, Result = unknown>(
     (list?: FileList | Iterable<File | Blob> | File | Blob | null, input?: Input) => {
       const chosen = list ? add(list) : entries.current.filter((e) => e.file.state === "selected");
       if (input !== undefined) for (const e of chosen) e.input = input;
+      const most = policy.current?.maxFiles ?? 0;
+      if (most > 0 && chosen.length > most) {
+        const error = new CarcosaError({
+          code: "too_many_files",
+          message: `this route takes at most ${most} files per upload`,
+          status: 400,
+        });
+        for (const e of chosen) {
+          const f = patch(e.file.key, { state: stateOfError(error), error });
+          if (f) latest.current.options.onFileError?.(error, f);
+        }
+        return finish([]);
+      }
       return finish(chosen.map(run));
     },
     [add, run, finish],

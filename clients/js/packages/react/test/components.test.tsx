@@ -93,6 +93,25 @@ describe("useUpload", () => {
     expect(tasks.every((t) => t.canceled)).toBe(true);
   });
 
+  it("refuses more files at once than the route takes, sending none", async () => {
+    const { client, tasks } = fakeClient(); // images: at most 10 files
+    const errors: string[] = [];
+    const { result } = renderHook(() => useUpload("images", { client, onFileError: (e) => errors.push(e.code) }));
+    await act(async () => {}); // the route's policy is read
+    const many = Array.from({ length: 11 }, (_, i) => imageFile(`p${i}.png`));
+    await act(async () => void (await result.current.start(many)));
+    expect(tasks).toHaveLength(0);
+    expect(result.current.files).toHaveLength(11);
+    for (const f of result.current.files) {
+      expect(f.state).toBe("rejected");
+      expect(f.error?.code).toBe("too_many_files");
+    }
+    expect(errors).toEqual(Array(11).fill("too_many_files"));
+    act(() => result.current.clear());
+    act(() => void result.current.start(many.slice(0, 10)));
+    expect(tasks).toHaveLength(10);
+  });
+
   it("holds added files as selected until start", () => {
     const { client, tasks } = fakeClient();
     const { result } = renderHook(() => useUpload("images", { client }));
