@@ -5,3 +5,5 @@ export type { UploadFile, UploadFileState, UploadState, UseUpload, UseUploadOpti
 export { UploadButton, UploadDropzone } from "./components.js";
 export type { UploadButtonProps, UploadComponentProps, UploadDropzoneProps } from "./components.js";
 export { formatBytes } from "./parts.js";
+export { forRoutes } from "./typed.js";
+export type { TypedHelpers } from "./typed.js";
