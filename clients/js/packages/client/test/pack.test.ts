@@ -1,36 +1,20 @@
 // The package as published: `npm pack` makes a tarball that installs into
 // an empty project, imports in Node, type-checks in TypeScript and uploads
 // a file to the example server.
-import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { afterAll, expect, it } from "vitest";
+import { outsideEnv, run } from "./npm.js";
 import { uploadsURL } from "./fixtures.js";
 
-const exec = promisify(execFile);
-
-/** Runs a command; its output is in the error when it fails. */
-async function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }) {
-  try {
-    return await exec(cmd, args, opts);
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`${e.message}\n${e.stdout ?? ""}${e.stderr ?? ""}`);
-  }
-}
 const pkgDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const tsc = path.resolve(pkgDir, "../../node_modules/typescript/bin/tsc");
 const tmp = mkdtempSync(path.join(tmpdir(), "carcosa-pack-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-// npm passes its settings to scripts as npm_* variables; the project in
-// tmp is not this workspace, so they are left out but for where npm keeps
-// its cache and which registry it asks.
-const keep = new Set(["npm_config_cache", "npm_config_registry", "npm_config_userconfig"]);
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith("npm_") || keep.has(k.toLowerCase())));
+const env = outsideEnv;
 
 it("packs into a tarball that installs, imports, type-checks and uploads", async () => {
   await run("npm", ["run", "build"], { cwd: pkgDir, env });

@@ -1,25 +1,13 @@
 // The package as published: `npm pack` makes a tarball that installs, with
 // the client's and React, into an empty project, renders on the server and
 // type-checks there, typed routes included.
-import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { afterAll, expect, it } from "vitest";
+import { outsideEnv, run } from "../../client/test/npm.js";
 
-const exec = promisify(execFile);
-
-/** Runs a command; its output is in the error when it fails. */
-async function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv }) {
-  try {
-    return await exec(cmd, args, opts);
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`${e.message}\n${e.stdout ?? ""}${e.stderr ?? ""}`);
-  }
-}
 const pkgDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const clientDir = path.resolve(pkgDir, "../client");
 const root = path.resolve(pkgDir, "../..");
@@ -27,10 +15,7 @@ const tsc = path.join(root, "node_modules/typescript/bin/tsc");
 const tmp = mkdtempSync(path.join(tmpdir(), "carcosa-react-pack-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-// As in the client's pack test: npm's own settings stay out, but for its
-// cache and registry.
-const keep = new Set(["npm_config_cache", "npm_config_registry", "npm_config_userconfig"]);
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith("npm_") || keep.has(k.toLowerCase())));
+const env = outsideEnv;
 
 /** The version of package name that the workspace installed. */
 async function installed(name: string): Promise<string> {
