@@ -24,7 +24,6 @@ const (
 	Route     = attribute.Key("carcosa.route")
 	Size      = attribute.Key("carcosa.upload.size")
 	Stage     = attribute.Key("carcosa.stage")
-	State     = attribute.Key("carcosa.upload.state")
 	Attempt   = attribute.Key("carcosa.attempt")
 )
 
