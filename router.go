@@ -265,6 +265,15 @@ func (r *Router) route(name string) (routeHandler, bool) {
 
 // ServeHTTP serves the HTTP contract under Config.BasePath.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.handle(w, req, r.mux, r.serve)
+}
+
+// handle gives req what every request to the Router gets, whichever
+// front door it came in by (the contract under BasePath, or a
+// compatibility adapter): a request ID, a started Router, a server span,
+// metrics under the pattern mux finds for it, and an access log line.
+// serve answers it and reports whether it was the Router's to answer.
+func (r *Router) handle(w http.ResponseWriter, req *http.Request, mux *http.ServeMux, serve func(http.ResponseWriter, *http.Request) bool) {
 	start := time.Now()
 	// A client's request ID is kept for correlation when it is short enough
 	// to log; otherwise the Router makes one. Every line logged during the
@@ -286,7 +295,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	req2.Header.Set("X-Request-ID", id)
 	w.Header().Set("X-Request-ID", id)
 	if r.metrics == nil && r.cfg.AccessLog == nil && span == nil {
-		r.serve(w, req2)
+		serve(w, req2)
 		return
 	}
 	sw := &statusWriter{ResponseWriter: w}
@@ -296,10 +305,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		req2.Body = body
 	}
 	path := req2.URL.Path // before serve takes BasePath off
-	routed := r.serve(sw, req2)
+	routed := serve(sw, req2)
 	d := time.Since(start)
 	if routed {
-		r.metrics.record(r.mux, req2, sw.status(), d)
+		r.metrics.record(mux, req2, sw.status(), d)
 	}
 	var ids []string
 	if span != nil || r.cfg.AccessLog != nil {

@@ -67,6 +67,14 @@ type Policy struct {
 	Rewrite     bool
 }
 
+// ViaUploadThing names uploads that came in by the UploadThing adapter's
+// ingest (compat/uploadthing), whose bytes are staged as tus's are.
+const ViaUploadThing = "uploadthing"
+
+// Staged reports whether uploads that came in via are kept in the staging
+// area until they are finished, as tus uploads are.
+func Staged(via string) bool { return via == "tus" || via == ViaUploadThing }
+
 // Route is how the engine reaches a route's callbacks.
 type Route interface {
 	// Policy is the route's policy; the engine does not change it.

@@ -37,7 +37,7 @@ func (eng *Engine) Delete(ctx context.Context, id string, waitUploading bool) (*
 		if err != nil {
 			return nil, err
 		}
-		if rec.State == store.Uploading && rec.Via == "tus" && waitUploading {
+		if rec.State == store.Uploading && Staged(rec.Via) && waitUploading {
 			// Wait for a request bringing bytes to end, as expiry does.
 			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			unlock, err := eng.lockUpload(lctx, id)
@@ -63,7 +63,7 @@ func (eng *Engine) Delete(ctx context.Context, id string, waitUploading bool) (*
 		if err := eng.DeleteStored(ctx, rec); err != nil {
 			return nil, apierr.Unavailable(err)
 		}
-		if rec.Via == "tus" {
+		if Staged(rec.Via) {
 			eng.RemoveStaged(ctx, id) // a failed upload's bytes, kept for a retry
 		}
 		if err := eng.DropRecord(ctx, id); err != nil {

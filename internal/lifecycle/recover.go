@@ -111,7 +111,7 @@ func (eng *Engine) sweep(ctx context.Context, before time.Time, failed bool) err
 						eng.enqueueProcess(ctx, rec.ID, rec.Size)
 					}
 					continue
-				case st == store.Uploading && rec.Via == "tus" && eng.Expired(ctx, rec, before) && !eng.staging.Complete(ctx, rec.ID):
+				case st == store.Uploading && Staged(rec.Via) && eng.Expired(ctx, rec, before) && !eng.staging.Complete(ctx, rec.ID):
 					eng.Expire(ctx, rec)
 					continue
 				case st == store.Processing && rec.Via != "multipart" && eng.Background(rec):
@@ -122,7 +122,7 @@ func (eng *Engine) sweep(ctx context.Context, before time.Time, failed bool) err
 					continue
 				}
 				switch rec.Via {
-				case "tus":
+				case "tus", ViaUploadThing:
 					if rec.Partial || eng.busy(rec.ID) || !eng.staging.Has(ctx, rec.ID) {
 						continue
 					}

@@ -382,7 +382,7 @@ func (eng *Engine) giveUp(ctx context.Context, id string) {
 		eng.log.ErrorContext(ctx, "removing a file that could not be scanned", "upload", id, "err", err)
 		return
 	}
-	if rec.Via == "tus" {
+	if Staged(rec.Via) {
 		eng.RemoveStaged(ctx, id)
 	}
 	h, _ := eng.route(rec.Route)
@@ -392,7 +392,7 @@ func (eng *Engine) giveUp(ctx context.Context, id string) {
 // resume finishes upload rec, however it came in.
 func (eng *Engine) resume(ctx context.Context, rec *store.Upload) (*store.Upload, error) {
 	switch rec.Via {
-	case "tus":
+	case "tus", ViaUploadThing:
 		return eng.FinishLocked(ctx, rec.ID, LockWait)
 	case "presign":
 		return eng.inTurn(ctx, rec.ID, eng.finishPresigned)

@@ -135,6 +135,7 @@ type Handler struct {
 	host     Host
 	staging  staging.Area
 	locks    *shieldedLocker
+	core     tusd.DataStore // the staging area as tusd's store
 	tus      *tusd.UnroutedHandler
 }
 
@@ -155,6 +156,7 @@ func New(o Options) (*Handler, error) {
 	}
 	composer := tusd.NewStoreComposer()
 	h.staging.UseIn(composer)
+	h.core = composer.Core
 	composer.UseLocker(h.locks)
 	h.tus, err = tusd.NewUnroutedHandler(tusd.Config{
 		StoreComposer:             composer,
