@@ -18,5 +18,6 @@
 // upload (tusd holds one while a PATCH, or a creation with upload, writes
 // the last bytes; it holds none while it finishes a final concatenation or
 // an empty upload). The mark belongs to that lock and ends with it, when
-// tusd unlocks: no count is kept that could outlive the request.
+// tusd unlocks: no count is kept that could outlive the request. Nor is
+// a holder asked to let go before tusd reads its body (see bodyGate).
 package tusadapter

@@ -3,6 +3,7 @@ package tusadapter
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -82,9 +83,15 @@ type shieldedLock struct {
 }
 
 func (l *shieldedLock) Lock(ctx context.Context, requestRelease func()) error {
+	gate, _ := ctx.Value(gateKey{}).(*bodyGate)
 	err := l.inner.Lock(ctx, func() {
-		if !l.shielded.Load() {
-			requestRelease()
+		release := func() {
+			if !l.shielded.Load() {
+				requestRelease()
+			}
+		}
+		if gate == nil || !gate.hold(release) {
+			release()
 		}
 	})
 	if err != nil {
@@ -109,6 +116,62 @@ func (l *shieldedLock) Unlock() error {
 		l.key = heldKey{}
 	}
 	return l.inner.Unlock()
+}
+
+// bodyGate holds back a waiter's request that a tus request let go of its
+// lock until tusd reads the request's body; a request that reads none is
+// not asked at all, and hands the lock over when it unlocks, soon.
+//
+// tusd answers the request by cancelling the holder's context, upon which
+// a goroutine of its own closes the holder's body reader. writeChunk sets
+// that reader up after locking, and nothing orders the two: go test -race
+// reports tusd racing with itself, and a release asked for before the
+// reader is set up closes nothing, so the holder runs on until its body
+// ends. The body is first read after the reader is set up, and the gate's
+// mutex orders the release after that.
+type bodyGate struct {
+	io.ReadCloser // the request's body, as tusd reads it
+	once          sync.Once
+
+	mu      sync.Mutex
+	reading bool
+	held    []func()
+}
+
+// gateKey carries a tus request's bodyGate to the locks it takes.
+type gateKey struct{}
+
+// wrap makes the gate req's body, which tusd reads.
+func (g *bodyGate) wrap(req *http.Request) {
+	g.ReadCloser = req.Body
+	req.Body = g
+}
+
+func (g *bodyGate) Read(p []byte) (int, error) {
+	g.once.Do(g.open)
+	return g.ReadCloser.Read(p)
+}
+
+func (g *bodyGate) open() {
+	g.mu.Lock()
+	g.reading = true
+	held := g.held
+	g.held = nil
+	g.mu.Unlock()
+	for _, release := range held {
+		release()
+	}
+}
+
+// hold keeps release until the body is read, and reports whether it did:
+// false once the body is being read.
+func (g *bodyGate) hold(release func()) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.reading {
+		g.held = append(g.held, release)
+	}
+	return !g.reading
 }
 
 // storeLocker makes a store.Locker tusd's locker.

@@ -32,7 +32,8 @@ func (h *Handler) writeError(w http.ResponseWriter, req *http.Request, err error
 // ServeHTTP serves tus 1.0 under B/tus/. Every request but creation is
 // about one upload, and is allowed only to its owner.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	req = req.WithContext(context.WithValue(req.Context(), ctxKey{}, req))
+	gate := &bodyGate{}
+	req = req.WithContext(context.WithValue(context.WithValue(req.Context(), ctxKey{}, req), gateKey{}, gate))
 	tw := &tusWriter{ResponseWriter: w, h: h, req: req}
 	defer tw.finish()
 	if req.Method == http.MethodPost || req.Method == http.MethodPatch {
@@ -87,6 +88,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			h.writeError(tw, req, err)
 			return
 		}
+		gate.wrap(req)
 		h.tus.Middleware(http.HandlerFunc(h.tus.PostFile)).ServeHTTP(tw, req)
 		return
 	}
@@ -160,6 +162,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			req.Body = progress
 		}
 	}
+	gate.wrap(req)
 	h.tus.Middleware(next).ServeHTTP(tw, req)
 	if progress != nil && !progress.ended && tw.status == http.StatusNoContent {
 		// The end of a PATCH whose body's end the adapter did not see.

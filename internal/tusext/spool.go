@@ -8,16 +8,19 @@ import (
 	"io"
 	"math"
 	"os"
+	"sync"
 )
 
 // Spooled is a verified request body held in a temporary file, positioned at
-// its start. Read it, then Close it: Close releases the file. It is not safe
-// for concurrent use.
+// its start. Read it, then Close it: Close releases the file. Reads are not
+// safe for concurrent use; Close is, with Reads and with itself, because
+// tusd closes the body of a request it cuts short from a goroutine of its
+// own while the request's handler may read or close it.
 type Spooled struct {
-	f      *os.File
-	size   int64
-	name   string // the file's path while it still has one to remove
-	closed bool
+	f     *os.File
+	size  int64
+	name  string // the file's path while it still has one to remove
+	close sync.Once
 }
 
 // Read reads the spooled body.
@@ -27,17 +30,16 @@ func (s *Spooled) Read(p []byte) (int, error) { return s.f.Read(p) }
 func (s *Spooled) Size() int64 { return s.size }
 
 // Close closes and removes the file. Later calls do nothing and return nil,
-// so an early Close may be followed by a deferred one.
-func (s *Spooled) Close() error {
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	err := s.f.Close()
-	if s.name != "" {
-		// Removal comes after Close because Windows cannot remove an open file.
-		err = errors.Join(err, os.Remove(s.name))
-	}
+// once the first has returned, so an early Close may be followed by a
+// deferred one.
+func (s *Spooled) Close() (err error) {
+	s.close.Do(func() {
+		err = s.f.Close()
+		if s.name != "" {
+			// Removal comes after Close because Windows cannot remove an open file.
+			err = errors.Join(err, os.Remove(s.name))
+		}
+	})
 	return err
 }
 

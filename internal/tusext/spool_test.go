@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 )
@@ -295,6 +296,23 @@ func TestSpooledClose(t *testing.T) {
 		if _, err := s.Read(make([]byte, 1)); err == nil {
 			t.Error("Read after Close succeeded")
 		}
+	})
+
+	// tusd closes the body of a request it cuts short from a goroutine of
+	// its own, while the request's handler closes it too.
+	t.Run("concurrently", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		s, err := spool(t.Context(), bytes.NewReader(hello), sha256Of(hello), dir, -1, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() { s.Close() })
+		}
+		wg.Wait()
+		assertEmpty(t, dir)
 	})
 }
 
