@@ -86,6 +86,12 @@
 //
 //	go generate ./examples/basic
 //
+// /api/uploadthing speaks UploadThing's protocol over the same routes
+// (package compat/uploadthing): an app written for @uploadthing/react
+// uploads here when its components are given url: "/api/uploadthing",
+// each route name being a slug. Its OnComplete result reaches the app's
+// onClientUploadComplete as serverData.
+//
 // On SIGINT or SIGTERM the server drains (Router.Drain): new uploads are
 // answered 503 with Retry-After and /readyz 503, the requests in flight
 // get 30 seconds to finish, then the Router closes, running the
@@ -130,6 +136,7 @@ import (
 
 	"github.com/carcosa-dev/carcosa"
 	"github.com/carcosa-dev/carcosa/broker/pgbroker"
+	"github.com/carcosa-dev/carcosa/compat/uploadthing"
 	"github.com/carcosa-dev/carcosa/queue/riverqueue"
 	"github.com/carcosa-dev/carcosa/quota"
 	"github.com/carcosa-dev/carcosa/ratelimit"
@@ -441,8 +448,16 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 	admin.Handle("/readyz", health)
 	admin.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 
+	// UploadThing's clients reach the same routes here.
+	ut, err := uploadthing.New(uploads, nil)
+	if err != nil {
+		return err
+	}
+
 	mux := http.NewServeMux()
 	mux.Handle("/api/uploads/", uploads)
+	mux.Handle("/api/uploadthing", ut)
+	mux.Handle("/api/uploadthing/", ut)
 	mux.Handle("/", withVisitorCookie(http.FileServerFS(page)))
 	if o.AdminAddr == "" {
 		mux.Handle("/livez", admin)
