@@ -446,3 +446,20 @@ func mustRequest(method, u string, body io.Reader) *http.Request {
 	}
 	return req
 }
+
+// A draining Router refuses new uploads, and still takes the bytes of
+// those begun.
+func TestDrainRefusesNewUploads(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	data := []byte("some words\n")
+	ps := b.presign(t, "docs", "", map[string]any{"files": []file{{"a.txt", len(data), "text/plain"}}})
+	b.router.Drain()
+	resp, got := b.action(t, "docs", "", map[string]any{"files": []file{{"b.txt", len(data), "text/plain"}}})
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(got), `"message"`) {
+		t.Errorf("upload request while draining: %d %s", resp.StatusCode, got)
+	}
+	if _, out := put(t, ps[0].URL, 0, data); out["error"] != nil {
+		t.Errorf("bytes of an upload begun: %v", out)
+	}
+}

@@ -30,6 +30,15 @@ function repoRoot(): string {
 }
 
 export default async function setup(project: TestProject) {
+  return startExample(project, []);
+}
+
+/**
+ * Builds examples/basic, starts it with args after its address and data
+ * directory, provides its URL as carcosaURL, and returns the teardown that
+ * stops it.
+ */
+export async function startExample(project: TestProject, args: string[]) {
   const tmp = mkdtempSync(path.join(tmpdir(), "carcosa-js-"));
   const bin = path.join(tmp, "basic");
   const started = Date.now();
@@ -44,7 +53,7 @@ export default async function setup(project: TestProject) {
 
   const logPath = path.join(tmp, "server.log");
   const log = createWriteStream(logPath);
-  const server: ChildProcess = spawn(bin, ["-addr", "127.0.0.1:0", "-data", path.join(tmp, "data")], {
+  const server: ChildProcess = spawn(bin, ["-addr", "127.0.0.1:0", "-data", path.join(tmp, "data"), ...args], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   const url = await new Promise<string>((resolve, reject) => {
