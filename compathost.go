@@ -162,8 +162,8 @@ func (h compatHost) Offset(ctx context.Context, id string) (int64, error) {
 	return n, nil
 }
 
-func (h compatHost) Write(ctx context.Context, id string, offset int64, body io.Reader, stop func()) (int64, error) {
-	return h.r.tusHandler.Write(ctx, id, offset, body, stop)
+func (h compatHost) Write(ctx context.Context, rec *store.Upload, offset int64, body io.Reader, stop func()) (int64, error) {
+	return h.r.tusHandler.Write(ctx, rec, offset, body, stop)
 }
 
 func (h compatHost) WatchIdle(w http.ResponseWriter, req *http.Request) {

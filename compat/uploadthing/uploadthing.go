@@ -370,7 +370,7 @@ func (h *Handler) serveIngest(w http.ResponseWriter, req *http.Request) {
 	}
 	rc := http.NewResponseController(w)
 	stop := func() { rc.SetReadDeadline(time.Now()) }
-	offset, err := h.host.Write(ctx, id, start, part, stop)
+	offset, err := h.host.Write(ctx, rec, start, part, stop)
 	part.Close()
 	if err != nil {
 		h.writeOutcome(w, req, nil, apierr.Multipart(err))

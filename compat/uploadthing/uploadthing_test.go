@@ -463,3 +463,47 @@ func TestDrainRefusesNewUploads(t *testing.T) {
 		t.Errorf("bytes of an upload begun: %v", out)
 	}
 }
+
+// The bytes of an UploadThing upload are live progress events, as a tus
+// upload's are, for the upload's owner.
+func TestIngestProgressEvents(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	data := pngOf(t, 200, 100)
+	ps := b.presign(t, "images", "ann", map[string]any{
+		"input": map[string]string{"album": "x"},
+		"files": []file{{"a.png", len(data), "image/png"}},
+	})
+	req := mustRequest(http.MethodGet, b.srv.URL+"/api/uploads/uploads/"+ps[0].Key+"/events", nil)
+	req.Header.Set("X-User", "ann")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("events: %d", resp.StatusCode)
+	}
+	if _, out := put(t, ps[0].URL, 0, data); out["error"] != nil {
+		t.Fatalf("PUT: %v", out)
+	}
+	var seen []string
+	buf := make([]byte, 64<<10)
+	var stream strings.Builder
+	for !strings.Contains(stream.String(), `"state":"ready"`) {
+		n, err := resp.Body.Read(buf)
+		stream.Write(buf[:n])
+		if err != nil && !strings.Contains(stream.String(), `"state":"ready"`) {
+			t.Fatalf("the stream ended before ready: %v\n%s", err, stream.String())
+		}
+	}
+	for _, line := range strings.Split(stream.String(), "\n") {
+		if strings.HasPrefix(line, "event: ") {
+			seen = append(seen, strings.TrimPrefix(line, "event: "))
+		}
+	}
+	want := `"offset":` + strconv.Itoa(len(data))
+	if !strings.Contains(stream.String(), "event: progress") || !strings.Contains(stream.String(), want) {
+		t.Errorf("no progress to %d bytes in %v:\n%s", len(data), seen, stream.String())
+	}
+}

@@ -67,13 +67,14 @@ type Host interface {
 	// Offset is how many bytes staged upload id has received.
 	Offset(ctx context.Context, id string) (int64, error)
 
-	// Write appends body to staged upload id, which must have received
-	// exactly offset bytes, holding the upload's lock. A later Write of the
+	// Write appends body to staged upload rec, which must have received
+	// exactly offset bytes, holding the upload's lock, and publishes its
+	// progress as live events. A later Write of the
 	// same upload takes the lock over: it calls this one's stop, which
 	// must make body's reads fail. It returns the upload's offset after
 	// the write, also when body fails midway (the bytes received are
 	// kept). More bytes than the upload's size are refused.
-	Write(ctx context.Context, id string, offset int64, body io.Reader, stop func()) (int64, error)
+	Write(ctx context.Context, rec *store.Upload, offset int64, body io.Reader, stop func()) (int64, error)
 
 	// WatchIdle ends req, whose body brings an upload's bytes, when the
 	// body goes the Router's IdleTimeout without a byte.

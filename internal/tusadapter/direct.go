@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/internal/lifecycle"
+	"github.com/carcosa-dev/carcosa/store"
 )
 
 // Resumable uploads that come in by another protocol than tus (the
@@ -28,9 +30,11 @@ func (h *Handler) Stage(ctx context.Context, id, route string, size int64) error
 	return err
 }
 
-// Write appends body to staged upload id at offset, holding the upload's
-// lock; see compat.Host.Write.
-func (h *Handler) Write(ctx context.Context, id string, offset int64, body io.Reader, stop func()) (int64, error) {
+// Write appends body to staged upload rec at offset, holding the upload's
+// lock, and tells the Host of its progress as tus requests do; see
+// compat.Host.Write.
+func (h *Handler) Write(ctx context.Context, rec *store.Upload, offset int64, body io.Reader, stop func()) (int64, error) {
+	id := rec.ID
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	l, err := h.locks.NewLock(id)
@@ -71,7 +75,9 @@ func (h *Handler) Write(ctx context.Context, id string, offset int64, body io.Re
 		return info.Offset, apierr.ErrConflict.With(fmt.Sprintf("the upload has %d bytes; send the rest from there", info.Offset))
 	}
 	rest := info.Size - offset
-	n, err := up.WriteChunk(wctx, offset, io.LimitReader(body, rest))
+	now := time.Now()
+	pb := &progressBody{ReadCloser: io.NopCloser(io.LimitReader(body, rest)), host: h.host, rec: rec, offset: offset, start: now, last: now}
+	n, err := up.WriteChunk(wctx, offset, pb)
 	offset += n
 	if err != nil {
 		if cause := context.Cause(wctx); errors.Is(cause, errTakenOver) {
