@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/carcosa-dev/carcosa/filetype"
 	"github.com/carcosa-dev/carcosa/internal/apierr"
@@ -65,7 +66,7 @@ func (h compatHost) Routes() []*lifecycle.Policy {
 	return out
 }
 
-func (h compatHost) Admit(ctx context.Context, req *http.Request, route string, input []byte, files []compat.File) (lifecycle.Grant, error) {
+func (h compatHost) Admit(ctx context.Context, req *http.Request, route string, input []byte, files []compat.File, oneEach bool) (lifecycle.Grant, error) {
 	rh, ok := h.r.route(route)
 	if !ok {
 		return lifecycle.Grant{}, ErrUnknownRoute
@@ -74,6 +75,7 @@ func (h compatHost) Admit(ctx context.Context, req *http.Request, route string, 
 	var infos []FileInfo
 	if files != nil {
 		switch {
+		case oneEach:
 		case len(files) < cfg.MinFiles:
 			return lifecycle.Grant{}, ErrTooFewFiles.With(fmt.Sprintf("this route takes at least %d files per request", cfg.MinFiles))
 		case len(files) > cfg.MaxFiles:
@@ -154,6 +156,52 @@ func (h compatHost) Stage(ctx context.Context, route string, g lifecycle.Grant, 
 	return rec, nil
 }
 
+func (h compatHost) Create(ctx context.Context, route string, g lifecycle.Grant, input []byte, f compat.File, via string) (*store.Upload, error) {
+	rh, ok := h.r.route(route)
+	if !ok {
+		return nil, ErrUnknownRoute
+	}
+	cfg := rh.Policy()
+	size, reserve := f.Size, f.Size
+	if size < 0 {
+		size, reserve = -1, cfg.MaxFileSize
+	}
+	var t filetype.Type
+	if mt, _, _ := strings.Cut(f.Type, ";"); strings.TrimSpace(mt) != "" {
+		t = filetype.ForMIME(f.Type)
+	}
+	id := lifecycle.NewID()
+	rec := &store.Upload{
+		ID: id, Route: route, Owner: g.Owner, Tenant: g.Tenant, Via: via,
+		Name: safename.Clean(f.Name), ClaimedType: t.MIME, Size: size,
+		Key: lifecycle.StorageKey(route, id, t), State: store.Uploading, Input: input, Metadata: g.Meta,
+		Bucket: h.r.buckets.Place(lifecycle.Placement{Route: route, Tier: g.Tier, Size: size}),
+	}
+	if err := h.r.engine.Reserve(ctx, id, reserve, g, route); err != nil {
+		return nil, err
+	}
+	if err := h.r.engine.CreateReserved(ctx, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func (h compatHost) S3(bucket string) (lifecycle.S3Bucket, error) {
+	b, ok := h.r.engine.S3(bucket)
+	if !ok {
+		return lifecycle.S3Bucket{}, ErrNoPresign.With("uploads straight to the bucket need an S3 bucket; this route's bucket is not one")
+	}
+	return b, nil
+}
+
+func (h compatHost) PresignTTL() time.Duration { return h.r.cfg.PresignTTL }
+
+func (h compatHost) FinishDirect(ctx context.Context, id string) (*store.Upload, error) {
+	ctx, cancel := h.r.engine.ProcessContext(ctx)
+	defer cancel()
+	return h.r.engine.FinishDirect(ctx, id)
+}
+
 func (h compatHost) Offset(ctx context.Context, id string) (int64, error) {
 	n, err := h.r.staging.Offset(ctx, id)
 	if err != nil {
@@ -177,6 +225,9 @@ func (h compatHost) Finish(ctx context.Context, id string) (*store.Upload, error
 }
 
 func (h compatHost) Withdraw(ctx context.Context, rec *store.Upload) {
+	if err := h.r.engine.AbortMultipart(ctx, rec); err != nil {
+		h.r.log.WarnContext(ctx, "aborting a withdrawn upload's multipart upload", "upload", rec.ID, "err", err)
+	}
 	if lifecycle.Staged(rec.Via) {
 		h.r.engine.RemoveStaged(ctx, rec.ID)
 	} else if rec.Key != "" {

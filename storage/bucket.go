@@ -69,7 +69,8 @@ type Bucket struct {
 	// Open, 0 for any other bucket.
 	fileMode os.FileMode
 
-	s3name string // the bucket's name, for an s3:// URL
+	s3name   string // the bucket's name, for an s3:// URL
+	s3prefix string // the URL's prefix parameter, for an s3:// URL
 }
 
 // fileDir is where a file:// bucket keeps its objects, as fileblob lays
@@ -167,6 +168,7 @@ func Open(ctx context.Context, urlstr string) (*Bucket, error) {
 	b.putByUpload = drivers.PutByUpload(bb)
 	if strings.EqualFold(u.Scheme, "s3") {
 		b.s3name = u.Host
+		b.s3prefix = u.Query().Get("prefix")
 	}
 	return b, nil
 }
@@ -200,6 +202,11 @@ func checkScheme(scheme string) error {
 // S3Name is the name of the S3 bucket, for a Bucket opened from an s3://
 // URL; "" for any other.
 func (b *Bucket) S3Name() string { return b.s3name }
+
+// S3Prefix is the prefix (the URL's prefix parameter) that the Bucket puts
+// before every key, for a Bucket opened from an s3:// URL: the S3 API
+// of the bucket sees keys with it.
+func (b *Bucket) S3Prefix() string { return b.s3prefix }
 
 // httpStatus is the status of the HTTP response err reports, or 0. The S3
 // driver reports refused credentials (InvalidAccessKeyId,

@@ -221,7 +221,7 @@ func (h *Handler) serveAction(w http.ResponseWriter, req *http.Request) {
 		input = nil
 	}
 	ctx := req.Context()
-	g, err := h.host.Admit(ctx, req, slug, input, files)
+	g, err := h.host.Admit(ctx, req, slug, input, files, false)
 	if err != nil {
 		h.writeError(w, req, err)
 		return

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/carcosa-dev/carcosa/internal/lifecycle"
 	"github.com/carcosa-dev/carcosa/store"
@@ -50,7 +51,9 @@ type Host interface {
 	// sizes and types against the route's policy, the input, the route's
 	// middleware and the owner's rate. ErrUnknownRoute when no route has
 	// that name. Files may be nil when the client declares none up front.
-	Admit(ctx context.Context, req *http.Request, route string, input []byte, files []File) (lifecycle.Grant, error)
+	// With oneEach set, the client sends each file in a request of its
+	// own (as tus clients do), so the route's file counts are not checked.
+	Admit(ctx context.Context, req *http.Request, route string, input []byte, files []File, oneEach bool) (lifecycle.Grant, error)
 
 	// Authorize finds upload id and checks, by its route's middleware, that
 	// the caller owns it. An upload of another owner is not found.
@@ -63,6 +66,33 @@ type Host interface {
 	// reserved, bucket placed), with via naming the adapter, and opens it
 	// in the staging area for Write.
 	Stage(ctx context.Context, route string, g lifecycle.Grant, input []byte, f File, via string) (*store.Upload, error)
+
+	// Create records a new upload of f on route for g whose client sends
+	// the bytes straight to the upload's bucket (a direct upload, see
+	// lifecycle.Direct), via naming how: the quota reserved (f.Size, or
+	// the route's MaxFileSize when f.Size is -1), the bucket placed, the
+	// record made uploading, with the storage key the object must be
+	// written at (Key) and f's type as claimed; a type of "" is judged by
+	// the bytes alone.
+	Create(ctx context.Context, route string, g lifecycle.Grant, input []byte, f File, via string) (*store.Upload, error)
+
+	// S3 is the S3 API of bucket, for clients that send bytes straight to
+	// it: ErrNoPresign (501) when it is not an S3 bucket that storage.Open
+	// opened.
+	S3(bucket string) (lifecycle.S3Bucket, error)
+
+	// PresignTTL is how long the URLs and policies handed out for a
+	// bucket stay valid (Config.PresignTTL).
+	PresignTTL() time.Duration
+
+	// FinishDirect verifies direct upload id, whose object is in place,
+	// and settles it as a presigned upload is (size within the route's
+	// limit, type from the bytes, SHA-256, scan, OnComplete), a refused
+	// file's object removed; a large file the route processes in the
+	// background is returned processing. apierr.ErrNotUploaded when the
+	// object is not there. Finishing is detached from ctx's end, within
+	// the Router's ProcessTimeout.
+	FinishDirect(ctx context.Context, id string) (*store.Upload, error)
 
 	// Offset is how many bytes staged upload id has received.
 	Offset(ctx context.Context, id string) (int64, error)
@@ -87,8 +117,8 @@ type Host interface {
 	Finish(ctx context.Context, id string) (*store.Upload, error)
 
 	// Withdraw ends upload rec, not yet settled, as if it never was: its
-	// staged or stored bytes and its record are removed and its quota is
-	// given back.
+	// staged or stored bytes (and a direct upload's S3 multipart uploads)
+	// and its record are removed and its quota is given back.
 	Withdraw(ctx context.Context, rec *store.Upload)
 
 	// FileURL is where the file of upload rec, ready, is served: a path

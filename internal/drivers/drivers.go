@@ -7,7 +7,9 @@ package drivers
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
 	"gocloud.dev/blob"
@@ -29,7 +31,9 @@ type Driver struct {
 	S3 func(b *blob.Bucket) (S3, bool)
 }
 
-// S3 is the part of S3's own API that staging with tusd's s3store needs.
+// S3 is the part of S3's own API that staging with tusd's s3store and
+// clients uploading straight to S3 (compat/companion) need. Keys are the
+// bucket's own, any prefix of the bucket's URL included.
 type S3 interface {
 	// NewStore returns tusd's s3store over bucket, keeping objects and
 	// their .info under prefix and part buffers in tmpDir.
@@ -47,7 +51,45 @@ type S3 interface {
 	// blob.CopyOptions.BeforeCopy hook is given as; S3 copies keep the
 	// source's otherwise.
 	CopyContentType(as func(any) bool, contentType string)
+
+	// CreateMultipart starts a multipart upload of key, whose object will
+	// have contentType, and returns its id.
+	CreateMultipart(ctx context.Context, bucket, key, contentType string) (string, error)
+
+	// PresignPart returns a URL, valid for ttl, to PUT part n (1 to
+	// 10,000) of multipart upload uploadID of key, with no other header.
+	PresignPart(ctx context.Context, bucket, key, uploadID string, n int32, ttl time.Duration) (string, error)
+
+	// Parts lists the parts of multipart upload uploadID of key received so
+	// far, by number, every page of them. An upload that does not exist
+	// (never did, was completed or aborted) is ErrNoSuchUpload.
+	Parts(ctx context.Context, bucket, key, uploadID string) ([]Part, error)
+
+	// CompleteMultipart completes multipart upload uploadID of key from
+	// parts (numbers and ETags; sizes are not used). ErrNoSuchUpload as for
+	// Parts; parts S3 refuses (unknown, out of order, too small but the
+	// last) are ErrInvalidParts.
+	CompleteMultipart(ctx context.Context, bucket, key, uploadID string, parts []Part) error
+
+	// PresignPost returns an S3 POST policy, valid for ttl, for a browser
+	// form upload of one object at key, of contentType, of 1 to maxSize
+	// bytes: the URL to POST to (the bucket's) and the form fields to send
+	// before the file, Content-Type among them.
+	PresignPost(ctx context.Context, bucket, key, contentType string, maxSize int64, ttl time.Duration) (url string, fields map[string]string, err error)
 }
+
+// Part is one part of a multipart upload.
+type Part struct {
+	Number int32
+	ETag   string // as S3 gives it, quoted
+	Size   int64
+}
+
+// The errors of S3's multipart API that callers act on.
+var (
+	ErrNoSuchUpload = errors.New("drivers: no such multipart upload")
+	ErrInvalidParts = errors.New("drivers: invalid parts")
+)
 
 var (
 	mu      sync.RWMutex

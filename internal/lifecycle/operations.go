@@ -60,6 +60,11 @@ func (eng *Engine) Delete(ctx context.Context, id string, waitUploading bool) (*
 		case store.Quarantined:
 			return nil, apierr.ErrConflict.With("the file is quarantined; an operator decides what becomes of it")
 		}
+		if rec.State == store.Uploading {
+			if err := eng.AbortMultipart(ctx, rec); err != nil {
+				return nil, apierr.Unavailable(err)
+			}
+		}
 		if err := eng.DeleteStored(ctx, rec); err != nil {
 			return nil, apierr.Unavailable(err)
 		}

@@ -142,6 +142,8 @@ func (eng *Engine) sweep(ctx context.Context, before time.Time, failed bool) err
 					}
 				case "presign":
 					eng.sweepPresigned(ctx, rec, before)
+				case ViaS3Multipart, ViaS3Post:
+					eng.sweepDirect(ctx, rec, before)
 				}
 			}
 			if len(page) < q.Limit {

@@ -394,7 +394,7 @@ func (eng *Engine) resume(ctx context.Context, rec *store.Upload) (*store.Upload
 	switch rec.Via {
 	case "tus", ViaUploadThing:
 		return eng.FinishLocked(ctx, rec.ID, LockWait)
-	case "presign":
+	case "presign", ViaS3Multipart, ViaS3Post:
 		return eng.inTurn(ctx, rec.ID, eng.finishPresigned)
 	default:
 		return eng.inTurn(ctx, rec.ID, eng.finishStored)

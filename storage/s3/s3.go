@@ -11,6 +11,8 @@ package s3
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -82,6 +84,113 @@ func (a api) CopyContentType(as func(any) bool, contentType string) {
 		in.ContentType = &contentType
 		in.MetadataDirective = s3types.MetadataDirectiveReplace
 	}
+}
+
+func (a api) CreateMultipart(ctx context.Context, bucket, key, contentType string) (string, error) {
+	in := &awss3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key}
+	if contentType != "" {
+		in.ContentType = &contentType
+	}
+	out, err := a.c.CreateMultipartUpload(ctx, in)
+	if err != nil {
+		return "", err
+	}
+	if out.UploadId == nil || *out.UploadId == "" {
+		return "", errors.New("s3: CreateMultipartUpload gave no upload id")
+	}
+	return *out.UploadId, nil
+}
+
+func (a api) PresignPart(ctx context.Context, bucket, key, uploadID string, n int32, ttl time.Duration) (string, error) {
+	req, err := awss3.NewPresignClient(a.c).PresignUploadPart(ctx, &awss3.UploadPartInput{
+		Bucket: &bucket, Key: &key, UploadId: &uploadID, PartNumber: &n,
+	}, awss3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", err
+	}
+	return req.URL, nil
+}
+
+func (a api) Parts(ctx context.Context, bucket, key, uploadID string) ([]drivers.Part, error) {
+	var parts []drivers.Part
+	in := &awss3.ListPartsInput{Bucket: &bucket, Key: &key, UploadId: &uploadID}
+	for {
+		out, err := a.c.ListParts(ctx, in)
+		if isNoSuchUpload(err) {
+			return nil, drivers.ErrNoSuchUpload
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range out.Parts {
+			if p.PartNumber == nil {
+				continue
+			}
+			dp := drivers.Part{Number: *p.PartNumber}
+			if p.ETag != nil {
+				dp.ETag = *p.ETag
+			}
+			if p.Size != nil {
+				dp.Size = *p.Size
+			}
+			parts = append(parts, dp)
+		}
+		if out.IsTruncated == nil || !*out.IsTruncated || out.NextPartNumberMarker == nil {
+			return parts, nil
+		}
+		in.PartNumberMarker = out.NextPartNumberMarker
+	}
+}
+
+func (a api) CompleteMultipart(ctx context.Context, bucket, key, uploadID string, parts []drivers.Part) error {
+	done := make([]s3types.CompletedPart, len(parts))
+	for i, p := range parts {
+		done[i] = s3types.CompletedPart{PartNumber: &p.Number, ETag: &p.ETag}
+	}
+	_, err := a.c.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{
+		Bucket: &bucket, Key: &key, UploadId: &uploadID,
+		MultipartUpload: &s3types.CompletedMultipartUpload{Parts: done},
+	})
+	switch {
+	case isNoSuchUpload(err):
+		return drivers.ErrNoSuchUpload
+	case isInvalidParts(err):
+		return fmt.Errorf("%w: %v", drivers.ErrInvalidParts, err)
+	}
+	return err
+}
+
+func (a api) PresignPost(ctx context.Context, bucket, key, contentType string, maxSize int64, ttl time.Duration) (string, map[string]string, error) {
+	req, err := awss3.NewPresignClient(a.c).PresignPostObject(ctx, &awss3.PutObjectInput{Bucket: &bucket, Key: &key},
+		func(o *awss3.PresignPostOptions) {
+			o.Expires = ttl
+			o.Conditions = []any{
+				[]any{"content-length-range", 1, maxSize},
+				map[string]string{"Content-Type": contentType},
+			}
+		})
+	if err != nil {
+		return "", nil, err
+	}
+	fields := make(map[string]string, len(req.Values)+1)
+	for k, v := range req.Values {
+		fields[k] = v
+	}
+	fields["Content-Type"] = contentType
+	return req.URL, fields, nil
+}
+
+// isInvalidParts reports whether S3 refused a completion for its parts.
+func isInvalidParts(err error) bool {
+	var api interface{ ErrorCode() string }
+	if !errors.As(err, &api) {
+		return false
+	}
+	switch api.ErrorCode() {
+	case "InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML":
+		return true
+	}
+	return false
 }
 
 func isNoSuchUpload(err error) bool {
