@@ -109,7 +109,7 @@ func (h *Handler) startsUpload(req *http.Request) bool {
 // Uppy uploads a file it does not send in parts with a form POST to the
 // bucket.
 func (h *Handler) serveParams(w http.ResponseWriter, req *http.Request) {
-	d, err := DecodeParams(req.URL.Query())
+	d, err := decodeParams(req.URL.Query())
 	if err != nil {
 		h.writeError(w, req, err)
 		return
@@ -150,7 +150,7 @@ type postPolicy struct {
 // serveCreate answers POST /s3/multipart: a new upload, and its S3
 // multipart upload at the upload's key.
 func (h *Handler) serveCreate(w http.ResponseWriter, req *http.Request) {
-	d, err := DecodeCreate(req.Body)
+	d, err := decodeCreate(req.Body)
 	if err != nil {
 		h.writeError(w, req, err)
 		return
@@ -167,7 +167,7 @@ func (h *Handler) serveCreate(w http.ResponseWriter, req *http.Request) {
 		h.writeError(w, req, apierr.Unavailable(err))
 		return
 	}
-	apierr.WriteJSON(w, http.StatusOK, map[string]string{"key": rec.Key, "uploadId": UploadID(rec.ID, s3ID)})
+	apierr.WriteJSON(w, http.StatusOK, map[string]string{"key": rec.Key, "uploadId": uploadID(rec.ID, s3ID)})
 }
 
 // create admits and records a new direct upload of d, whose bucket must
@@ -206,7 +206,7 @@ func (h *Handler) maxFileSize(route string) (int64, error) {
 // key, and checks by its route's middleware that the caller owns it. Any
 // mismatch is not found, as another owner's upload is.
 func (h *Handler) upload(req *http.Request) (*store.Upload, string, lifecycle.S3Bucket, error) {
-	id, s3ID, ok := ParseUploadID(req.PathValue("uploadId"))
+	id, s3ID, ok := parseUploadID(req.PathValue("uploadId"))
 	if !ok {
 		return nil, "", lifecycle.S3Bucket{}, apierr.ErrNotFound
 	}
@@ -236,7 +236,7 @@ type signed struct {
 
 // serveSign answers GET /s3/multipart/{uploadId}/{partNumber}.
 func (h *Handler) serveSign(w http.ResponseWriter, req *http.Request) {
-	n, err := ParsePartNumber(req.PathValue("partNumber"))
+	n, err := parsePartNumber(req.PathValue("partNumber"))
 	if err != nil {
 		h.writeError(w, req, err)
 		return
@@ -260,7 +260,7 @@ func (h *Handler) serveSign(w http.ResponseWriter, req *http.Request) {
 
 // serveBatch answers GET /s3/multipart/{uploadId}/batch?partNumbers=1,2.
 func (h *Handler) serveBatch(w http.ResponseWriter, req *http.Request) {
-	ns, err := ParsePartNumbers(req.URL.Query().Get("partNumbers"))
+	ns, err := parsePartNumbers(req.URL.Query().Get("partNumbers"))
 	if err != nil {
 		h.writeError(w, req, err)
 		return
@@ -326,7 +326,7 @@ type completed struct {
 // the parts together, then the file is verified and settled as a
 // presigned upload is.
 func (h *Handler) serveComplete(w http.ResponseWriter, req *http.Request) {
-	parts, err := DecodeParts(req.Body)
+	parts, err := decodeParts(req.Body)
 	if err != nil {
 		h.writeError(w, req, err)
 		return

@@ -42,10 +42,10 @@ type declared struct {
 	Type  string
 }
 
-// DecodeCreate reads the body of a create request: {filename, type,
+// decodeCreate reads the body of a create request: {filename, type,
 // metadata}, where metadata is Uppy's file.meta, whose values may be of
 // any JSON type.
-func DecodeCreate(r io.Reader) (declared, error) {
+func decodeCreate(r io.Reader) (declared, error) {
 	body, err := io.ReadAll(io.LimitReader(r, maxBody+1))
 	if err != nil {
 		return declared{}, apierr.Body(err)
@@ -75,10 +75,10 @@ func DecodeCreate(r io.Reader) (declared, error) {
 	return d, nil
 }
 
-// DecodeParams reads the query of GET {Path}/s3/params: filename, type
+// decodeParams reads the query of GET {Path}/s3/params: filename, type
 // and metadata[name] for each of Uppy's metadata fields, which Uppy sends
 // as strings (an object as "[object Object]", so input is JSON text).
-func DecodeParams(q map[string][]string) (declared, error) {
+func decodeParams(q map[string][]string) (declared, error) {
 	get := func(k string) string {
 		if v := q[k]; len(v) > 0 {
 			return v[0]
@@ -126,13 +126,13 @@ func fileType(t string) string {
 	return t
 }
 
-// UploadID is the uploadId the client is given: the upload's Carcosa ID
+// uploadID is the uploadId the client is given: the upload's Carcosa ID
 // and its S3 multipart upload's id, so that each request names both.
-func UploadID(id, s3ID string) string { return id + "." + s3ID }
+func uploadID(id, s3ID string) string { return id + "." + s3ID }
 
-// ParseUploadID splits an uploadId made by UploadID; ok is false for any
+// parseUploadID splits an uploadId made by uploadID; ok is false for any
 // other.
-func ParseUploadID(s string) (id, s3ID string, ok bool) {
+func parseUploadID(s string) (id, s3ID string, ok bool) {
 	id, s3ID, found := strings.Cut(s, ".")
 	if !found || !lifecycle.ValidID(id) || s3ID == "" || len(s3ID) > 1024 {
 		return "", "", false
@@ -145,8 +145,8 @@ func ParseUploadID(s string) (id, s3ID string, ok bool) {
 	return id, s3ID, true
 }
 
-// ParsePartNumber reads a part number, 1 to 10,000.
-func ParsePartNumber(s string) (int32, error) {
+// parsePartNumber reads a part number, 1 to 10,000.
+func parsePartNumber(s string) (int32, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > maxParts || len(s) > 5 {
 		return 0, apierr.ErrBadRequest.With("a part number is an integer from 1 to 10000")
@@ -157,9 +157,9 @@ func ParsePartNumber(s string) (int32, error) {
 // maxBatch bounds the parts signed by one batch request.
 const maxBatch = 1000
 
-// ParsePartNumbers reads the partNumbers of a batch request: part
+// parsePartNumbers reads the partNumbers of a batch request: part
 // numbers separated by commas, each once, at most 1,000 of them.
-func ParsePartNumbers(s string) ([]int32, error) {
+func parsePartNumbers(s string) ([]int32, error) {
 	if s == "" {
 		return nil, apierr.ErrBadRequest.With("partNumbers must list part numbers separated by commas")
 	}
@@ -170,7 +170,7 @@ func ParsePartNumbers(s string) ([]int32, error) {
 	seen := make(map[int32]bool, len(fields))
 	out := make([]int32, 0, len(fields))
 	for _, f := range fields {
-		n, err := ParsePartNumber(strings.TrimSpace(f))
+		n, err := parsePartNumber(strings.TrimSpace(f))
 		if err != nil {
 			return nil, err
 		}
@@ -189,10 +189,10 @@ type completeRequest struct {
 	} `json:"parts"`
 }
 
-// DecodeParts reads the body of a complete request, {"parts":
+// decodeParts reads the body of a complete request, {"parts":
 // [{"PartNumber", "ETag"}]}, into parts in ascending order, each once,
 // their ETags quoted as S3 gives them (Uppy sends them without quotes).
-func DecodeParts(r io.Reader) ([]drivers.Part, error) {
+func decodeParts(r io.Reader) ([]drivers.Part, error) {
 	body, err := io.ReadAll(io.LimitReader(r, maxBody+1))
 	if err != nil {
 		return nil, apierr.Body(err)
@@ -209,7 +209,7 @@ func DecodeParts(r io.Reader) ([]drivers.Part, error) {
 	}
 	parts := make([]drivers.Part, len(cr.Parts))
 	for i, p := range cr.Parts {
-		n, err := ParsePartNumber(p.PartNumber.String())
+		n, err := parsePartNumber(p.PartNumber.String())
 		if err != nil {
 			return nil, err
 		}
