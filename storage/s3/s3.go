@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
@@ -172,12 +174,39 @@ func (a api) PresignPost(ctx context.Context, bucket, key, contentType string, m
 	if err != nil {
 		return "", nil, err
 	}
+	u := req.URL
+	if u == "" {
+		// With a custom endpoint resolved the legacy way (as gocloud's
+		// s3blob sets one), the SDK leaves the URL out; the bucket's URL
+		// is then a presigned object URL without its key.
+		if u, err = bucketURL(ctx, a.c, bucket, key); err != nil {
+			return "", nil, err
+		}
+	}
 	fields := make(map[string]string, len(req.Values)+1)
 	for k, v := range req.Values {
 		fields[k] = v
 	}
 	fields["Content-Type"] = contentType
-	return req.URL, fields, nil
+	return u, fields, nil
+}
+
+// bucketURL is the URL of bucket, as the SDK addresses it (path-style or
+// by host), found from a presigned URL of key.
+func bucketURL(ctx context.Context, c *awss3.Client, bucket, key string) (string, error) {
+	req, err := awss3.NewPresignClient(c).PresignGetObject(ctx, &awss3.GetObjectInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(req.URL)
+	if err != nil {
+		return "", err
+	}
+	p, ok := strings.CutSuffix(u.EscapedPath(), "/"+(&url.URL{Path: key}).EscapedPath())
+	if !ok {
+		return "", fmt.Errorf("s3: the presigned URL of %q does not end with its key", key)
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: p}).String(), nil
 }
 
 // isInvalidParts reports whether S3 refused a completion for its parts.
