@@ -183,6 +183,9 @@ func (h compatHost) Create(ctx context.Context, route string, g lifecycle.Grant,
 	if err := h.r.engine.CreateReserved(ctx, rec); err != nil {
 		return nil, err
 	}
+	if via == lifecycle.ViaS3Post {
+		h.r.engine.WatchDirect(ctx, id)
+	}
 	return rec, nil
 }
 

@@ -73,7 +73,9 @@ type Host interface {
 	// the route's MaxFileSize when f.Size is -1), the bucket placed, the
 	// record made uploading, with the storage key the object must be
 	// written at (Key) and f's type as claimed; a type of "" is judged by
-	// the bytes alone.
+	// the bytes alone. An upload via lifecycle.ViaS3Post, of which no
+	// request will say that its bytes are in place, is watched for them
+	// and finished.
 	Create(ctx context.Context, route string, g lifecycle.Grant, input []byte, f File, via string) (*store.Upload, error)
 
 	// S3 is the S3 API of bucket, for clients that send bytes straight to

@@ -2,11 +2,14 @@ package lifecycle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/carcosa-dev/carcosa/internal/apierr"
 	"github.com/carcosa-dev/carcosa/internal/drivers"
+	"github.com/carcosa-dev/carcosa/queue"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store"
 )
@@ -20,8 +23,10 @@ import (
 // or when its form POST ends (ViaS3Post). It is then verified as a
 // presigned upload is, at the size the object has.
 //
-// A form POST tells the server nothing when it ends, so the sweep finishes
-// such uploads once their object is there; it also finishes a multipart
+// A form POST tells the server nothing when it ends, so a job watches for
+// the object (WatchDirect), at growing intervals up to watchMaxWait, and
+// the sweep finishes such uploads once their object is there if the job
+// was lost; it also finishes a multipart
 // upload whose completing request was lost, and ends both kinds once they
 // have expired: a form upload when its policy has (PresignTTL), a
 // multipart upload UploadTTL after its creation, its S3 multipart uploads
@@ -185,4 +190,63 @@ func (eng *Engine) sweepDirect(ctx context.Context, rec *store.Upload, before ti
 	h, _ := eng.route(rec.Route)
 	eng.log.InfoContext(ctx, "direct upload expired", "upload", rec.ID, "route", rec.Route)
 	eng.Fail(ctx, h, rec.ID, apierr.ErrUploadExpired)
+}
+
+// jobWatch looks for the object of a form upload, and finishes the upload
+// once it is there.
+const jobWatch = "carcosa.watch"
+
+// The intervals at which jobWatch looks: from watchFirstWait, doubling up
+// to watchMaxWait, until the upload's policy has expired.
+const (
+	watchFirstWait = time.Second
+	watchMaxWait   = 30 * time.Second
+)
+
+type watchPayload struct {
+	ID   string        `json:"id"`
+	Wait time.Duration `json:"wait"` // before this look; the next waits twice as long
+}
+
+// WatchDirect starts looking for the object of direct upload id, which a
+// form POST brings, so that the upload is finished soon after.
+func (eng *Engine) WatchDirect(ctx context.Context, id string) {
+	eng.watchAgain(ctx, id, watchFirstWait)
+}
+
+func (eng *Engine) watchAgain(ctx context.Context, id string, wait time.Duration) {
+	payload, _ := json.Marshal(watchPayload{ID: id, Wait: wait})
+	err := eng.queue.Enqueue(ctx, queue.Job{Kind: jobWatch, Payload: payload, RunAt: time.Now().Add(wait)})
+	if err != nil && !errors.Is(err, queue.ErrStopped) {
+		// The sweep finishes the upload instead.
+		eng.log.WarnContext(ctx, "scheduling a look for a form upload's file", "upload", id, "err", err)
+	}
+}
+
+func (eng *Engine) watchJob(ctx context.Context, job queue.Job, attempt int) error {
+	var p watchPayload
+	if err := json.Unmarshal(job.Payload, &p); err != nil || !ValidID(p.ID) {
+		return queue.Cancel(fmt.Errorf("carcosa: a watch job without a valid upload ID: %q", job.Payload))
+	}
+	ctx, cancel := context.WithTimeout(ctx, eng.cfg.ProcessTimeout)
+	defer cancel()
+	rec, err := eng.store.Get(ctx, p.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // withdrawn
+	}
+	if err != nil {
+		return err
+	}
+	if rec.Via != ViaS3Post || rec.State != store.Uploading || time.Since(rec.CreatedAt) > eng.cfg.PresignTTL+time.Minute {
+		return nil // finished, or the sweep's to expire
+	}
+	_, err = eng.FinishDirect(ctx, p.ID)
+	switch {
+	case errors.Is(err, apierr.ErrNotUploaded):
+		eng.watchAgain(ctx, p.ID, min(2*p.Wait, watchMaxWait))
+		return nil
+	case err != nil && apierr.Client(err).Status >= 500:
+		return err // retried by the queue, else the sweep's
+	}
+	return nil
 }

@@ -205,7 +205,7 @@ type Engine struct {
 // background.
 const JobProcess = jobProcess
 
-// New returns an Engine for cfg and registers its job on cfg.Queue.
+// New returns an Engine for cfg and registers its jobs on cfg.Queue.
 func New(cfg Config) *Engine {
 	e := &Engine{
 		cfg: cfg, log: cfg.Log, store: cfg.Store, staging: cfg.Staging, buckets: cfg.Buckets,
@@ -220,6 +220,7 @@ func New(cfg Config) *Engine {
 		e.tracer = tracing.Tracer(nil)
 	}
 	cfg.Queue.Handle(jobProcess, e.processJob)
+	cfg.Queue.Handle(jobWatch, e.watchJob)
 	return e
 }
 
