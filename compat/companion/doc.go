@@ -58,16 +58,19 @@
 // and stable code; Uppy shows only the status text ("Companion request
 // failed: Unsupported Media Type").
 //
-// # Form uploads are finished by the sweep
+// # Form uploads are finished by the server
 //
 // After its form POST to the bucket, Uppy tells the server nothing: it
-// reports success as soon as S3 has the object. The Router's recovery
-// sweep (every minute) finds the object and verifies and settles the
-// upload then, as it would a presigned upload; OnComplete runs then, and
-// the upload's record and events (GET B/uploads/{id}/events) say when it
-// is ready or why it was refused. Until then the file is not served. Apps
-// that need the outcome in the browser use multipart uploads
-// (shouldUseMultipart: true), whose complete request answers with it.
+// reports success as soon as S3 has the object. So the Router looks for
+// the object itself, from a background job (at growing intervals, from 1
+// to 30 seconds, for as long as the policy is valid), and verifies and
+// settles the upload once it is there; the recovery sweep does it if the
+// job was lost. OnComplete runs then, and the upload's record and events
+// (GET B/uploads/{id}/events) say when it is ready or why it was refused;
+// until then the file is not served, and a refused file is removed
+// without Uppy knowing. Apps that need the outcome in the browser use
+// multipart uploads (shouldUseMultipart: true), whose complete request
+// answers with it.
 //
 // Uploads never completed expire: a form upload when its policy has, a
 // multipart upload UploadTTL after its creation, its S3 multipart upload
@@ -99,7 +102,8 @@
 // Companion's other features (remote sources such as Google Drive or
 // URLs, its OAuth, uppy-auth-token) are not served. Empty files cannot be
 // uploaded this way (S3 POST policies here require a byte at least, and
-// Uppy sends an empty file by form). Several instances sharing a store
-// may both finish a form upload the sweep finds, as for presigned
-// uploads.
+// Uppy sends an empty file by form). Uploads are finished one at a time
+// within a process; two instances sharing a store may both verify a form
+// upload whose object they find at once (one settles it, the other finds
+// it settled), as for presigned uploads.
 package companion
