@@ -104,6 +104,6 @@
 // uploaded this way (S3 POST policies here require a byte at least, and
 // Uppy sends an empty file by form). Uploads are finished one at a time
 // within a process; two instances sharing a store may both verify a form
-// upload whose object they find at once (one settles it, the other finds
-// it settled), as for presigned uploads.
+// upload whose object they find at the same moment, as they may a
+// presigned upload.
 package companion
