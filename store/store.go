@@ -93,7 +93,7 @@ type Upload struct {
 	Route  string // the route's name
 	Owner  string // the identity the route's middleware returned
 	Tenant string // the tenant the middleware placed the upload in; "" for none
-	Via    string // how the bytes came in: "tus" or "multipart"
+	Via    string // how the bytes came in: "tus", "multipart", "presign", or an adapter's ("uploadthing", "s3multipart", "s3post")
 
 	Name        string // safe display name, derived from the client's name
 	ClaimedType string // the MIME type the client claimed; never trusted
