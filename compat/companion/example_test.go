@@ -19,7 +19,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	router, err := carcosa.New(carcosa.Config{Storage: bucket, DataDir: "data"})
+	router, err := carcosa.New(carcosa.Config{BasePath: "/api/uploads", Storage: bucket, DataDir: "data"})
 	if err != nil {
 		log.Fatal(err)
 	}
