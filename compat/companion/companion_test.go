@@ -306,6 +306,20 @@ func TestMultipart(t *testing.T) {
 		t.Errorf("complete by another owner: %d, want 404", st)
 	}
 
+	// An uploadId whose S3 part is not the upload's finds no parts.
+	tampered := c
+	tampered.UploadID = idOf(c) + ".not-an-upload"
+	if st := b.call(t, "GET", tampered.path(""), "alice", nil, nil); st != 404 {
+		t.Errorf("list with another S3 upload id: %d, want 404", st)
+	}
+	// Parts S3 does not have are the client's error; the upload stays.
+	if st := b.call(t, "POST", c.path("/complete"), "alice", map[string]any{"parts": []part{{1, "0123abcd", 0}}}, nil); st != 400 {
+		t.Errorf("complete with a wrong ETag: %d, want 400", st)
+	}
+	if st := b.call(t, "POST", c.path("/complete"), "alice", map[string]any{"parts": []part{{1, e1, 0}, {1, e1, 0}}}, nil); st != 400 {
+		t.Errorf("complete with a part twice: %d, want 400", st)
+	}
+
 	var done completion
 	parts := []part{{3, e3, 0}, {1, `"` + e1 + `"`, 0}, {2, e2, 0}} // any order, quoted or not
 	if st := b.call(t, "POST", c.path("/complete"), "alice", map[string]any{"parts": parts}, &done); st != 200 {
@@ -525,5 +539,28 @@ func TestCORS(t *testing.T) {
 	}
 	if _, err := companion.New(r, &companion.Options{Path: "companion/"}); err == nil {
 		t.Error("a bad Path accepted")
+	}
+}
+
+// TestDrain: a draining Router refuses new uploads, and lets those begun
+// go on.
+func TestDrain(t *testing.T) {
+	b := setup(t, true)
+	c := b.create(t, "alice", "files", "a.bin", "", nil)
+	b.router.Drain()
+	if st := b.call(t, "POST", "/multipart", "alice", map[string]any{"filename": "b.bin", "type": "", "metadata": map[string]any{"route": "files"}}, nil); st != 503 {
+		t.Errorf("create while draining: %d, want 503", st)
+	}
+	if st := b.call(t, "GET", "/params?filename=b.bin&metadata[route]=files", "alice", nil, nil); st != 503 {
+		t.Errorf("params while draining: %d, want 503", st)
+	}
+	data := random(3000)
+	e := b.putPart(t, "alice", c, 1, data)
+	var done completion
+	if st := b.call(t, "POST", c.path("/complete"), "alice", map[string]any{"parts": []part{{1, e, 0}}}, &done); st != 200 {
+		t.Fatalf("complete while draining: %d", st)
+	}
+	if got := get(t, done.Location); !bytes.Equal(got, data) {
+		t.Error("the file served differs")
 	}
 }
