@@ -50,7 +50,10 @@
 //     of 1 byte to the route's MaxFileSize, at the upload's storage key,
 //     valid for the Router's PresignTTL. Uppy uses it for files it does not
 //     send in parts (shouldUseMultipart false, or files of 100 MiB or
-//     less by default).
+//     less by default). Uppy makes such a file's location itself, from the
+//     bucket's URL and the key: it serves nothing unless the bucket is
+//     public; the Router serves the file at its upload's url once ready
+//     (the upload's ID is the last segment of the key, without extension).
 //
 // Every request about an upload runs its route's middleware again: an
 // upload of another owner, an uploadId or key that do not match, are not
