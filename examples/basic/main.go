@@ -92,6 +92,15 @@
 // each route name being a slug. Its OnComplete result reaches the app's
 // onClientUploadComplete as serverData.
 //
+// /api/companion serves the S3 routes of Uppy's Companion (package
+// compat/companion): Uppy's @uppy/aws-s3 with companionEndpoint
+// "/api/companion" sends files straight to the -storage bucket, which
+// must be an S3 one (others answer 501), each file's route named by its
+// metadata field "route"; the server signs each part and checks each file
+// once it is there:
+//
+//	go run ./examples/basic -storage 's3://carcosa?endpoint=http://127.0.0.1:9000&use_path_style=true&region=us-east-1'
+//
 // On SIGINT or SIGTERM the server drains (Router.Drain): new uploads are
 // answered 503 with Retry-After and /readyz 503, the requests in flight
 // get 30 seconds to finish, then the Router closes, running the
@@ -136,6 +145,7 @@ import (
 
 	"github.com/carcosa-dev/carcosa"
 	"github.com/carcosa-dev/carcosa/broker/pgbroker"
+	"github.com/carcosa-dev/carcosa/compat/companion"
 	"github.com/carcosa-dev/carcosa/compat/uploadthing"
 	"github.com/carcosa-dev/carcosa/queue/riverqueue"
 	"github.com/carcosa-dev/carcosa/quota"
@@ -448,8 +458,14 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 	admin.Handle("/readyz", health)
 	admin.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 
-	// UploadThing's clients reach the same routes here.
+	// UploadThing's clients reach the same routes here, and Uppy's
+	// @uppy/aws-s3 (companionEndpoint "/api/companion") signs its uploads
+	// into the -storage bucket here (an S3 one; others answer 501).
 	ut, err := uploadthing.New(uploads, nil)
+	if err != nil {
+		return err
+	}
+	uppyS3, err := companion.New(uploads, &companion.Options{Path: "/api/companion"})
 	if err != nil {
 		return err
 	}
@@ -458,6 +474,7 @@ func run(ctx context.Context, log *slog.Logger, o options, ready chan<- string) 
 	mux.Handle("/api/uploads/", uploads)
 	mux.Handle("/api/uploadthing", ut)
 	mux.Handle("/api/uploadthing/", ut)
+	mux.Handle("/api/companion/", uppyS3)
 	mux.Handle("/", withVisitorCookie(http.FileServerFS(page)))
 	if o.AdminAddr == "" {
 		mux.Handle("/livez", admin)

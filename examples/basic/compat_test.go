@@ -94,3 +94,20 @@ func TestUploadThingEndpoint(t *testing.T) {
 		t.Errorf("record: %+v", rec)
 	}
 }
+
+// TestCompanionNeedsS3 checks what the README says of /api/companion on
+// the default local storage: Uppy's S3 routes answer 501, in JSON.
+func TestCompanionNeedsS3(t *testing.T) {
+	base := startServer(t)
+	resp, err := http.Post(base+"/api/companion/s3/multipart", "application/json",
+		strings.NewReader(`{"filename":"a.bin","type":"application/octet-stream","metadata":{"route":"files"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e struct{ Message, Code string }
+	json.NewDecoder(resp.Body).Decode(&e)
+	if resp.StatusCode != http.StatusNotImplemented || e.Code == "" || e.Message == "" {
+		t.Errorf("%d %+v", resp.StatusCode, e)
+	}
+}
