@@ -3,12 +3,8 @@ package companion
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/carcosa-dev/carcosa"
@@ -43,11 +39,10 @@ type Options struct {
 
 // Handler serves the S3 routes of Uppy's Companion; see the package doc.
 type Handler struct {
-	host    compat.Host
-	path    string
-	base    *url.URL // nil: from each request
-	origins []string
-	mux     *http.ServeMux
+	front *compat.Front
+	host  compat.Host
+	path  string
+	mux   *http.ServeMux
 }
 
 // New returns a Handler serving router's routes.
@@ -60,20 +55,21 @@ func New(router *carcosa.Router, opts *Options) (*Handler, error) {
 	if opts != nil {
 		o = *opts
 	}
-	if o.Path == "" {
-		o.Path = "/companion"
+	front, err := compat.NewFront(compat.FrontOptions{
+		Package: "companion", Path: o.Path, DefaultPath: "/companion",
+		BaseURL: o.BaseURL, AllowOrigins: o.AllowOrigins,
+		CORS: compat.CORS{
+			Expose:  "X-Request-ID, Retry-After",
+			Methods: "GET, POST, DELETE",
+			// Uppy sends Content-Type (application/json) with its POSTs;
+			// Authorization is for apps that authenticate with it.
+			Headers: "Content-Type, Authorization, X-Request-ID, traceparent, tracestate",
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
-	if !strings.HasPrefix(o.Path, "/") || strings.HasSuffix(o.Path, "/") || strings.ContainsAny(o.Path, "{}?# ") {
-		return nil, fmt.Errorf("companion: Options.Path %q must start with / and not end with one", o.Path)
-	}
-	h := &Handler{host: host, path: o.Path, origins: slices.Clone(o.AllowOrigins)}
-	if o.BaseURL != "" {
-		u, err := url.Parse(o.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			return nil, fmt.Errorf("companion: Options.BaseURL %q must be a scheme and a host, such as https://uploads.example.com", o.BaseURL)
-		}
-		h.base = &url.URL{Scheme: u.Scheme, Host: u.Host}
-	}
+	h := &Handler{host: host, front: front, path: front.Path}
 	m := http.NewServeMux()
 	p := h.path + "/s3"
 	m.HandleFunc("GET "+p+"/params", h.serveParams)
@@ -83,7 +79,7 @@ func New(router *carcosa.Router, opts *Options) (*Handler, error) {
 	m.HandleFunc("GET "+p+"/multipart/{uploadId}/batch", h.serveBatch)
 	m.HandleFunc("GET "+p+"/multipart/{uploadId}/{partNumber}", h.serveSign)
 	m.HandleFunc("POST "+p+"/multipart/{uploadId}/complete", h.serveComplete)
-	m.HandleFunc("OPTIONS "+p+"/", h.servePreflight)
+	m.HandleFunc("OPTIONS "+p+"/", h.front.ServePreflight)
 	m.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		h.writeError(w, req, apierr.ErrNotFound)
 	})
@@ -93,7 +89,7 @@ func New(router *carcosa.Router, opts *Options) (*Handler, error) {
 
 // ServeHTTP serves the routes under Options.Path.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	h.cors(w, req)
+	h.front.AllowOrigin(w, req)
 	h.host.Serve(w, req, h.mux, h.startsUpload, h.writeError)
 }
 
@@ -353,7 +349,7 @@ func (h *Handler) serveComplete(w http.ResponseWriter, req *http.Request) {
 		h.writeError(w, req, err)
 		return
 	}
-	apierr.WriteJSON(w, http.StatusOK, completed{Location: h.baseURL(req) + h.host.FileURL(rec), Key: rec.Key})
+	apierr.WriteJSON(w, http.StatusOK, completed{Location: h.front.BaseURL(req) + h.host.FileURL(rec), Key: rec.Key})
 }
 
 // serveAbort answers DELETE /s3/multipart/{uploadId}: the S3 multipart
@@ -387,33 +383,7 @@ func s3Error(err error) error {
 	return apierr.Unavailable(err)
 }
 
-// errorBody is the JSON of an error answer. Uppy reads none of it (it
-// reports the status text), but other clients and people debugging do.
-type errorBody struct {
-	Message   string `json:"message"`
-	Code      string `json:"code"`
-	RequestID string `json:"requestId,omitempty"`
-}
-
+// writeError answers with err, in the JSON every adapter writes.
 func (h *Handler) writeError(w http.ResponseWriter, req *http.Request, err error) {
-	e := apierr.Client(err)
-	if e.Status >= 500 {
-		h.host.Log().ErrorContext(req.Context(), "a Companion request failed", "method", req.Method, "code", e.Code, "err", err)
-	}
-	if ra := apierr.RetryAfter(e); ra != "" {
-		w.Header().Set("Retry-After", ra)
-	}
-	apierr.WriteJSON(w, e.Status, errorBody{Message: e.Message, Code: e.Code, RequestID: apierr.RequestID(req)})
-}
-
-// baseURL is the scheme and host of the URLs handed out for req.
-func (h *Handler) baseURL(req *http.Request) string {
-	if h.base != nil {
-		return h.base.String()
-	}
-	scheme := "http"
-	if req.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + req.Host
+	compat.WriteError(h.host.Log(), w, req, err, 0)
 }

@@ -10,8 +10,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,12 +50,11 @@ type Options struct {
 
 // Handler serves the UploadThing v7 protocol; see the package doc.
 type Handler struct {
-	host    compat.Host
-	path    string
-	base    *url.URL // nil: from each request
-	ttl     time.Duration
-	origins []string
-	mux     *http.ServeMux
+	front *compat.Front
+	host  compat.Host
+	path  string
+	ttl   time.Duration
+	mux   *http.ServeMux
 }
 
 // New returns a Handler serving router's routes.
@@ -70,33 +67,34 @@ func New(router *carcosa.Router, opts *Options) (*Handler, error) {
 	if opts != nil {
 		o = *opts
 	}
-	if o.Path == "" {
-		o.Path = "/api/uploadthing"
-	}
-	if !strings.HasPrefix(o.Path, "/") || strings.HasSuffix(o.Path, "/") || strings.ContainsAny(o.Path, "{}?# ") {
-		return nil, fmt.Errorf("uploadthing: Options.Path %q must start with / and not end with one", o.Path)
-	}
 	if o.IngestTTL == 0 {
 		o.IngestTTL = 24 * time.Hour
 	}
 	if o.IngestTTL < 0 {
 		return nil, fmt.Errorf("uploadthing: Options.IngestTTL %v must be positive", o.IngestTTL)
 	}
-	h := &Handler{host: host, path: o.Path, ttl: o.IngestTTL, origins: slices.Clone(o.AllowOrigins)}
-	if o.BaseURL != "" {
-		u, err := url.Parse(o.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			return nil, fmt.Errorf("uploadthing: Options.BaseURL %q must be a scheme and a host, such as https://uploads.example.com", o.BaseURL)
-		}
-		h.base = &url.URL{Scheme: u.Scheme, Host: u.Host}
+	front, err := compat.NewFront(compat.FrontOptions{
+		Package: "uploadthing", Path: o.Path, DefaultPath: "/api/uploadthing",
+		BaseURL: o.BaseURL, AllowOrigins: o.AllowOrigins,
+		CORS: compat.CORS{
+			Expose:  "x-ut-range-start, X-Request-ID, Retry-After",
+			Methods: "GET, POST, HEAD, PUT",
+			// What UploadThing's client sends, and Authorization for apps
+			// that authenticate with it.
+			Headers: "Content-Type, Range, Authorization, X-Request-ID, x-uploadthing-version, x-uploadthing-package, x-uploadthing-api-key, b3, traceparent, tracestate",
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
+	h := &Handler{host: host, front: front, path: front.Path, ttl: o.IngestTTL}
 	m := http.NewServeMux()
 	m.HandleFunc("GET "+h.path, h.serveConfig)
 	m.HandleFunc("POST "+h.path, h.serveAction)
 	m.HandleFunc("HEAD "+h.path+"/ingest/{id}", h.serveOffset)
 	m.HandleFunc("PUT "+h.path+"/ingest/{id}", h.serveIngest)
-	m.HandleFunc("OPTIONS "+h.path, h.servePreflight)
-	m.HandleFunc("OPTIONS "+h.path+"/ingest/{id}", h.servePreflight)
+	m.HandleFunc("OPTIONS "+h.path, h.front.ServePreflight)
+	m.HandleFunc("OPTIONS "+h.path+"/ingest/{id}", h.front.ServePreflight)
 	m.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		h.writeError(w, req, apierr.ErrNotFound)
 	})
@@ -106,7 +104,7 @@ func New(router *carcosa.Router, opts *Options) (*Handler, error) {
 
 // ServeHTTP serves the protocol at Options.Path.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	h.cors(w, req)
+	h.front.AllowOrigin(w, req)
 	h.host.Serve(w, req, h.mux, startsUpload, h.writeError)
 }
 
@@ -239,7 +237,7 @@ func (h *Handler) serveAction(w http.ResponseWriter, req *http.Request) {
 		}
 		recs = append(recs, rec)
 	}
-	base := h.baseURL(req)
+	base := h.front.BaseURL(req)
 	exp := time.Now().Add(h.ttl).Unix()
 	out := make([]presigned, len(recs))
 	for i, rec := range recs {
@@ -448,7 +446,7 @@ func (h *Handler) writeOutcome(w http.ResponseWriter, req *http.Request, rec *st
 		apierr.WriteJSON(w, http.StatusOK, refused{Error: e.Message, Code: e.Code, RequestID: apierr.RequestID(req)})
 		return
 	}
-	u := h.baseURL(req) + h.host.FileURL(rec)
+	u := h.front.BaseURL(req) + h.host.FileURL(rec)
 	data := rec.Result
 	if len(data) == 0 {
 		data = json.RawMessage("null")
@@ -459,47 +457,17 @@ func (h *Handler) writeOutcome(w http.ResponseWriter, req *http.Request, rec *st
 	})
 }
 
-// errorBody is the JSON of an error answer to the route-config and upload
-// requests; UploadThing's client reads message.
-type errorBody struct {
-	Message   string `json:"message"`
-	Code      string `json:"code"`
-	RequestID string `json:"requestId,omitempty"`
-}
-
+// writeError answers the route-config and upload requests, and requests
+// on an ingest URL that is not one, with an error.
 func (h *Handler) writeError(w http.ResponseWriter, req *http.Request, err error) {
-	e := apierr.Client(err)
-	if e.Status >= 500 {
-		h.host.Log().ErrorContext(req.Context(), "an UploadThing request failed", "method", req.Method, "code", e.Code, "err", err)
-	}
-	if ra := apierr.RetryAfter(e); ra != "" {
-		w.Header().Set("Retry-After", ra)
-	}
-	status := e.Status
+	status := apierr.Client(err).Status
 	switch status {
 	case http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity, http.StatusConflict:
 		// UploadThing's client names 400, 403, 404, 413 and 500; the
 		// rest it reports as a server error.
 		status = http.StatusBadRequest
 	}
-	if req.Method == http.MethodHead {
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(status)
-		return
-	}
-	apierr.WriteJSON(w, status, errorBody{Message: e.Message, Code: e.Code, RequestID: apierr.RequestID(req)})
-}
-
-// baseURL is the scheme and host of the URLs handed out for req.
-func (h *Handler) baseURL(req *http.Request) string {
-	if h.base != nil {
-		return h.base.String()
-	}
-	scheme := "http"
-	if req.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + req.Host
+	compat.WriteError(h.host.Log(), w, req, err, status)
 }
 
 func hmacEqual(a, b string) bool {
