@@ -2,14 +2,13 @@
 // browser: nothing is downloaded), served by Vite's dev server, which
 // proxies /api to the example server that the client's global setup builds
 // and starts. Screenshots go to $CARCOSA_ARTIFACTS (default ./artifacts).
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { createServer, type ViteDevServer } from "vite";
-import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, inject, it } from "vitest";
+import type { Page } from "playwright-core";
+import { beforeEach, describe, expect, inject, it } from "vitest";
+import { artifacts, browserTests } from "../../../packages/client/test/browser.js";
 import { png } from "../../../packages/client/test/fixtures.js";
 
 declare module "vitest" {
@@ -19,64 +18,16 @@ declare module "vitest" {
 }
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const artifacts = process.env.CARCOSA_ARTIFACTS || path.resolve("artifacts");
 const MiB = 1 << 20;
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-// Without a browser the tests skip, saying so, but in CI, where one must be.
-const noBrowser = !existsSync(executablePath) && !process.env.CI;
-if (noBrowser) console.warn(`browser tests skipped: no Chromium at ${executablePath} (set CHROMIUM to its path)`);
-
-let vite: ViteDevServer;
-let browser: Browser;
-let pageURL: string;
-let tmp: string;
+const t = browserTests({ root, prefix: "react", server: () => inject("carcosaURL") });
 let page: Page;
-
-beforeAll(async () => {
-  if (noBrowser) return;
-  mkdirSync(artifacts, { recursive: true });
-  tmp = mkdtempSync(path.join(tmpdir(), "carcosa-browser-"));
-  process.env.CARCOSA_SERVER = inject("carcosaURL").replace(/\/$/, "");
-  vite = await createServer({
-    root,
-    configFile: path.join(root, "vite.config.ts"),
-    logLevel: "warn",
-    server: { host: "127.0.0.1", port: 0, strictPort: false, hmr: false },
-  });
-  await vite.listen();
-  pageURL = vite.resolvedUrls!.local[0]!;
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: ["--no-sandbox"],
-  });
+beforeEach(() => {
+  page = t.page;
 });
-
-afterAll(async () => {
-  await browser?.close();
-  await vite?.close();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
-
-beforeEach(async () => {
-  if (noBrowser) return;
-  page = await browser.newPage();
-  page.on("pageerror", (err) => console.error("page error:", err));
-});
-
-afterEach(async (ctx) => {
-  if (noBrowser) return;
-  await page.screenshot({ path: path.join(artifacts, `${slug(ctx.task.name)}.png`), fullPage: true });
-  await page.context().close();
-});
-
-function slug(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 80);
-}
 
 /** A file on disk of size random bytes, so that the browser reads it (and its modification time) as a user's. */
 function bigFile(name: string, size: number): string {
-  const p = path.join(tmp, name);
+  const p = path.join(t.tmp, name);
   writeFileSync(p, randomBytes(size));
   return p;
 }
@@ -90,7 +41,7 @@ async function throttleTus(p: Page, ms: number) {
 }
 
 async function open(query = "") {
-  await page.goto(pageURL + query);
+  await page.goto(t.pageURL + query);
   // The routes are read: the hints are written.
   await page.locator(".images .carcosa-dropzone__hint", { hasText: "image up to" }).waitFor();
 }
@@ -105,7 +56,7 @@ async function progressOf(zone: string, name: string): Promise<number> {
   return Number(v);
 }
 
-describe.skipIf(noBrowser)("example page", () => {
+describe.skipIf(t.skip !== "")("example page", () => {
   it("uploads an image chosen through the input: progress to 100%, then its thumbnail", async () => {
     await open();
     // Every value the file's progress bar takes, as the page shows it.

@@ -4,13 +4,12 @@
 // (examples/basic) that the client's global setup builds and starts.
 // Screenshots go to $CARCOSA_ARTIFACTS (default ./artifacts).
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { createServer, type ViteDevServer } from "vite";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
+import type { Page } from "playwright-core";
+import { beforeEach, describe, expect, inject, it } from "vitest";
+import { artifacts, browserTests } from "../../../packages/client/test/browser.js";
 import { png } from "../../../packages/client/test/fixtures.js";
 
 declare module "vitest" {
@@ -20,56 +19,12 @@ declare module "vitest" {
 }
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const artifacts = process.env.CARCOSA_ARTIFACTS || path.resolve("artifacts");
 const MiB = 1 << 20;
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-// Without a browser the tests skip, saying so, but in CI, where one must be.
-const noBrowser = !existsSync(executablePath) && !process.env.CI;
-if (noBrowser) console.warn(`browser tests skipped: no Chromium at ${executablePath} (set CHROMIUM to its path)`);
-
-let vite: ViteDevServer;
-let browser: Browser;
-let pageURL: string;
-let tmp: string;
+const t = browserTests({ root, prefix: "ut", server: () => inject("carcosaURL") });
 let page: Page;
-
-beforeAll(async () => {
-  if (noBrowser) return;
-  mkdirSync(artifacts, { recursive: true });
-  tmp = mkdtempSync(path.join(tmpdir(), "carcosa-ut-"));
-  process.env.CARCOSA_SERVER = inject("carcosaURL").replace(/\/$/, "");
-  vite = await createServer({
-    root,
-    configFile: path.join(root, "vite.config.ts"),
-    logLevel: "warn",
-    server: { host: "127.0.0.1", port: 0, strictPort: false, hmr: false },
-  });
-  await vite.listen();
-  pageURL = vite.resolvedUrls!.local[0]!;
-  browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox"] });
+beforeEach(() => {
+  page = t.page;
 });
-
-afterAll(async () => {
-  await browser?.close();
-  await vite?.close();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
-
-beforeEach(async () => {
-  if (noBrowser) return;
-  page = await browser.newPage();
-  page.on("pageerror", (err) => console.error("page error:", err));
-});
-
-afterEach(async (ctx) => {
-  if (noBrowser) return;
-  await page.screenshot({ path: path.join(artifacts, `ut-${slug(ctx.task.name)}.png`), fullPage: true });
-  await page.context().close();
-});
-
-function slug(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 80);
-}
 
 function sha256(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
@@ -93,12 +48,12 @@ async function fetchBytes(url: string): Promise<Uint8Array> {
 }
 
 async function open() {
-  await page.goto(pageURL);
+  await page.goto(t.pageURL);
   // The route configs are read: the button leaves "Loading...".
   await section("UploadButton").getByText("Choose File(s)").waitFor({ timeout: 30_000 });
 }
 
-describe.skipIf(noBrowser)("an UploadThing app against examples/basic", () => {
+describe.skipIf(t.skip !== "")("an UploadThing app against examples/basic", () => {
   it("UploadButton uploads images: serverData in onClientUploadComplete, URLs that serve the bytes", async () => {
     await open();
     // The route's config, from GET /api/uploadthing, labels the button.
@@ -157,7 +112,7 @@ describe.skipIf(noBrowser)("an UploadThing app against examples/basic", () => {
   it("a PUT cut midway resumes from x-ut-range-start", async () => {
     await open();
     const size = 48 * MiB;
-    const file = path.join(tmp, "big.bin");
+    const file = path.join(t.tmp, "big.bin");
     const bytes = randomBytes(size);
     writeFileSync(file, bytes);
     // Every PUT's URL and Range, as the client sent them.

@@ -6,78 +6,28 @@
 // checks each file once it is there. Screenshots go to $CARCOSA_ARTIFACTS
 // (default ./artifacts).
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { createServer, type ViteDevServer } from "vite";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
+import type { Page } from "playwright-core";
+import { beforeEach, describe, expect, inject, it } from "vitest";
+import { artifacts, browserTests } from "../../../packages/client/test/browser.js";
 import { png } from "../../../packages/client/test/fixtures.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const artifacts = process.env.CARCOSA_ARTIFACTS || path.resolve("artifacts");
 const MiB = 1 << 20;
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-// Without a browser the tests skip, saying so, but in CI, where one must be.
-const noBrowser = !existsSync(executablePath) && !process.env.CI;
-if (noBrowser) console.warn(`browser tests skipped: no Chromium at ${executablePath} (set CHROMIUM to its path)`);
-const noServices = inject("uppySkip");
-if (noServices) console.warn(`browser tests skipped: ${noServices}`);
-const skip = noBrowser || noServices !== "";
-
-let vite: ViteDevServer;
-let browser: Browser;
-let pageURL: string;
-let server: string;
-let tmp: string;
+const t = browserTests({ root, prefix: "uppy", server: () => inject("carcosaURL"), skip: inject("uppySkip") });
 let page: Page;
-
-beforeAll(async () => {
-  if (skip) return;
-  mkdirSync(artifacts, { recursive: true });
-  tmp = mkdtempSync(path.join(tmpdir(), "carcosa-uppy-"));
-  server = inject("carcosaURL").replace(/\/$/, "");
-  process.env.CARCOSA_SERVER = server;
-  vite = await createServer({
-    root,
-    configFile: path.join(root, "vite.config.ts"),
-    logLevel: "warn",
-    server: { host: "127.0.0.1", port: 0, strictPort: false, hmr: false },
-  });
-  await vite.listen();
-  pageURL = vite.resolvedUrls!.local[0]!;
-  browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox"] });
+beforeEach(() => {
+  page = t.page;
 });
-
-afterAll(async () => {
-  await browser?.close();
-  await vite?.close();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
-
-beforeEach(async () => {
-  if (skip) return;
-  page = await browser.newPage();
-  page.on("pageerror", (err) => console.error("page error:", err));
-});
-
-afterEach(async (ctx) => {
-  if (skip) return;
-  await page.screenshot({ path: path.join(artifacts, `uppy-${slug(ctx.task.name)}.png`), fullPage: true });
-  await page.context().close();
-});
-
-function slug(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 80);
-}
 
 function sha256(b: Uint8Array): string {
   return createHash("sha256").update(b).digest("hex");
 }
 
 async function open(query: string) {
-  await page.goto(pageURL + query);
+  await page.goto(t.pageURL + query);
   await page.locator(".uppy-Dashboard").waitFor();
 }
 
@@ -101,7 +51,7 @@ async function results(): Promise<Result[]> {
 async function recordOf(key: string): Promise<Record<string, any>> {
   const id = /([0-9a-f]{32})/.exec(key)?.[1];
   expect(id, `an upload ID in the key ${key}`).toBeTruthy();
-  const res = await fetch(`${server}/api/uploads/uploads/${id}`);
+  const res = await fetch(new URL(`/api/uploads/uploads/${id}`, inject("carcosaURL")));
   expect(res.status).toBe(200);
   return res.json();
 }
@@ -115,12 +65,12 @@ async function settled(key: string): Promise<Record<string, any>> {
   return rec;
 }
 
-describe.skipIf(skip)("Uppy's S3 plugin against examples/basic on MinIO", () => {
+describe.skipIf(t.skip !== "")("Uppy's S3 plugin against examples/basic on MinIO", () => {
   it("a 300 MiB file in multipart: parts signed, paused, resumed from the listed parts, ready with its SHA-256", async () => {
     await open("?route=files");
     const size = 300 * MiB;
     const bytes = randomBytes(size);
-    const file = path.join(tmp, "big.bin");
+    const file = path.join(t.tmp, "big.bin");
     writeFileSync(file, bytes);
     // What Uppy asks of the endpoint.
     const calls: string[] = [];
