@@ -224,6 +224,16 @@ func (h *Handler) upload(req *http.Request) (*store.Upload, string, lifecycle.S3
 // completed or ended.
 var errNotUploading = apierr.ErrConflict.With("the upload is no longer receiving parts")
 
+// receiving is h.upload for a request about the parts of an upload, which
+// must still be receiving them.
+func (h *Handler) receiving(req *http.Request) (*store.Upload, string, lifecycle.S3Bucket, error) {
+	rec, s3ID, b, err := h.upload(req)
+	if err == nil && rec.State != store.Uploading {
+		err = errNotUploading
+	}
+	return rec, s3ID, b, err
+}
+
 // signed is a part's upload URL; Uppy reads url.
 type signed struct {
 	URL     string `json:"url"`
@@ -237,10 +247,7 @@ func (h *Handler) serveSign(w http.ResponseWriter, req *http.Request) {
 		h.writeError(w, req, err)
 		return
 	}
-	rec, s3ID, b, err := h.upload(req)
-	if err == nil && rec.State != store.Uploading {
-		err = errNotUploading
-	}
+	rec, s3ID, b, err := h.receiving(req)
 	if err != nil {
 		h.writeError(w, req, err)
 		return
@@ -261,10 +268,7 @@ func (h *Handler) serveBatch(w http.ResponseWriter, req *http.Request) {
 		h.writeError(w, req, err)
 		return
 	}
-	rec, s3ID, b, err := h.upload(req)
-	if err == nil && rec.State != store.Uploading {
-		err = errNotUploading
-	}
+	rec, s3ID, b, err := h.receiving(req)
 	if err != nil {
 		h.writeError(w, req, err)
 		return
@@ -291,10 +295,7 @@ type listedPart struct {
 // serveList answers GET /s3/multipart/{uploadId}: the parts S3 has, from
 // which Uppy resumes.
 func (h *Handler) serveList(w http.ResponseWriter, req *http.Request) {
-	rec, s3ID, b, err := h.upload(req)
-	if err == nil && rec.State != store.Uploading {
-		err = errNotUploading
-	}
+	rec, s3ID, b, err := h.receiving(req)
 	if err != nil {
 		h.writeError(w, req, err)
 		return
