@@ -118,7 +118,8 @@
 // failed request fails the run. Progress goes to stderr, the table to
 // stdout; -markdown also writes it as Markdown with a description of the
 // machine. -pprof DIR has each server write a CPU profile of each scenario
-// run to DIR/KIND-SCENARIO-REP.pprof.
+// run to DIR/KIND-SCENARIO-REP.pprof, and its allocations by site beside it
+// (KIND-SCENARIO-REP.allocs.pprof).
 package main
 
 import (

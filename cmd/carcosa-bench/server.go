@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"time"
 )
@@ -186,6 +187,11 @@ func debugHandler(s *memSampler, cpuprofile string) http.Handler {
 		pprof.StopCPUProfile()
 		err := out.Close()
 		out = nil
+		// Beside the CPU profile, the allocations since the start, by
+		// site: what a scenario's peak heap is made of.
+		if err == nil {
+			err = writeProfile("allocs", strings.TrimSuffix(cpuprofile, ".pprof")+".allocs.pprof")
+		}
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -193,4 +199,17 @@ func debugHandler(s *memSampler, cpuprofile string) http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	return m
+}
+
+// writeProfile writes the runtime profile name (see pprof.Lookup) to path.
+func writeProfile(name, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = pprof.Lookup(name).WriteTo(f, 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -34,10 +34,19 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // client's bytes keep being read while earlier ones are written and hashed,
 // on as many cores as there are. One chunk holds at most copyBufs buffers;
 // the pool keeps memory constant however large an upload or chunk is.
+//
+// Every chunk may hold one buffer; the others it takes from sharedBufs,
+// which all chunks share. One upload alone runs with copyBufs buffers, and
+// many at once hold about one each, so memory grows by one buffer per
+// upload in flight rather than by copyBufs.
 const (
 	copyBufSize = 64 << 10
 	copyBufs    = 16
+	sharedBufs  = 64
 )
+
+// shared holds a token for each buffer beyond its first that a chunk has.
+var shared = make(chan struct{}, sharedBufs)
 
 var bufPool = sync.Pool{New: func() any {
 	b := make([]byte, copyBufSize)
@@ -339,7 +348,8 @@ func (p *pipe) hasher() {
 }
 
 // buffer returns an empty buffer: a free one, a new one while fewer than
-// copyBufs are out, or else the next one the pipe is done with. It returns
+// copyBufs are out and the shared budget allows, or else the next one the
+// pipe is done with. It returns
 // nil once a write has failed.
 func (p *pipe) buffer() *[]byte {
 	select {
@@ -349,9 +359,17 @@ func (p *pipe) buffer() *[]byte {
 		return b
 	default:
 	}
-	if p.allocated < copyBufs {
+	if p.allocated == 0 {
 		p.allocated++
 		return bufPool.Get().(*[]byte)
+	}
+	if p.allocated < copyBufs {
+		select {
+		case shared <- struct{}{}:
+			p.allocated++
+			return bufPool.Get().(*[]byte)
+		default:
+		}
 	}
 	select {
 	case <-p.stop:
@@ -380,7 +398,10 @@ func (p *pipe) closeWrites() (int64, error) {
 // to the pool. Call it once, after closeWrites.
 func (p *pipe) hashed() {
 	<-p.done
-	for range p.allocated {
+	for i := range p.allocated {
 		bufPool.Put(<-p.free)
+		if i > 0 {
+			<-shared
+		}
 	}
 }
