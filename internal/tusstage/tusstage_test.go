@@ -12,9 +12,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
 )
@@ -448,4 +451,53 @@ func TestIDValidation(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// blockedWriter takes no byte until release is closed.
+type blockedWriter struct{ release chan struct{} }
+
+func (w blockedWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return len(p), nil
+}
+
+// Many uploads at once whose writes are slow hold about one copy buffer
+// each, not copyBufs: the buffers beyond the first come from a budget all
+// of them share.
+func TestManyCopiesShareBuffers(t *testing.T) {
+	const copies = 100
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for range copies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			src := io.LimitReader(zeros{}, 4<<20)
+			if _, err := copyHashed(blockedWriter{release}, sha256.New(), src, -1); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// Each copy reads until it has no buffer left to read into.
+	time.Sleep(500 * time.Millisecond)
+	var during runtime.MemStats
+	runtime.ReadMemStats(&during)
+	close(release)
+	wg.Wait()
+	grown := int64(during.HeapInuse) - int64(before.HeapInuse)
+	limit := int64(copies+sharedBufs)*copyBufSize + 8<<20 // the buffers, and room for the goroutines and hashes
+	t.Logf("heap in use grew by %d KiB with %d copies blocked (limit %d KiB)", grown>>10, copies, limit>>10)
+	if grown > limit {
+		t.Errorf("heap in use grew by %d KiB, more than %d KiB", grown>>10, limit>>10)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
