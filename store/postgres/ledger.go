@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -321,19 +320,16 @@ func (s *Store) ListKeys(ctx context.Context, q store.KeyQuery) ([]*store.APIKey
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list keys: %w", err)
 	}
-	where := []string{"id > $1"}
-	args := []any{q.After}
+	c := ledger.Conds{Numbered: true}
+	c.Add("id > ?", q.After)
 	if q.Tenant != "" {
-		args = append(args, q.Tenant)
-		where = append(where, fmt.Sprintf("tenant = $%d", len(args)))
+		c.Add("tenant = ?", q.Tenant)
 	}
 	if q.Owner != "" {
-		args = append(args, q.Owner)
-		where = append(where, fmt.Sprintf("owner = $%d", len(args)))
+		c.Add("owner = ?", q.Owner)
 	}
-	args = append(args, limit)
-	sql := `SELECT ` + keyColumns + ` FROM ` + s.keys + ` WHERE ` + strings.Join(where, " AND ") +
-		fmt.Sprintf(` ORDER BY id LIMIT $%d`, len(args))
+	sql := `SELECT ` + keyColumns + ` FROM ` + s.keys + c.Where() + ` ORDER BY id LIMIT ` + c.Arg(limit)
+	args := c.Args()
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	var out []*store.APIKey
@@ -429,40 +425,30 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]*store.Aud
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list audit: %w", err)
 	}
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
+	c := ledger.Conds{Numbered: true}
 	for _, f := range []struct{ column, value string }{
 		{"action", q.Action}, {"tenant", q.Tenant}, {"subject", q.Subject},
 	} {
 		if f.value != "" {
-			where = append(where, f.column+" = "+arg(f.value))
+			c.Add(f.column+" = ?", f.value)
 		}
 	}
 	if !q.Since.IsZero() {
 		// Stored times are whole microseconds.
-		where = append(where, "time >= "+arg(ceilMicro(q.Since)))
+		c.Add("time >= ?", ceilMicro(q.Since))
 	}
 	if q.Before.ID != "" || !q.Before.Time.IsZero() {
 		if before := micro(q.Before.Time); before.Equal(q.Before.Time) {
-			where = append(where, "(time, id) < ("+arg(before)+", "+arg(q.Before.ID)+")")
+			c.Add("(time, id) < (?, ?)", before, q.Before.ID)
 		} else {
 			// No stored time equals the cursor's, so the ID does not
 			// matter.
-			where = append(where, "time < "+arg(ceilMicro(q.Before.Time)))
+			c.Add("time < ?", ceilMicro(q.Before.Time))
 		}
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = ` WHERE ` + strings.Join(where, " AND ")
-	}
-	sql := `SELECT id, time, action, actor, tenant, subject, detail FROM ` + s.audit + cond +
-		` ORDER BY time DESC, id DESC LIMIT ` + arg(limit)
+	sql := `SELECT id, time, action, actor, tenant, subject, detail FROM ` + s.audit + c.Where() +
+		` ORDER BY time DESC, id DESC LIMIT ` + c.Arg(limit)
+	args := c.Args()
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	var out []*store.AuditEvent

@@ -58,6 +58,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/carcosa-dev/carcosa/store"
+	"github.com/carcosa-dev/carcosa/store/internal/ledger"
 )
 
 // DefaultTable is the table used when Options.Table is empty.
@@ -840,19 +841,12 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 	if err != nil {
 		return nil, err
 	}
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
+	c := ledger.Conds{Numbered: true}
 	for _, f := range []struct{ column, value string }{
 		{"state", string(q.State)}, {"owner", q.Owner}, {"tenant", q.Tenant}, {"route", q.Route},
 	} {
 		if f.value != "" {
-			where = append(where, f.column+" = "+arg(f.value))
+			c.Add(f.column+" = ?", f.value)
 		}
 	}
 	if !q.UpdatedBefore.IsZero() {
@@ -862,7 +856,7 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 		if before.Before(q.UpdatedBefore) {
 			before = before.Add(time.Microsecond)
 		}
-		where = append(where, "updated_at < "+arg(before))
+		c.Add("updated_at < ?", before)
 	}
 	cmp, order := ">", "updated_at, id"
 	if q.Newest {
@@ -872,25 +866,22 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 		after := micro(q.After.UpdatedAt)
 		switch {
 		case after.Equal(q.After.UpdatedAt):
-			where = append(where, "(updated_at, id) "+cmp+" ("+arg(after)+", "+arg(q.After.ID)+")")
+			c.Add("(updated_at, id) "+cmp+" (?, ?)", after, q.After.ID)
 		case q.Newest:
 			// No stored time equals a cursor time with a fraction of a
 			// microsecond: the records before it are those at or before
 			// its microsecond.
-			where = append(where, "updated_at <= "+arg(after))
+			c.Add("updated_at <= ?", after)
 		default:
 			// No stored time equals a cursor time with a fraction of a
 			// microsecond, so the ID does not matter.
-			where = append(where, "updated_at > "+arg(after))
+			c.Add("updated_at > ?", after)
 		}
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	cond := ""
-	if len(where) > 0 {
-		cond = ` WHERE ` + strings.Join(where, " AND ")
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM `+s.table+cond+` ORDER BY `+order+` LIMIT `+arg(q.Limit), args...)
+	sql := `SELECT ` + columns + ` FROM ` + s.table + c.Where() + ` ORDER BY ` + order + ` LIMIT ` + c.Arg(q.Limit)
+	rows, err := s.pool.Query(ctx, sql, c.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list: %w", err)
 	}

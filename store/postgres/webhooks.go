@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -276,36 +275,26 @@ func (s *Store) ListDeliveries(ctx context.Context, q store.DeliveryQuery) ([]*s
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list deliveries: %w", err)
 	}
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
+	c := ledger.Conds{Numbered: true}
 	if q.EventID != "" {
-		where = append(where, "event_id = "+arg(q.EventID))
+		c.Add("event_id = ?", q.EventID)
 	}
 	if q.EndpointID != "" {
-		where = append(where, "endpoint_id = "+arg(q.EndpointID))
+		c.Add("endpoint_id = ?", q.EndpointID)
 	}
 	if q.Tenant != "" {
-		where = append(where, "event_id IN (SELECT id FROM "+s.events+" WHERE tenant = "+arg(q.Tenant)+")")
+		c.Add("event_id IN (SELECT id FROM "+s.events+" WHERE tenant = ?)", q.Tenant)
 	}
 	if q.DeadOnly {
-		where = append(where, "dead")
+		c.Add("dead")
 	}
 	if !q.Before.IsZero() {
 		// Stored times are whole microseconds.
-		where = append(where, "at < "+arg(ceilMicro(q.Before)))
+		c.Add("at < ?", ceilMicro(q.Before))
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = ` WHERE ` + strings.Join(where, " AND ")
-	}
-	sql := `SELECT id, event_id, endpoint_id, attempt, status_code, latency_ns, error, dead, at FROM ` + s.deliveries + cond +
-		` ORDER BY at DESC, id DESC LIMIT ` + arg(limit)
+	sql := `SELECT id, event_id, endpoint_id, attempt, status_code, latency_ns, error, dead, at FROM ` + s.deliveries + c.Where() +
+		` ORDER BY at DESC, id DESC LIMIT ` + c.Arg(limit)
+	args := c.Args()
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	var out []*store.WebhookDelivery

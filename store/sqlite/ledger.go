@@ -309,19 +309,16 @@ func (s *Store) ListKeys(ctx context.Context, q store.KeyQuery) ([]*store.APIKey
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list keys: %w", err)
 	}
-	where := []string{"id > ?"}
-	args := []any{q.After}
+	c := ledger.Conds{}
+	c.Add("id > ?", q.After)
 	if q.Tenant != "" {
-		where = append(where, "tenant = ?")
-		args = append(args, q.Tenant)
+		c.Add("tenant = ?", q.Tenant)
 	}
 	if q.Owner != "" {
-		where = append(where, "owner = ?")
-		args = append(args, q.Owner)
+		c.Add("owner = ?", q.Owner)
 	}
-	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE `+
-		strings.Join(where, " AND ")+` ORDER BY id LIMIT ?`, args...)
+	sql := `SELECT ` + keyColumns + ` FROM api_keys` + c.Where() + ` ORDER BY id LIMIT ` + c.Arg(limit)
+	rows, err := s.db.QueryContext(ctx, sql, c.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list keys: %w", err)
 	}
@@ -412,34 +409,24 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]*store.Aud
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list audit: %w", err)
 	}
-	var (
-		where []string
-		args  []any
-	)
+	c := ledger.Conds{}
 	for _, f := range []struct{ column, value string }{
 		{"action", q.Action}, {"tenant", q.Tenant}, {"subject", q.Subject},
 	} {
 		if f.value != "" {
-			where = append(where, f.column+" = ?")
-			args = append(args, f.value)
+			c.Add(f.column+" = ?", f.value)
 		}
 	}
 	if !q.Since.IsZero() {
-		where = append(where, "time >= ?")
-		args = append(args, q.Since.UnixNano())
+		c.Add("time >= ?", q.Since.UnixNano())
 	}
 	if q.Before.ID != "" || !q.Before.Time.IsZero() {
 		n := q.Before.Time.UnixNano()
-		where = append(where, "(time < ? OR (time = ? AND id < ?))")
-		args = append(args, n, n, q.Before.ID)
+		c.Add("(time < ? OR (time = ? AND id < ?))", n, n, q.Before.ID)
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = ` WHERE ` + strings.Join(where, " AND ")
-	}
-	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, `SELECT id, time, action, actor, tenant, subject, detail FROM audit_log`+
-		cond+` ORDER BY time DESC, id DESC LIMIT ?`, args...)
+	sql := `SELECT id, time, action, actor, tenant, subject, detail FROM audit_log` + c.Where() +
+		` ORDER BY time DESC, id DESC LIMIT ` + c.Arg(limit)
+	rows, err := s.db.QueryContext(ctx, sql, c.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list audit: %w", err)
 	}

@@ -31,6 +31,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/carcosa-dev/carcosa/store"
+	"github.com/carcosa-dev/carcosa/store/internal/ledger"
 )
 
 // busyTimeout is how long a write waits for another connection's write
@@ -567,37 +568,27 @@ func (s *Store) List(ctx context.Context, q store.Query) ([]*store.Upload, error
 	if err != nil {
 		return nil, err
 	}
-	var (
-		where []string
-		args  []any
-	)
+	c := ledger.Conds{}
 	for _, f := range []struct{ column, value string }{
 		{"state", string(q.State)}, {"owner", q.Owner}, {"tenant", q.Tenant}, {"route", q.Route},
 	} {
 		if f.value != "" {
-			where = append(where, f.column+" = ?")
-			args = append(args, f.value)
+			c.Add(f.column+" = ?", f.value)
 		}
 	}
 	if !q.UpdatedBefore.IsZero() {
-		where = append(where, "updated_at < ?")
-		args = append(args, q.UpdatedBefore.UnixNano())
+		c.Add("updated_at < ?", q.UpdatedBefore.UnixNano())
 	}
 	cmp, order := ">", "updated_at, id"
 	if q.Newest {
 		cmp, order = "<", "updated_at DESC, id DESC"
 	}
 	if !q.After.IsZero() {
-		where = append(where, "(updated_at "+cmp+" ? OR (updated_at = ? AND id "+cmp+" ?))")
 		n := q.After.UpdatedAt.UnixNano()
-		args = append(args, n, n, q.After.ID)
+		c.Add("(updated_at "+cmp+" ? OR (updated_at = ? AND id "+cmp+" ?))", n, n, q.After.ID)
 	}
-	args = append(args, q.Limit)
-	cond := ""
-	if len(where) > 0 {
-		cond = ` WHERE ` + strings.Join(where, " AND ")
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM uploads`+cond+` ORDER BY `+order+` LIMIT ?`, args...)
+	sql := `SELECT ` + columns + ` FROM uploads` + c.Where() + ` ORDER BY ` + order + ` LIMIT ` + c.Arg(q.Limit)
+	rows, err := s.db.QueryContext(ctx, sql, c.Args()...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list: %w", err)
 	}

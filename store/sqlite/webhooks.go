@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/carcosa-dev/carcosa/store"
@@ -274,36 +273,26 @@ func (s *Store) ListDeliveries(ctx context.Context, q store.DeliveryQuery) ([]*s
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list deliveries: %w", err)
 	}
-	var (
-		where []string
-		args  []any
-	)
+	c := ledger.Conds{}
 	if q.EventID != "" {
-		where = append(where, "event_id = ?")
-		args = append(args, q.EventID)
+		c.Add("event_id = ?", q.EventID)
 	}
 	if q.EndpointID != "" {
-		where = append(where, "endpoint_id = ?")
-		args = append(args, q.EndpointID)
+		c.Add("endpoint_id = ?", q.EndpointID)
 	}
 	if q.Tenant != "" {
-		where = append(where, "event_id IN (SELECT id FROM webhook_events WHERE tenant = ?)")
-		args = append(args, q.Tenant)
+		c.Add("event_id IN (SELECT id FROM webhook_events WHERE tenant = ?)", q.Tenant)
 	}
 	if q.DeadOnly {
-		where = append(where, "dead = 1")
+		c.Add("dead = 1")
 	}
 	if !q.Before.IsZero() {
-		where = append(where, "at < ?")
-		args = append(args, q.Before.UnixNano())
+		c.Add("at < ?", q.Before.UnixNano())
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = ` WHERE ` + strings.Join(where, " AND ")
-	}
-	args = append(args, limit)
+	cond, limitArg := c.Where(), c.Arg(limit)
+	args := c.Args()
 	rows, err := s.db.QueryContext(ctx, `SELECT id, event_id, endpoint_id, attempt, status_code, latency_ns, error, dead, at
-		FROM webhook_deliveries`+cond+` ORDER BY at DESC, id DESC LIMIT ?`, args...)
+		FROM webhook_deliveries`+cond+` ORDER BY at DESC, id DESC LIMIT `+limitArg, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list deliveries: %w", err)
 	}
