@@ -11,7 +11,9 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Sidecar record layout (big endian):
@@ -235,6 +237,11 @@ func copyHashed(dst io.Writer, h hash.Hash, src io.Reader, max int64) (int64, er
 // copyWritten is copyHashed that returns as soon as the bytes are written;
 // h is fed the last of them until hashed, which waits for that, returns.
 func copyWritten(dst io.Writer, h hash.Hash, src io.Reader, max int64) (int64, func(), error) {
+	defer active.Add(-1)
+	if active.Add(1) > int64(runtime.NumCPU()) {
+		n, err := copyInline(dst, h, src, max)
+		return n, func() {}, err
+	}
 	p := newPipe(dst, h)
 	var read int64
 	var rerr error
@@ -270,6 +277,54 @@ func copyWritten(dst io.Writer, h hash.Hash, src io.Reader, max int64) (int64, f
 		return written, p.hashed, werr
 	}
 	return written, p.hashed, rerr
+}
+
+// active counts the copies under way. Beyond one per core, a copy runs in
+// its caller's goroutine alone: the cores are busy with the other uploads,
+// and handing each buffer on to a writer and a hasher would only add work.
+var active atomic.Int64
+
+// copyInline is copyWritten in one goroutine: read, write, then hash what
+// was written, one buffer at a time.
+func copyInline(dst io.Writer, h hash.Hash, src io.Reader, max int64) (int64, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var read, written int64
+	for {
+		n, err := src.Read(buf)
+		over := max >= 0 && int64(n) > max-read
+		if over {
+			n = int(max - read)
+		}
+		if n > 0 {
+			read += int64(n)
+			m, werr := dst.Write(buf[:n])
+			if m < 0 || m > n {
+				m = 0
+				if werr == nil {
+					werr = errInvalidWrite
+				}
+			}
+			if werr == nil && m != n {
+				werr = io.ErrShortWrite
+			}
+			h.Write(buf[:m])
+			written += int64(m)
+			if werr != nil {
+				return written, werr
+			}
+		}
+		if over {
+			return written, ErrTooLarge
+		}
+		if err != nil {
+			if err == io.EOF {
+				return written, nil
+			}
+			return written, err
+		}
+	}
 }
 
 // pipe runs the writer and hasher stages of copyHashed.

@@ -6,13 +6,14 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -298,21 +299,28 @@ func TestCopyHashesOnlyWrittenBytes(t *testing.T) {
 		{"limit hit", 3 * mib, 2*mib + 1, ErrTooLarge.Error()},
 		{"limit exactly matches", 3 * mib, 3 * mib, ""},
 	}
+	// Both ways of copying: a pipe of goroutines, and inline, as copies
+	// beyond one per core run.
+	inline := func(dst io.Writer, h hash.Hash, src io.Reader, max int64) (int64, error) {
+		return copyInline(dst, h, src, max)
+	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			w := &shortWriter{room: tc.room}
-			h := sha256.New()
-			n, err := copyHashed(w, h, bytes.NewReader(data), int64(tc.max))
-			if (err == nil) != (tc.wantErr == "") || (err != nil && err.Error() != tc.wantErr) {
-				t.Fatalf("err = %v, want %q", err, tc.wantErr)
-			}
-			if int(n) != w.buf.Len() {
-				t.Fatalf("n = %d but %d bytes reached the writer", n, w.buf.Len())
-			}
-			if want := sha256.Sum256(w.buf.Bytes()); !bytes.Equal(h.Sum(nil), want[:]) {
-				t.Fatal("hash covers bytes that were not written")
-			}
-		})
+		for name, copyFn := range map[string]func(io.Writer, hash.Hash, io.Reader, int64) (int64, error){"pipe": copyHashed, "inline": inline} {
+			t.Run(tc.name+"/"+name, func(t *testing.T) {
+				w := &shortWriter{room: tc.room}
+				h := sha256.New()
+				n, err := copyFn(w, h, bytes.NewReader(data), int64(tc.max))
+				if (err == nil) != (tc.wantErr == "") || (err != nil && err.Error() != tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				if int(n) != w.buf.Len() {
+					t.Fatalf("n = %d but %d bytes reached the writer", n, w.buf.Len())
+				}
+				if want := sha256.Sum256(w.buf.Bytes()); !bytes.Equal(h.Sum(nil), want[:]) {
+					t.Fatal("hash covers bytes that were not written")
+				}
+			})
+		}
 	}
 }
 
