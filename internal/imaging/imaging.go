@@ -82,31 +82,29 @@ func Transformable(mime string) bool {
 
 // Pool runs transforms on a bounded pool, within one memory budget.
 type Pool struct {
-	lim   transform.Limits
-	tf    *transform.Transformer
+	eng   transform.Engine
 	video transform.Video // nil: no posters
 	slots chan struct{}
 	group singleflight.Group
 }
 
 // New returns a Pool that runs at most workers transforms at once, all
-// within lim, and makes videos' poster frames with video (nil: videos get
-// none).
-func New(lim transform.Limits, workers int, video transform.Video) *Pool {
+// with eng, within its limits, and makes videos' poster frames with video
+// (nil: videos get none).
+func New(eng transform.Engine, workers int, video transform.Video) *Pool {
 	return &Pool{
-		lim:   lim,
-		tf:    transform.New(lim),
+		eng:   eng,
 		video: video,
 		slots: make(chan struct{}, workers),
 	}
 }
 
 // Limits are the limits every transform of the pool keeps within.
-func (p *Pool) Limits() transform.Limits { return p.lim }
+func (p *Pool) Limits() transform.Limits { return p.eng.Limits() }
 
-// Transformer is the transformer that renders within the pool's limits;
-// call it from the do function of Render, so that it runs in a slot.
-func (p *Pool) Transformer() *transform.Transformer { return p.tf }
+// Engine is the engine that renders within the pool's limits; call it
+// from the do function of Render, so that it runs in a slot.
+func (p *Pool) Engine() transform.Engine { return p.eng }
 
 // Video makes videos' poster frames; nil when videos get no derivatives.
 func (p *Pool) Video() transform.Video { return p.video }
