@@ -34,8 +34,9 @@ import (
 //     ".carcosa-cache/<sha256>/<spec>", identical concurrent requests render
 //     once, and a bounded pool keeps transforms from starving uploads.
 //
-// Every decode checks the pixel budget (Config.TransformLimits) from the
-// image's header first, so a decompression bomb is refused before any
+// Every decode, whichever engine makes it (Config.ImageEngine: pure Go by
+// default, or libvips), checks the pixel budget (Config.TransformLimits)
+// from the image's header first, so a decompression bomb is refused before any
 // pixel is decoded, then reserves the memory it will take from one budget
 // (TransformLimits.MaxMemory) that all the Router's transforms, both
 // kinds, share. A video's poster frame is decoded by ffmpeg, in a process
