@@ -9,8 +9,9 @@ import "github.com/carcosa-dev/carcosa/transform"
 // the pixels held at the scale libvips decodes at, the resize's
 // intermediate, the output image, and the source, which libvips reads from
 // one buffer. libvips works in strips, so that for most images it holds
-// less than this; the estimate is for the worst case of a call that needs
-// the whole image (cover's crop, a PNG's rewrite).
+// less than this; the estimate counts the decoded image whole, once, so
+// that an image the pure-Go engine takes (which holds it whole) fits in
+// the same budget here too.
 
 // overhead is what one libvips call holds beside the pixels: its strip
 // buffers and the encoder's state.
@@ -37,17 +38,18 @@ func (e *Engine) imageCost(h transform.Header, p transform.Plan) int64 {
 		for f < 8 && int64(h.Width)/(2*f) >= int64(tw) && int64(h.Height)/(2*f) >= int64(th) {
 			f *= 2
 		}
-		decoded = 4 * ((int64(h.Width) + f - 1) / f) * ((int64(h.Height) + f - 1) / f)
+		// The shrunk image, and the resize's intermediate.
+		decoded = 2 * 4 * ((int64(h.Width) + f - 1) / f) * ((int64(h.Height) + f - 1) / f)
 	}
 	out := 4 * int64(p.Width) * int64(p.Height)
-	return e.source(px) + 2*decoded + 2*out + overhead
+	return e.source(px) + decoded + 2*out + overhead
 }
 
 // rewriteCost is the estimate for Rewrite of the source h heads: the
-// image decoded whole, and again as it is encoded.
+// image decoded whole.
 func (e *Engine) rewriteCost(h transform.Header) int64 {
 	px := int64(h.Width) * int64(h.Height)
-	return e.source(px) + 2*4*px + overhead
+	return e.source(px) + 4*px + overhead
 }
 
 func (e *Engine) source(px int64) int64 {
