@@ -242,8 +242,8 @@ type Config struct {
 }
 
 // WithDefaults returns a copy of c with every default filled in: BasePath
-// in its canonical form ("/" when empty), the durations, TransformLimits,
-// TransformWorkers, Fetch.MaxBytes, Logger and Breaker. It never fails and
+// in its canonical form ("/" when empty), the durations, TransformLimits
+// (from ImageEngine's limits when it is set), TransformWorkers, Fetch.MaxBytes, Logger and Breaker. It never fails and
 // leaves c, and everything c points to, unchanged. New calls it, then
 // validates the result.
 //

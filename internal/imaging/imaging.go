@@ -36,10 +36,10 @@ import (
 //
 // Every decode, whichever engine makes it (Config.ImageEngine: pure Go by
 // default, or libvips), checks the pixel budget (Config.TransformLimits)
-// from the image's header first, so a decompression bomb is refused before any
-// pixel is decoded, then reserves the memory it will take from one budget
-// (TransformLimits.MaxMemory) that all the Router's transforms, both
-// kinds, share. A video's poster frame is decoded by ffmpeg, in a process
+// from the image's header first, so a decompression bomb is refused
+// before any pixel is decoded, then reserves the memory it will take from
+// one budget (TransformLimits.MaxMemory) that all the Router's
+// transforms, both kinds, share. A video's poster frame is decoded by ffmpeg, in a process
 // of its own, outside that budget; the derivatives made from it are not.
 
 // derivativeName is the form of a derivative's or preset's name.
