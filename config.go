@@ -243,9 +243,10 @@ type Config struct {
 
 // WithDefaults returns a copy of c with every default filled in: BasePath
 // in its canonical form ("/" when empty), the durations, TransformLimits
-// (from ImageEngine's limits when it is set), TransformWorkers, Fetch.MaxBytes, Logger and Breaker. It never fails and
-// leaves c, and everything c points to, unchanged. New calls it, then
-// validates the result.
+// (from ImageEngine's limits when it is set), TransformWorkers,
+// Fetch.MaxBytes, Logger and Breaker. It never fails and leaves c, and
+// everything c points to, unchanged. New calls it, then validates the
+// result.
 //
 // The backends that New opens itself when they are nil (Storage, Staging,
 // Store, the SigningKey in DataDir, Queue, Video) are not filled in here:
