@@ -151,6 +151,14 @@ type Config struct {
 	// they cannot starve uploads. Defaults to GOMAXPROCS.
 	TransformWorkers int
 
+	// ImageEngine makes the image transforms, within its own Limits: with
+	// an engine given, TransformLimits' zero fields are filled in from
+	// them, and a field set otherwise is an error, so that one set of
+	// limits is in force. Package transform/vips makes one on libvips
+	// (cgo), which shrinks JPEGs while decoding them. Defaults to
+	// transform.New(TransformLimits), in pure Go.
+	ImageEngine transform.Engine
+
 	// Video makes the poster frames of videos, from which their
 	// derivatives are made; without it, videos get no derivatives.
 	// Defaults to ffmpeg when it is installed (transform.NewFFmpeg).
@@ -234,10 +242,11 @@ type Config struct {
 }
 
 // WithDefaults returns a copy of c with every default filled in: BasePath
-// in its canonical form ("/" when empty), the durations, TransformLimits,
-// TransformWorkers, Fetch.MaxBytes, Logger and Breaker. It never fails and
-// leaves c, and everything c points to, unchanged. New calls it, then
-// validates the result.
+// in its canonical form ("/" when empty), the durations, TransformLimits
+// (from ImageEngine's limits when it is set), TransformWorkers,
+// Fetch.MaxBytes, Logger and Breaker. It never fails and leaves c, and
+// everything c points to, unchanged. New calls it, then validates the
+// result.
 //
 // The backends that New opens itself when they are nil (Storage, Staging,
 // Store, the SigningKey in DataDir, Queue, Video) are not filled in here:
@@ -264,20 +273,30 @@ func (c Config) WithDefaults() Config {
 	}
 	// Zero only: a negative limit is left for validate to refuse.
 	l := &c.TransformLimits
+	def := transform.Limits{
+		MaxPixels:      transform.DefaultMaxPixels,
+		MaxMemory:      transform.DefaultMaxMemory,
+		MaxSide:        transform.DefaultMaxSide,
+		MaxInputBytes:  transform.DefaultMaxInputBytes,
+		MaxOutputBytes: transform.DefaultMaxOutputBytes,
+	}
+	if c.ImageEngine != nil {
+		def = c.ImageEngine.Limits()
+	}
 	if l.MaxPixels == 0 {
-		l.MaxPixels = transform.DefaultMaxPixels
+		l.MaxPixels = def.MaxPixels
 	}
 	if l.MaxMemory == 0 {
-		l.MaxMemory = transform.DefaultMaxMemory
+		l.MaxMemory = def.MaxMemory
 	}
 	if l.MaxSide == 0 {
-		l.MaxSide = transform.DefaultMaxSide
+		l.MaxSide = def.MaxSide
 	}
 	if l.MaxInputBytes == 0 {
-		l.MaxInputBytes = transform.DefaultMaxInputBytes
+		l.MaxInputBytes = def.MaxInputBytes
 	}
 	if l.MaxOutputBytes == 0 {
-		l.MaxOutputBytes = transform.DefaultMaxOutputBytes
+		l.MaxOutputBytes = def.MaxOutputBytes
 	}
 	if c.TransformWorkers == 0 {
 		c.TransformWorkers = runtime.GOMAXPROCS(0)
@@ -346,6 +365,9 @@ func (c Config) validate() error {
 		if f.v < 0 {
 			return fmt.Errorf("carcosa: Config.TransformLimits.%s must not be negative", f.name)
 		}
+	}
+	if c.ImageEngine != nil && c.ImageEngine.Limits() != l {
+		return fmt.Errorf("carcosa: Config.TransformLimits (%+v) differ from Config.ImageEngine's limits (%+v); set them on the engine", l, c.ImageEngine.Limits())
 	}
 	if c.Quota != nil {
 		check := func(name string, l quota.Limits) error {

@@ -117,3 +117,17 @@ func TestConfigWithDefaults(t *testing.T) {
 		t.Errorf("New changed the caller's Config:\n%+v\nwant\n%+v", c, caller())
 	}
 }
+
+func TestConfigImageEngineLimits(t *testing.T) {
+	t.Parallel()
+	eng := transform.New(transform.Limits{MaxSide: 512, MaxPixels: 1 << 20})
+	d := carcosa.Config{ImageEngine: eng}.WithDefaults()
+	if d.TransformLimits != eng.Limits() {
+		t.Errorf("WithDefaults gives TransformLimits %+v, want the engine's %+v", d.TransformLimits, eng.Limits())
+	}
+	r, err := carcosa.New(carcosa.Config{DataDir: t.TempDir(), ImageEngine: eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+}

@@ -129,7 +129,11 @@ func New(cfg Config) (*Router, error) {
 			r.log.Info("carcosa: videos get no derivatives", "reason", err.Error())
 		}
 	}
-	r.images = imaging.New(cfg.TransformLimits, cfg.TransformWorkers, video)
+	engine := cfg.ImageEngine
+	if engine == nil {
+		engine = transform.New(cfg.TransformLimits)
+	}
+	r.images = imaging.New(engine, cfg.TransformWorkers, video)
 	ok := false
 	defer func() {
 		if !ok {

@@ -17,6 +17,7 @@ import (
 	"github.com/carcosa-dev/carcosa/quota"
 	"github.com/carcosa-dev/carcosa/storage"
 	"github.com/carcosa-dev/carcosa/store/memstore"
+	"github.com/carcosa-dev/carcosa/transform"
 )
 
 func TestRegistrationMistakesPanic(t *testing.T) {
@@ -115,6 +116,10 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		{"TransformLimits.MaxSide", func(c *carcosa.Config) { c.TransformLimits.MaxSide = -1 }, []string{"Config.TransformLimits.MaxSide"}},
 		{"TransformLimits.MaxInputBytes", func(c *carcosa.Config) { c.TransformLimits.MaxInputBytes = -1 }, []string{"Config.TransformLimits.MaxInputBytes"}},
 		{"TransformLimits.MaxOutputBytes", func(c *carcosa.Config) { c.TransformLimits.MaxOutputBytes = -1 }, []string{"Config.TransformLimits.MaxOutputBytes"}},
+		{"ImageEngine with other limits", func(c *carcosa.Config) {
+			c.ImageEngine = transform.New(transform.Limits{MaxSide: 512})
+			c.TransformLimits.MaxSide = 1024
+		}, []string{"Config.TransformLimits", "Config.ImageEngine"}},
 		{"Fetch.Timeout", func(c *carcosa.Config) { c.Fetch.Timeout = -1 }, []string{"Config.Fetch", "Timeout"}},
 		{"Fetch.MaxBytes", func(c *carcosa.Config) { c.Fetch.MaxBytes = -1 }, []string{"Config.Fetch", "MaxBytes"}},
 		{"Fetch.AllowedPorts", func(c *carcosa.Config) { c.Fetch.AllowedPorts = []int{443, 70000} }, []string{"Config.Fetch", "AllowedPorts"}},

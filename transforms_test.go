@@ -9,12 +9,14 @@ import (
 	"image"
 	_ "image/jpeg"
 	_ "image/png"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,6 +121,38 @@ func TestDerivatives(t *testing.T) {
 	}
 	if keys := tb.storedKeys(t); len(keys) != 0 {
 		t.Fatalf("objects left after delete: %v", keys)
+	}
+}
+
+// countingEngine is the pure-Go engine, counting its calls.
+type countingEngine struct {
+	*transform.Transformer
+	images, rewrites atomic.Int64
+}
+
+func (e *countingEngine) Image(ctx context.Context, r io.Reader, s transform.Spec, w io.Writer) (string, error) {
+	e.images.Add(1)
+	return e.Transformer.Image(ctx, r, s, w)
+}
+
+func (e *countingEngine) Rewrite(ctx context.Context, r io.Reader, w io.Writer) (string, error) {
+	e.rewrites.Add(1)
+	return e.Transformer.Rewrite(ctx, r, w)
+}
+
+func TestDerivativesUseConfigImageEngine(t *testing.T) {
+	t.Parallel()
+	eng := &countingEngine{Transformer: transform.New(transform.Limits{MaxSide: 2048})}
+	tb := setupGalleryConfig(t, func(c *carcosa.Config) { c.ImageEngine = eng })
+	resp, body := tb.multipartUpload(t, "gallery", "photo.png", pngBytes(t, 600))
+	if resp.StatusCode != 201 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if rec := tb.derivRecord(t, body); rec.State != "ready" || len(rec.Derivatives) != 2 {
+		t.Fatalf("record = %+v", rec)
+	}
+	if n := eng.images.Load(); n != 2 {
+		t.Errorf("Config.ImageEngine made %d images, want the 2 derivatives", n)
 	}
 }
 

@@ -36,6 +36,17 @@
 // flattened onto white. An animated GIF is turned into its first frame by
 // Image and kept whole by Rewrite.
 //
+// # Engines
+//
+// An [Engine] makes Image and Rewrite within its [Limits]; [Transformer]
+// is the pure-Go one, and package transform/vips one on libvips (cgo).
+// Every engine keeps the contract the Engine type states and runs the
+// conformance suite of package transform/enginetest. An engine that
+// decodes otherwise reads the header with [ReadHeader] first, so that the
+// checks below come before its decoder sees a byte, sizes its output with
+// [Header.Plan], and reserves its memory from a Transformer's budget with
+// [Transformer.Reserve].
+//
 // # Abuse and decompression bombs
 //
 // A 33-byte PNG header can claim 50 gigapixels. Before any pixel is

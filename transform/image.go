@@ -265,13 +265,13 @@ func sized(op resizeOp, sw, sh, w, h int) resizing {
 func (p resizing) apply(img image.Image, bg color.Color) image.Image {
 	switch p.op {
 	case scaleTo:
-		return imaging.Resize(img, p.w, p.h, filter)
+		return resize(img, img.Bounds(), p.w, p.h)
 	case cover:
 		return fill(img, p.w, p.h)
 	case pad:
 		fitted := img
 		if b := img.Bounds(); b.Dx() != p.fw || b.Dy() != p.fh {
-			fitted = imaging.Resize(img, p.fw, p.fh, filter)
+			fitted = resize(img, b, p.fw, p.fh)
 		}
 		return imaging.PasteCenter(imaging.New(p.w, p.h, bg), fitted)
 	}
@@ -319,7 +319,25 @@ func fill(img image.Image, w, h int) image.Image {
 	if !ok || b.Dx() < 100 || b.Dy() < 100 {
 		return imaging.Fill(img, w, h, imaging.Center, filter)
 	}
-	return imaging.Resize(sub.SubImage(coverCrop(b.Dx(), b.Dy(), w, h).Add(b.Min)), w, h, filter)
+	c := coverCrop(b.Dx(), b.Dy(), w, h).Add(b.Min)
+	if shrinkable(img) {
+		return resize(img, c, w, h)
+	}
+	return imaging.Resize(sub.SubImage(c), w, h, filter)
+}
+
+// resize resizes the part r of img to w×h: a YCbCr image much larger
+// than w×h in two stages (see shrink.go), anything else with imaging.
+func resize(img image.Image, r image.Rectangle, w, h int) image.Image {
+	if f := shrinkFactor(r.Dx(), r.Dy(), w, h); f > 1 && shrinkable(img) {
+		return imaging.Resize(shrinkYCbCr(img.(*image.YCbCr), r, f), w, h, filter)
+	}
+	if r != img.Bounds() {
+		img = img.(interface {
+			SubImage(image.Rectangle) image.Image
+		}).SubImage(r)
+	}
+	return imaging.Resize(img, w, h, filter)
 }
 
 // coverCrop is the centred part of a sw×sh source with the aspect ratio
@@ -335,12 +353,18 @@ func coverCrop(sw, sh, w, h int) image.Rectangle {
 	return image.Rect(x, y, x+cw, y+ch).Intersect(image.Rect(0, 0, sw, sh))
 }
 
-// resizeCost is what imaging.Resize allocates from sw×sh to w×h: the
-// result, and the horizontal pass's when both sides change.
+// resizeCost is what resize allocates from sw×sh to w×h: imaging.Resize's
+// result, and the horizontal pass's when both sides change, and, should
+// the source be YCbCr, its average over blocks first (which makes the
+// horizontal pass smaller; it is counted at full size, since whether the
+// decoder gives YCbCr is not known from the plan).
 func resizeCost(sw, sh, w, h int) int64 {
 	n := nrgbaBytes(w, h)
 	if w != sw && h != sh {
 		n += nrgbaBytes(w, sh)
+	}
+	if f := shrinkFactor(sw, sh, w, h); f > 1 {
+		n += nrgbaBytes((sw+f-1)/f, (sh+f-1)/f)
 	}
 	return n
 }

@@ -35,8 +35,12 @@ func New(lim Limits) *Transformer {
 // would wait for ever; it is refused with ErrTooManyPixels.
 func (t *Transformer) reserve(ctx context.Context, h *header, n int64, fn func() error) error {
 	if n > t.lim.MaxMemory {
-		return fmt.Errorf("%w: %d×%d needs about %d MiB to transform, over the memory budget of %d MiB",
-			ErrTooManyPixels, h.cfg.Width, h.cfg.Height, mib(n), mib(t.lim.MaxMemory))
+		what := "the image"
+		if h != nil {
+			what = fmt.Sprintf("%d×%d", h.cfg.Width, h.cfg.Height)
+		}
+		return fmt.Errorf("%w: %s needs about %d MiB to transform, over the memory budget of %d MiB",
+			ErrTooManyPixels, what, mib(n), mib(t.lim.MaxMemory))
 	}
 	t.waiting.Add(1)
 	err := t.sem.Acquire(ctx, n)

@@ -42,8 +42,9 @@
 // -thumbs N measures thumbnailing instead of the benchmark: it generates N
 // different JPEGs of -thumbs-source pixels (4000x3000) once, then makes
 // their 256×256 cover thumbnails, -reps times (3 unless given), with
-// Carcosa's transform.Image in a child process (this binary, re-executed
-// as "thumbs-worker", one image after another, or -thumbs-parallel at
+// Carcosa's pure-Go engine and, when built with cgo, its libvips engine
+// (transform/vips), each in a child process (this binary, re-executed as
+// "thumbs-worker", one image after another, or -thumbs-parallel at
 // once), with one vipsthumbnail process over all the files, and with one
 // vipsthumbnail process per file. It reports the medians of
 // thumbnails/s, wall and CPU seconds and peak RSS (each child's rusage
@@ -250,7 +251,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.clamd, "clamd", os.Getenv("CARCOSA_TEST_CLAMD"), "clamd `address` (tcp://host:port, host:port or unix:///path) for the kinds clamdscan, scan-client and carcosa-clamd; its MaxFileSize, MaxScanSize and StreamMaxLength must cover the largest upload")
 	fs.IntVar(&cfg.goroutines, "goroutines", 0, "instead of the benchmark, run this many small scans through Carcosa's clamd client at -clamd, 8 at once, and report the goroutines before and after")
 	fs.StringVar(&cfg.s3, "s3", os.Getenv("CARCOSA_TEST_S3_ENDPOINT"), "S3 `endpoint` (such as a MinIO at http://127.0.0.1:9000) for the kinds tusd-s3 and carcosa-s3; credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-	fs.IntVar(&cfg.thumbs, "thumbs", 0, "instead of the benchmark, generate this many JPEGs of -thumbs-source and time their 256×256 thumbnails through Carcosa's transform.Image and through vipsthumbnail, each in a process of its own; -reps defaults to 3")
+	fs.IntVar(&cfg.thumbs, "thumbs", 0, "instead of the benchmark, generate this many JPEGs of -thumbs-source and time their 256×256 thumbnails through Carcosa's engines (pure Go, and libvips when built with cgo) and through vipsthumbnail, each in a process of its own; -reps defaults to 3")
 	thumbsSource := fs.String("thumbs-source", "4000x3000", "`WIDTHxHEIGHT` of the JPEGs of -thumbs")
 	fs.IntVar(&cfg.thumbsParallel, "thumbs-parallel", 1, "thumbnails Carcosa makes at once in -thumbs")
 	fs.IntVar(&cfg.decodeMemory, "decode-memory", 0, "instead of the benchmark, transform this many large PNGs of -decode-memory-source at once, with transform.Limits.MaxMemory at its default and with no budget, each in a process of its own, and report their peak RSS; -reps defaults to 3")

@@ -19,9 +19,10 @@ import (
 	"time"
 )
 
-// -thumbs measures thumbnailing: Carcosa's transform.Image beside libvips'
-// vipsthumbnail, on the same generated JPEGs, each in a process of its own
-// so that both are measured the same way, from outside.
+// -thumbs measures thumbnailing: Carcosa's engines (the pure-Go one, and
+// libvips' when built with cgo) beside libvips' vipsthumbnail, on the same
+// generated JPEGs, each in a process of its own so that all are measured
+// the same way, from outside.
 //
 // A child's peak RSS is its VmHWM, read from /proc/PID/status when it
 // stops at its exit under ptrace (PTRACE_O_TRACEEXIT), before its memory
@@ -40,8 +41,8 @@ type thumbsKind struct {
 }
 
 var thumbsKinds = []thumbsKind{
-	{Name: "carcosa", run: (*thumbsRun).runCarcosa,
-		Doc: "this binary re-executed as `thumbs-worker`: `transform.Image` of each file in turn (`Spec{Width: 256, Height: 256, Fit: Cover, Format: JPEG}`, default `Limits`), written to a file; Go's `image/jpeg` decodes the full 12 MP."},
+	{Name: "carcosa", run: carcosaKind("go"),
+		Doc: "this binary re-executed as `thumbs-worker -engine go`: the pure-Go engine (`transform.New(Limits{})`), `Image` of each file in turn (`Spec{Width: 256, Height: 256, Fit: Cover, Format: JPEG}`, default `Limits`), written to a file; Go's `image/jpeg` decodes the full 12 MP."},
 	{Name: "vipsthumbnail", run: (*thumbsRun).runVips,
 		Doc: "one `vipsthumbnail --size 256x256 --smartcrop centre -o OUT/%s.jpg[Q=82] FILE…` over all the files (Q=82 is transform.DefaultQuality); libvips threads as it does by default (one thread per core) and shrinks JPEGs on load."},
 	{Name: "vipsthumbnail-each", run: (*thumbsRun).runVipsEach,
@@ -183,12 +184,19 @@ func (t *thumbsRun) runOne(ctx context.Context, k thumbsKind, rep int) (err erro
 	return nil
 }
 
-func (t *thumbsRun) runCarcosa(ctx context.Context, out string) (childUsage, error) {
+// carcosaKind runs thumbs-worker with the engine named engine.
+func carcosaKind(engine string) func(t *thumbsRun, ctx context.Context, out string) (childUsage, error) {
+	return func(t *thumbsRun, ctx context.Context, out string) (childUsage, error) {
+		return t.runCarcosa(ctx, engine, out)
+	}
+}
+
+func (t *thumbsRun) runCarcosa(ctx context.Context, engine, out string) (childUsage, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return childUsage{}, err
 	}
-	u, output, err := t.runTraced(ctx, exe, "thumbs-worker", "-in", t.src, "-out", out, "-parallel", strconv.Itoa(t.cfg.thumbsParallel))
+	u, output, err := t.runTraced(ctx, exe, "thumbs-worker", "-engine", engine, "-in", t.src, "-out", out, "-parallel", strconv.Itoa(t.cfg.thumbsParallel))
 	if err != nil {
 		return u, fmt.Errorf("thumbs-worker: %w: %s", err, output)
 	}
@@ -387,15 +395,25 @@ func (t *thumbsRun) writeReport(w io.Writer, vips string) {
 	for _, k := range thumbsKinds {
 		tab.header = append(tab.header, k.Name)
 	}
-	tab.header = append(tab.header, "carcosa/vipsthumbnail", "better")
+	var ours []string // the kinds compared with vipsthumbnail
+	for _, k := range thumbsKinds {
+		if strings.HasPrefix(k.Name, "carcosa") {
+			ours = append(ours, k.Name)
+			tab.header = append(tab.header, k.Name+"/vipsthumbnail")
+		}
+	}
+	tab.header = append(tab.header, "better")
 	images := fmt.Sprintf("%d × %d×%d", len(t.files), cfg.thumbsWidth, cfg.thumbsHeight)
 	for _, f := range thumbsFigures {
 		row := []string{images, f.label}
 		for _, k := range thumbsKinds {
 			row = append(row, formatFloat(median(t.results[k.Name][f.key]), f.digits))
 		}
-		ratio := median(t.results["carcosa"][f.key]) / median(t.results["vipsthumbnail"][f.key])
-		row = append(row, formatFloat(ratio, 2), betterWord(f))
+		for _, name := range ours {
+			ratio := median(t.results[name][f.key]) / median(t.results["vipsthumbnail"][f.key])
+			row = append(row, formatFloat(ratio, 2))
+		}
+		row = append(row, betterWord(f))
 		tab.rows = append(tab.rows, row)
 	}
 	tab.writeMarkdown(w)

@@ -32,22 +32,32 @@ var thumbSpec = transform.Spec{Width: 256, Height: 256, Fit: transform.Cover, Fo
 
 // thumbsWorker is the hidden subcommand that thumbnails with Carcosa:
 //
-//	carcosa-bench thumbs-worker -in DIR -out DIR [-parallel N]
+//	carcosa-bench thumbs-worker [-engine go|vips] -in DIR -out DIR [-parallel N]
 //
 // It makes thumbSpec of every *.jpg in -in, in name order, into a file of
-// the same name in -out, -parallel at once. Before the first it prints its
-// peak RSS so far (VmHWM) on stdout as "rss-start BYTES".
+// the same name in -out, -parallel at once, with one engine of default
+// Limits. Before the first it prints its peak RSS so far (VmHWM) on stdout
+// as "rss-start BYTES".
 func thumbsWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("carcosa-bench thumbs-worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	in := fs.String("in", "", "directory of the source JPEGs")
 	out := fs.String("out", "", "directory for the thumbnails")
 	parallel := fs.Int("parallel", 1, "thumbnails made at once")
+	engineName := fs.String("engine", "go", "the transform.Engine: go, or vips when built with cgo")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *in == "" || *out == "" || *parallel < 1 {
 		return errors.New("thumbs-worker: needs -in, -out and a positive -parallel")
+	}
+	newEngine, ok := thumbsEngines[*engineName]
+	if !ok {
+		return fmt.Errorf("thumbs-worker: no engine %q in this build", *engineName)
+	}
+	eng, err := newEngine()
+	if err != nil {
+		return err
 	}
 	files, err := sourceJPEGs(*in)
 	if err != nil {
@@ -63,7 +73,7 @@ func thumbsWorker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return forEach(ctx, *parallel, len(files), func() func(i int) error {
 		return func(i int) error {
 			name := files[i]
-			if err := thumbnailFile(ctx, filepath.Join(*in, name), filepath.Join(*out, name)); err != nil {
+			if err := thumbnailFile(ctx, eng, filepath.Join(*in, name), filepath.Join(*out, name)); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
 			return nil
@@ -71,8 +81,14 @@ func thumbsWorker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	})
 }
 
-// thumbnailFile writes thumbSpec of the image at src to dst.
-func thumbnailFile(ctx context.Context, src, dst string) error {
+// thumbsEngines make the engines of thumbs-worker by name; thumbs_vips.go
+// adds libvips' when built with cgo.
+var thumbsEngines = map[string]func() (transform.Engine, error){
+	"go": func() (transform.Engine, error) { return transform.New(transform.Limits{}), nil },
+}
+
+// thumbnailFile writes thumbSpec of the image at src to dst with eng.
+func thumbnailFile(ctx context.Context, eng transform.Engine, src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -83,7 +99,7 @@ func thumbnailFile(ctx context.Context, src, dst string) error {
 		return err
 	}
 	w := bufio.NewWriter(out)
-	mime, err := transform.Image(ctx, in, thumbSpec, transform.Limits{}, w)
+	mime, err := eng.Image(ctx, in, thumbSpec, w)
 	if err == nil {
 		err = w.Flush()
 	}

@@ -34,11 +34,12 @@ import (
 //     ".carcosa-cache/<sha256>/<spec>", identical concurrent requests render
 //     once, and a bounded pool keeps transforms from starving uploads.
 //
-// Every decode checks the pixel budget (Config.TransformLimits) from the
-// image's header first, so a decompression bomb is refused before any
-// pixel is decoded, then reserves the memory it will take from one budget
-// (TransformLimits.MaxMemory) that all the Router's transforms, both
-// kinds, share. A video's poster frame is decoded by ffmpeg, in a process
+// Every decode, whichever engine makes it (Config.ImageEngine: pure Go by
+// default, or libvips), checks the pixel budget (Config.TransformLimits)
+// from the image's header first, so a decompression bomb is refused
+// before any pixel is decoded, then reserves the memory it will take from
+// one budget (TransformLimits.MaxMemory) that all the Router's
+// transforms, both kinds, share. A video's poster frame is decoded by ffmpeg, in a process
 // of its own, outside that budget; the derivatives made from it are not.
 
 // derivativeName is the form of a derivative's or preset's name.
@@ -82,31 +83,29 @@ func Transformable(mime string) bool {
 
 // Pool runs transforms on a bounded pool, within one memory budget.
 type Pool struct {
-	lim   transform.Limits
-	tf    *transform.Transformer
+	eng   transform.Engine
 	video transform.Video // nil: no posters
 	slots chan struct{}
 	group singleflight.Group
 }
 
 // New returns a Pool that runs at most workers transforms at once, all
-// within lim, and makes videos' poster frames with video (nil: videos get
-// none).
-func New(lim transform.Limits, workers int, video transform.Video) *Pool {
+// with eng, within its limits, and makes videos' poster frames with video
+// (nil: videos get none).
+func New(eng transform.Engine, workers int, video transform.Video) *Pool {
 	return &Pool{
-		lim:   lim,
-		tf:    transform.New(lim),
+		eng:   eng,
 		video: video,
 		slots: make(chan struct{}, workers),
 	}
 }
 
 // Limits are the limits every transform of the pool keeps within.
-func (p *Pool) Limits() transform.Limits { return p.lim }
+func (p *Pool) Limits() transform.Limits { return p.eng.Limits() }
 
-// Transformer is the transformer that renders within the pool's limits;
-// call it from the do function of Render, so that it runs in a slot.
-func (p *Pool) Transformer() *transform.Transformer { return p.tf }
+// Engine is the engine that renders within the pool's limits; call it
+// from the do function of Render, so that it runs in a slot.
+func (p *Pool) Engine() transform.Engine { return p.eng }
 
 // Video makes videos' poster frames; nil when videos get no derivatives.
 func (p *Pool) Video() transform.Video { return p.video }

@@ -64,7 +64,7 @@ func (eng *Engine) derivativesStep(ctx context.Context, h Route, rec *store.Uplo
 	}
 	for name, spec := range specs {
 		out, err := eng.images.Render(ctx, src, func(in io.Reader, w io.Writer) (string, error) {
-			return eng.images.Transformer().Image(ctx, in, spec, w)
+			return eng.images.Engine().Image(ctx, in, spec, w)
 		})
 		if err != nil {
 			return fail(err)
@@ -105,7 +105,7 @@ func (eng *Engine) rewriteStep(ctx context.Context, h Route, rec *store.Upload) 
 		return nil, err
 	}
 	out, err := eng.images.Render(ctx, imaging.OpenStored(ctx, bk, rec.Key), func(in io.Reader, w io.Writer) (string, error) {
-		return eng.images.Transformer().Rewrite(ctx, in, w)
+		return eng.images.Engine().Rewrite(ctx, in, w)
 	})
 	if err != nil {
 		if te := imaging.MapError(err); te != err {

@@ -100,7 +100,7 @@ func newFixture(t *testing.T, p lifecycle.Policy) *fixture {
 		Store:    f.store,
 		Buckets:  lifecycle.NewBuckets(map[string]storage.Storage{"": b}, func(lifecycle.Placement) string { return "" }, nil),
 		Queue:    queue.NewMemory(&queue.MemoryOptions{Logger: log}),
-		Images:   imaging.New(transform.Limits{MaxPixels: 1 << 20, MaxMemory: 64 << 20, MaxSide: 1024, MaxInputBytes: 1 << 20, MaxOutputBytes: 1 << 20}, 1, nil),
+		Images:   imaging.New(transform.New(transform.Limits{MaxPixels: 1 << 20, MaxMemory: 64 << 20, MaxSide: 1024, MaxInputBytes: 1 << 20, MaxOutputBytes: 1 << 20}), 1, nil),
 		Observer: f.events,
 		Log:      log,
 		Routes: func(name string) (lifecycle.Route, bool) {

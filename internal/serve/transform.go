@@ -95,7 +95,7 @@ func (f *Files) serveTransform(w http.ResponseWriter, req *http.Request, rec *st
 	images := f.o.Images
 	res, err := images.Shared(key, func() (imaging.Rendered, error) {
 		out, err := images.Render(ctx, imaging.OpenStored(ctx, bk, rec.Key), func(in io.Reader, w io.Writer) (string, error) {
-			return images.Transformer().Image(ctx, in, spec, w)
+			return images.Engine().Image(ctx, in, spec, w)
 		})
 		if err != nil {
 			return imaging.Rendered{}, imaging.MapError(err)
