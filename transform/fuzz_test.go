@@ -46,7 +46,7 @@ func FuzzImage(f *testing.F) {
 	f.Add(withExif(encodeJPEG(f, gradient(8, 4)), 6), uint8(4), uint8(0), uint8(3))
 	lim := Limits{MaxPixels: 1 << 16, MaxSide: 64, MaxInputBytes: 1 << 16, MaxOutputBytes: 1 << 16}
 	fits := []Fit{"", Cover, Contain, Fill, Inside}
-	formats := []Format{"", JPEG, PNG, GIF}
+	formats := []Format{"", JPEG, PNG, GIF, WebP, AVIF, Auto}
 	f.Fuzz(func(t *testing.T, data []byte, w, h, mode uint8) {
 		s := Spec{
 			Width:  int(w) % (lim.MaxSide + 1),
