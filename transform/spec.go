@@ -20,7 +20,7 @@ const (
 	Cover Fit = "cover"
 	// Contain scales the source to fit within width×height (enlarging it
 	// if smaller) and pads it, centred, to exactly width×height with a
-	// background: white for JPEG, transparent for PNG and GIF.
+	// background: white for JPEG, transparent for PNG, GIF, WebP and AVIF.
 	Contain Fit = "contain"
 	// Fill stretches the source to exactly width×height.
 	Fill Fit = "fill"
