@@ -50,8 +50,9 @@
 // bytes a pixel), and that is reserved from the memory budget like the
 // rest; see encodeModernCost. The first encode of each compiles its
 // module, a second or two. Where a system libwebp.so or libavif.so can be
-// loaded, those packages use it instead; build with the tag nodynamic to
-// keep to WebAssembly.
+// loaded, those packages use it instead, through purego, which makes even
+// a CGO_ENABLED=0 binary dynamically linked against libc; build with the
+// tag nodynamic to keep to WebAssembly and a static binary.
 //
 // # Abuse and decompression bombs
 //

@@ -15,9 +15,10 @@ import (
 // returns; the compiled module is kept for the life of the process, and
 // compiling it costs the first call of each format a second or more. The
 // packages use a system libwebp or libavif instead when one can be loaded
-// (dlopen through purego, still without cgo); building with the tag
-// nodynamic keeps them to WebAssembly. An encoder that has begun does not
-// stop for a context.
+// (dlopen through purego, still without cgo, but linking the binary
+// dynamically against libc); building with the tag nodynamic keeps them
+// to WebAssembly and the binary static. An encoder that has begun does
+// not stop for a context.
 
 // encodeWebP writes img as lossy WebP. Quality goes to libwebp as it is:
 // libwebp's scale was drawn up to match libjpeg's, so q=82 gives WebP
