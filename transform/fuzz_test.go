@@ -13,7 +13,7 @@ import (
 // seeds are in the code and under testdata/fuzz.
 
 func FuzzParseQuery(f *testing.F) {
-	for _, q := range []string{"", "w=256&h=256&fit=cover&fm=jpeg&q=82", "w=100000", "fm=webp", "w=1&w=2", "fit=inside&h=0"} {
+	for _, q := range []string{"", "w=256&h=256&fit=cover&fm=jpeg&q=82", "w=100000", "fm=webp", "fm=auto&q=1", "fm=avif&fm=avif", "w=1&w=2", "fit=inside&h=0"} {
 		f.Add(q)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
