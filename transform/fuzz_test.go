@@ -44,6 +44,8 @@ func FuzzImage(f *testing.F) {
 	f.Add(animation(f, 8, 8, 3), uint8(20), uint8(0), uint8(13))
 	f.Add(pngBomb(5000, 5000), uint8(1), uint8(1), uint8(1))
 	f.Add(withExif(encodeJPEG(f, gradient(8, 4)), 6), uint8(4), uint8(0), uint8(3))
+	f.Add(encodePNG(f, gradient(16, 12)), uint8(9), uint8(0), uint8(22))  // WebP, contain
+	f.Add(encodeJPEG(f, gradient(16, 12)), uint8(7), uint8(7), uint8(25)) // AVIF
 	lim := Limits{MaxPixels: 1 << 16, MaxSide: 64, MaxInputBytes: 1 << 16, MaxOutputBytes: 1 << 16}
 	fits := []Fit{"", Cover, Contain, Fill, Inside}
 	formats := []Format{"", JPEG, PNG, GIF, WebP, AVIF, Auto}
