@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gen2brain/avif"
@@ -130,6 +131,29 @@ func TestQualityChangesModernOutput(t *testing.T) {
 			t.Errorf("%s: q=20 gives %d bytes, q=95 %d; want fewer", f, lo, hi)
 		}
 	}
+}
+
+// TestModernConcurrent: each call instantiates the encoder's module
+// afresh, so calls at the same time do not share its memory.
+func TestModernConcurrent(t *testing.T) {
+	t.Parallel()
+	src := encodePNG(t, gradient(200, 150))
+	var wg sync.WaitGroup
+	for i := range 6 {
+		f := []Format{WebP, AVIF}[i%2]
+		wg.Go(func() {
+			var out bytes.Buffer
+			if _, err := Image(context.Background(), bytes.NewReader(src), Spec{Width: 40 + i, Format: f}, Limits{}, &out); err != nil {
+				t.Errorf("%s: %v", f, err)
+				return
+			}
+			cfg, _, err := image.DecodeConfig(&out)
+			if err != nil || cfg.Width != 40+i {
+				t.Errorf("%s: %+v, %v; want %d wide", f, cfg, err, 40+i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestAVIFQuality(t *testing.T) {
