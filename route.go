@@ -83,7 +83,11 @@ type Route[I, M any] struct {
 	// Config.TransformLimits is rejected (image_too_large, image_corrupt).
 	// Names are 1-32 lowercase letters, digits, '-' and '_'. A derivative
 	// may be WebP or AVIF (Format transform.WebP, transform.AVIF) but not
-	// transform.Auto, which needs a request.
+	// transform.Auto, which needs a request. AVIF's encoder takes about 160
+	// bytes of the memory budget an output pixel: under the default
+	// TransformLimits, an AVIF derivative of more than about a megapixel
+	// (1280×960 from a 12 MP photo) gets its file rejected as
+	// image_too_large.
 	Derivatives map[string]transform.Spec
 
 	// Presets are named on-the-fly transforms: GET B/files/{key}?preset=name.
