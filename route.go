@@ -85,9 +85,9 @@ type Route[I, M any] struct {
 	// may be WebP or AVIF (Format transform.WebP, transform.AVIF) but not
 	// transform.Auto, which needs a request. AVIF's encoder takes about 160
 	// bytes of the memory budget an output pixel: under the default
-	// TransformLimits, an AVIF derivative of more than about a megapixel
-	// (1280×960 from a 12 MP photo) gets its file rejected as
-	// image_too_large.
+	// TransformLimits, 1280×960 from a 12 MP photo fits (248 of 256 MiB)
+	// and 1400×1050 does not, and a derivative that does not fit gets its
+	// file rejected as image_too_large.
 	Derivatives map[string]transform.Spec
 
 	// Presets are named on-the-fly transforms: GET B/files/{key}?preset=name.
