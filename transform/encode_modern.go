@@ -21,9 +21,9 @@ import (
 // not stop for a context.
 
 // encodeWebP writes img as lossy WebP. Quality goes to libwebp as it is:
-// libwebp's scale was drawn up to match libjpeg's, so q=82 gives WebP
-// about as good as JPEG at q=82, a quarter to a third smaller. Method 4
-// is libwebp's default balance of speed and size. Transparency is kept.
+// its scale is meant to be read like libjpeg's, so the same q serves both
+// (carcosa-bench -encode measures the sizes). Method 4 is libwebp's
+// default balance of speed and size. Transparency is kept.
 func encodeWebP(w io.Writer, img image.Image, quality int) error {
 	return webp.Encode(w, img, webp.Options{Quality: quality, Method: webp.DefaultMethod})
 }
@@ -40,7 +40,7 @@ func encodeAVIF(w io.Writer, img image.Image, quality int) error {
 
 // avifQuality maps a Spec's quality to libavif's. AVIF holds up far better
 // than JPEG at the same number, so the scale is bent: DefaultQuality (82)
-// becomes 60, libavif's own default and about as good as JPEG at 82;
+// becomes 60, libavif's own default;
 // 100 stays 100 (the least loss libavif has); the rest follows linearly
 // on either side.
 func avifQuality(q int) int {
