@@ -81,12 +81,20 @@ type Route[I, M any] struct {
 	// are made after the scan, stored beside the file, listed in its
 	// record and deleted with it. An image that cannot be decoded within
 	// Config.TransformLimits is rejected (image_too_large, image_corrupt).
-	// Names are 1-32 lowercase letters, digits, '-' and '_'.
+	// Names are 1-32 lowercase letters, digits, '-' and '_'. A derivative
+	// may be WebP or AVIF (Format transform.WebP, transform.AVIF) but not
+	// transform.Auto, which needs a request. AVIF's encoder takes about 160
+	// bytes of the memory budget an output pixel: under the default
+	// TransformLimits, 1280×960 from a 12 MP photo fits (248 of 256 MiB)
+	// and 1400×1050 does not, and a derivative that does not fit gets its
+	// file rejected as image_too_large.
 	Derivatives map[string]transform.Spec
 
 	// Presets are named on-the-fly transforms: GET B/files/{key}?preset=name.
-	// Other transforms need parameters signed by Router.TransformURL,
-	// unless PresetsOnly refuses them.
+	// A preset of Format transform.Auto gives each client AVIF, WebP or the
+	// source's format by its Accept header. Other transforms need
+	// parameters signed by Router.TransformURL, unless PresetsOnly refuses
+	// them.
 	Presets     map[string]transform.Spec
 	PresetsOnly bool
 
@@ -215,6 +223,10 @@ func handle[I, M any](r *Router, name string, rt Route[I, M]) error {
 			}
 			if err := sp.Validate(r.images.Limits()); err != nil {
 				return fmt.Errorf("route %q: %s[%q]: %v", name, kind, n, err)
+			}
+			if kind == "Derivatives" && sp.Format == transform.Auto {
+				// A derivative is made once, before any client asks for it.
+				return fmt.Errorf("route %q: Derivatives[%q]: format auto needs a request's Accept header; use it in Presets or transform URLs", name, n)
 			}
 		}
 	}

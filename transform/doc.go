@@ -4,7 +4,7 @@
 // # Transforms
 //
 // A [Spec] says what to make: a width and height, how to [Fit] the source
-// to them, an output [Format] and a JPEG quality. [ParseQuery] reads one
+// to them, an output [Format] and a quality. [ParseQuery] reads one
 // from URL parameters (w, h, fit, fm, q), [Spec.Canonical] writes it as a
 // string for storage keys, and [Sign] and [Verify] let an application issue
 // transform URLs that nobody else can forge, as imgproxy does. [Image]
@@ -17,7 +17,7 @@
 //
 //	cover    exactly w×h; scaled to cover it, the centre cropped (default)
 //	contain  exactly w×h; scaled to fit within it (enlarged if smaller), padded
-//	         with white (JPEG) or transparency (PNG, GIF)
+//	         with white (JPEG) or transparency (PNG, GIF, WebP, AVIF)
 //	fill     exactly w×h; stretched
 //	inside   within w×h, keeping the aspect ratio; never enlarged
 //
@@ -28,13 +28,31 @@
 // # Formats
 //
 // JPEG, PNG, GIF and WebP are decoded, and nothing else, whatever other
-// packages register with the image package. Output is JPEG, PNG or GIF,
-// from the standard library's encoders: there is no WebP or AVIF encoder in
-// pure Go (golang.org/x/image/webp decodes only), and this package uses no
-// cgo, so fm=webp and fm=avif are refused. Without a format, the output
-// keeps the source's, and a WebP source becomes JPEG, its transparency
-// flattened onto white. An animated GIF is turned into its first frame by
-// Image and kept whole by Rewrite.
+// packages register with the image package (this one's imports register
+// WebP and AVIF decoders there; it does not use them). Output is JPEG, PNG
+// or GIF, from the standard library's encoders, or WebP or AVIF, from
+// libwebp and libavif compiled to WebAssembly and run by wazero
+// (github.com/gen2brain/webp and github.com/gen2brain/avif), so that this
+// package needs no cgo. Quality is JPEG's and libwebp's as given; libavif's
+// is bent so that DefaultQuality gives its default, 60. Without a format,
+// the output keeps the source's, and a WebP source becomes JPEG, its
+// transparency flattened onto white; WebP and AVIF keep transparency. An
+// animated GIF is turned into its first frame by Image and kept whole by
+// Rewrite.
+//
+// [Auto] is a format chosen per request: [Negotiate] resolves it from an
+// Accept header (AVIF, else WebP, else as without a format) before the
+// transform, and the caller keys its cache on the resolved Spec and sends
+// "Vary: Accept". Its canonical form is "accept", apart from the "auto" of
+// an empty Format, so a signature names one or the other.
+//
+// WebP and AVIF encoders allocate far more than image/jpeg (AVIF about 160
+// bytes a pixel), and that is reserved from the memory budget like the
+// rest; see encodeModernCost. The first encode of each compiles its
+// module, a second or two. Where a system libwebp.so or libavif.so can be
+// loaded, those packages use it instead, through purego, which makes even
+// a CGO_ENABLED=0 binary dynamically linked against libc; build with the
+// tag nodynamic to keep to WebAssembly and a static binary.
 //
 // # Engines
 //

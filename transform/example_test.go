@@ -60,3 +60,25 @@ func ExampleTransformer() {
 	// Output:
 	// image/png 30 20
 }
+
+func ExampleNegotiate() {
+	// fm=auto in a signed URL: the signature covers "auto"; each request
+	// resolves it from its Accept header before the transform, and the
+	// cache key is the resolved spec's. The response says "Vary: Accept".
+	q, _ := url.ParseQuery("w=64&fm=auto")
+	spec, _ := transform.ParseQuery(q, transform.Limits{})
+	fmt.Println(spec.Canonical())
+	for _, accept := range []string{
+		"image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8", // a current browser
+		"image/webp,*/*", // one without AVIF
+		"*/*",            // curl
+	} {
+		s := transform.Negotiate(spec, accept)
+		fmt.Printf("%q %s\n", s.Format, s.Canonical())
+	}
+	// Output:
+	// w64_h0_cover_accept_q82
+	// "avif" w64_h0_cover_avif_q82
+	// "webp" w64_h0_cover_webp_q82
+	// "" w64_h0_cover_auto_q82
+}

@@ -13,7 +13,7 @@ import (
 // seeds are in the code and under testdata/fuzz.
 
 func FuzzParseQuery(f *testing.F) {
-	for _, q := range []string{"", "w=256&h=256&fit=cover&fm=jpeg&q=82", "w=100000", "fm=webp", "w=1&w=2", "fit=inside&h=0"} {
+	for _, q := range []string{"", "w=256&h=256&fit=cover&fm=jpeg&q=82", "w=100000", "fm=webp", "fm=auto&q=1", "fm=avif&fm=avif", "w=1&w=2", "fit=inside&h=0"} {
 		f.Add(q)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -44,9 +44,11 @@ func FuzzImage(f *testing.F) {
 	f.Add(animation(f, 8, 8, 3), uint8(20), uint8(0), uint8(13))
 	f.Add(pngBomb(5000, 5000), uint8(1), uint8(1), uint8(1))
 	f.Add(withExif(encodeJPEG(f, gradient(8, 4)), 6), uint8(4), uint8(0), uint8(3))
+	f.Add(encodePNG(f, gradient(16, 12)), uint8(9), uint8(0), uint8(22))  // WebP, contain
+	f.Add(encodeJPEG(f, gradient(16, 12)), uint8(7), uint8(7), uint8(25)) // AVIF
 	lim := Limits{MaxPixels: 1 << 16, MaxSide: 64, MaxInputBytes: 1 << 16, MaxOutputBytes: 1 << 16}
 	fits := []Fit{"", Cover, Contain, Fill, Inside}
-	formats := []Format{"", JPEG, PNG, GIF}
+	formats := []Format{"", JPEG, PNG, GIF, WebP, AVIF, Auto}
 	f.Fuzz(func(t *testing.T, data []byte, w, h, mode uint8) {
 		s := Spec{
 			Width:  int(w) % (lim.MaxSide + 1),

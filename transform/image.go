@@ -68,7 +68,7 @@ func (t *Transformer) Image(ctx context.Context, r io.Reader, s Spec, w io.Write
 		return "", err
 	}
 	format := s.Format
-	if format == "" {
+	if format == "" || format == Auto {
 		format = sourceFormat(h.format)
 	}
 	sw, sh := h.size()
@@ -399,6 +399,10 @@ func encode(w io.Writer, img image.Image, format Format, quality int) error {
 			opts.Quantizer = transparentPalette{}
 		}
 		return gif.Encode(w, img, opts)
+	case WebP:
+		return encodeWebP(w, img, quality)
+	case AVIF:
+		return encodeAVIF(w, img, quality)
 	default:
 		if !opaque(img) {
 			img = flatten(img, color.White)

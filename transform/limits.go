@@ -18,8 +18,9 @@ type Limits struct {
 	// the decoded image in the decoder's own form (4 bytes a pixel for an
 	// RGB PNG, 1.5 for a 4:2:0 JPEG, 7.5 for a progressive one, twice as
 	// much for an interlaced PNG, every frame of a GIF in Rewrite), the
-	// images made to orient, resize, pad and encode it, and a GIF's file,
-	// read whole to count its frames. It leaves out the encoded output (at
+	// images made to orient, resize, pad and encode it (the WebP and AVIF
+	// encoders' own memory too: about 40 and 160 bytes an output pixel),
+	// and a GIF's file, read whole to count its frames. It leaves out the encoded output (at
 	// most MaxOutputBytes), the codecs' buffers of a few kilobytes, and
 	// the reader's own. An image whose estimate alone is over MaxMemory is
 	// refused with ErrTooManyPixels before it is decoded; with the

@@ -125,7 +125,7 @@ func (h *header) decodeCost(allFrames bool) int64 {
 // transparent is first flattened into an RGBA copy: 4 bytes a pixel
 // either way, unless the decoder's own image is encoded (direct). image/png
 // holds a deflate compressor's state, about 1 MiB; image/gif a paletted
-// copy.
+// copy; WebP and AVIF see encodeModernCost.
 func encodeCost(format Format, w, h int, direct bool) int64 {
 	px := int64(w) * int64(h)
 	switch format {
@@ -136,6 +136,8 @@ func encodeCost(format Format, w, h int, direct bool) int64 {
 		return 4 * px
 	case PNG:
 		return 1 << 20
+	case WebP, AVIF:
+		return encodeModernCost(format, w, h)
 	}
 	return px
 }

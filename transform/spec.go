@@ -20,7 +20,7 @@ const (
 	Cover Fit = "cover"
 	// Contain scales the source to fit within width×height (enlarging it
 	// if smaller) and pads it, centred, to exactly width×height with a
-	// background: white for JPEG, transparent for PNG and GIF.
+	// background: white for JPEG, transparent for PNG, GIF, WebP and AVIF.
 	Contain Fit = "contain"
 	// Fill stretches the source to exactly width×height.
 	Fill Fit = "fill"
@@ -36,9 +36,19 @@ const (
 	JPEG Format = "jpeg"
 	PNG  Format = "png"
 	GIF  Format = "gif"
+	// WebP is lossy WebP, with transparency kept (see encodeWebP).
+	WebP Format = "webp"
+	// AVIF is lossy AVIF, with transparency kept (see encodeAVIF).
+	AVIF Format = "avif"
+	// Auto lets the client's Accept header choose, per request, with
+	// Negotiate: AVIF if it accepts image/avif, else WebP if it accepts
+	// image/webp, else what an empty Format gives. Image, which sees no
+	// request, treats it as empty; a route's derivatives, made once for
+	// every client, may not use it.
+	Auto Format = "auto"
 )
 
-// DefaultQuality is the JPEG quality of a Spec whose Quality is zero.
+// DefaultQuality is the quality of a Spec whose Quality is zero.
 const DefaultQuality = 82
 
 // Spec is one transform. Zero Width or Height keeps the aspect ratio from
@@ -48,11 +58,12 @@ type Spec struct {
 	Width, Height int
 	Fit           Fit    // "" is Cover
 	Format        Format // "" is the source's format if JPEG, PNG or GIF, else JPEG
-	Quality       int    // JPEG quality 1..100; 0 is DefaultQuality
+	Quality       int    // JPEG, WebP and AVIF quality 1..100; 0 is DefaultQuality
 }
 
 // ParseQuery reads a Spec from the parameters w, h (0..lim.MaxSide), fit
-// (cover, contain, fill, inside), fm (jpeg, jpg, png, gif) and q (1..100)
+// (cover, contain, fill, inside), fm (jpeg, jpg, png, gif, webp, avif,
+// auto) and q (1..100)
 // of a URL query; other parameters are ignored, absent ones left zero. A
 // parameter given twice, empty or out of range is an error matching
 // ErrBadSpec whose text names it.
@@ -85,12 +96,10 @@ func ParseQuery(q url.Values, lim Limits) (Spec, error) {
 	case "":
 	case "jpeg", "jpg":
 		s.Format = JPEG
-	case "png", "gif":
+	case "png", "gif", "webp", "avif", "auto":
 		s.Format = Format(fm)
-	case "webp", "avif":
-		return Spec{}, fmt.Errorf("%w: fm=%s is not supported: no encoder without cgo; use jpeg, png or gif", ErrBadSpec, fm)
 	default:
-		return Spec{}, fmt.Errorf("%w: fm must be jpeg, png or gif", ErrBadSpec)
+		return Spec{}, fmt.Errorf("%w: fm must be jpeg, png, gif, webp, avif or auto", ErrBadSpec)
 	}
 	return s, nil
 }
@@ -134,7 +143,16 @@ func (f Fit) valid() bool {
 
 func (f Format) valid() bool {
 	switch f {
-	case JPEG, PNG, GIF:
+	case JPEG, PNG, GIF, WebP, AVIF, Auto:
+		return true
+	}
+	return false
+}
+
+// lossy reports whether Quality applies to f: Auto may turn out lossy.
+func (f Format) lossy() bool {
+	switch f {
+	case "", JPEG, WebP, AVIF, Auto:
 		return true
 	}
 	return false
@@ -152,7 +170,7 @@ func (s Spec) Validate(lim Limits) error {
 	case s.Fit != "" && !s.Fit.valid():
 		return fmt.Errorf("%w: fit must be cover, contain, fill or inside", ErrBadSpec)
 	case s.Format != "" && !s.Format.valid():
-		return fmt.Errorf("%w: format must be jpeg, png or gif", ErrBadSpec)
+		return fmt.Errorf("%w: format must be jpeg, png, gif, webp, avif or auto", ErrBadSpec)
 	case s.Quality < 0 || s.Quality > 100:
 		return fmt.Errorf("%w: quality must be from 1 to 100", ErrBadSpec)
 	}
@@ -173,8 +191,11 @@ func (s Spec) withDefaults() Spec {
 // Canonical returns s as a deterministic string with the defaults filled
 // in, such as "w256_h256_cover_jpeg_q82", for storage keys and signatures:
 // specs that give the same output give the same string. The format is
-// "auto" when it follows the source's, and the quality is left out where
-// it has no effect (PNG, GIF). It holds only [a-z0-9_], even for an
+// "auto" when it follows the source's (Format ""), for the keys made
+// before Auto existed, and "accept" for Auto, which a client's Accept
+// header resolves: a signature over one is not one over the other. The
+// quality is left out where it has no effect (PNG, GIF). It holds only
+// [a-z0-9_], even for an
 // invalid spec, which is written distinctly (negative numbers as "n1",
 // unknown names in hex) but which Validate refuses.
 func (s Spec) Canonical() string {
@@ -187,12 +208,15 @@ func (s Spec) Canonical() string {
 	b.WriteString("_")
 	b.WriteString(canonicalName(string(s.Fit), s.Fit.valid()))
 	b.WriteString("_")
-	if s.Format == "" {
+	switch s.Format {
+	case "":
 		b.WriteString("auto")
-	} else {
+	case Auto:
+		b.WriteString("accept")
+	default:
 		b.WriteString(canonicalName(string(s.Format), s.Format.valid()))
 	}
-	if s.Format == "" || s.Format == JPEG || !s.Format.valid() {
+	if s.Format.lossy() || !s.Format.valid() {
 		b.WriteString("_q")
 		b.WriteString(canonicalInt(s.Quality))
 	}

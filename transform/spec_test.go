@@ -22,6 +22,9 @@ func TestParseQuery(t *testing.T) {
 		{"h=4096&fit=contain&fm=png", Spec{Height: 4096, Fit: Contain, Format: PNG}, "w0_h4096_contain_png"},
 		{"w=10&h=20&fit=fill&fm=gif&q=5", Spec{10, 20, Fill, GIF, 5}, "w10_h20_fill_gif"},
 		{"w=007&other=x&sig=abc", Spec{Width: 7}, "w7_h0_cover_auto_q82"},
+		{"w=64&fm=webp", Spec{Width: 64, Format: WebP}, "w64_h0_cover_webp_q82"},
+		{"fm=avif&q=50", Spec{Format: AVIF, Quality: 50}, "w0_h0_cover_avif_q50"},
+		{"fm=auto", Spec{Format: Auto}, "w0_h0_cover_accept_q82"},
 	}
 	for _, tt := range tests {
 		q, err := url.ParseQuery(tt.query)
@@ -62,9 +65,9 @@ func TestParseQueryRefuses(t *testing.T) {
 		{"q=101", "q must be"},
 		{"fit=bogus", "fit must be"},
 		{"fit=COVER", "fit must be"},
-		{"fm=webp", "no encoder without cgo"},
-		{"fm=avif", "no encoder without cgo"},
-		{"fm=bmp", "fm must be"},
+		{"fm=bmp", "fm must be jpeg, png, gif, webp, avif or auto"},
+		{"fm=AVIF", "fm must be"},
+		{"fm=webp&fm=avif", "more than once"},
 	}
 	for _, tt := range tests {
 		q, err := url.ParseQuery(tt.query)
@@ -89,7 +92,8 @@ func TestValidate(t *testing.T) {
 		{Height: 4097},
 		{Width: 100000},
 		{Fit: "bogus"},
-		{Format: "webp"},
+		{Format: "bmp"},
+		{Format: "WEBP"},
 		{Quality: -1},
 		{Quality: 101},
 	}
@@ -98,7 +102,8 @@ func TestValidate(t *testing.T) {
 			t.Errorf("Validate(%+v) = %v, want ErrBadSpec", s, err)
 		}
 	}
-	good := []Spec{{}, {Width: 4096, Height: 4096, Fit: Fill, Format: GIF, Quality: 100}, {Quality: 1}}
+	good := []Spec{{}, {Width: 4096, Height: 4096, Fit: Fill, Format: GIF, Quality: 100}, {Quality: 1},
+		{Format: WebP}, {Format: AVIF, Quality: 30}, {Format: Auto}}
 	for _, s := range good {
 		if err := s.Validate(Limits{}); err != nil {
 			t.Errorf("Validate(%+v) = %v", s, err)
@@ -125,6 +130,8 @@ func TestCanonical(t *testing.T) {
 	specs := []Spec{
 		{}, {Width: 10}, {Height: 10}, {Width: 10, Fit: Inside}, {Format: JPEG}, {Quality: 50},
 		{Width: -10}, {Fit: "../../etc"}, {Format: "PNG"}, {Fit: "cover_x"}, {Quality: -5},
+		{Format: WebP}, {Format: WebP, Quality: 50}, {Format: AVIF}, {Format: AVIF, Quality: 50},
+		{Format: Auto}, {Format: Auto, Quality: 50}, {Format: "accept"},
 	}
 	seen := map[string]Spec{}
 	for _, s := range specs {

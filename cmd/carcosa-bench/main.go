@@ -51,6 +51,14 @@
 // Maxrss) as Markdown on stdout; vipsthumbnail must be in PATH (Debian:
 // libvips-tools).
 //
+// -encode N measures output formats instead of the benchmark: it
+// generates N JPEGs of -thumbs-source pixels, makes their 256×256 cover
+// thumbnails, and encodes each as JPEG, WebP and AVIF through
+// transform.Image, -reps times (3 unless given), in the bench's process,
+// one at a time. It reports the median milliseconds and KiB per image and
+// format, and the first call of each (which compiles the WebAssembly
+// encoders), as Markdown on stdout.
+//
 // -decode-memory N measures the memory budget of image transforms
 // instead of the benchmark: it generates N mostly uniform RGB PNGs of
 // -decode-memory-source pixels (7000x7000: about 200 KB that decode to
@@ -183,6 +191,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if cfg.decodeMemory > 0 {
 		return runDecodeMemory(ctx, cfg, stdout, stderr)
 	}
+	if cfg.encode > 0 {
+		return runEncode(ctx, cfg, stdout, stderr)
+	}
 	if cfg.progressLatency > 0 {
 		return runProgressLatency(ctx, cfg, stdout, stderr)
 	}
@@ -214,6 +225,7 @@ type config struct {
 	thumbsHeight   int
 	thumbsParallel int
 	decodeMemory   int
+	encode         int
 	decodeWidth    int
 	decodeHeight   int
 
@@ -254,6 +266,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.thumbs, "thumbs", 0, "instead of the benchmark, generate this many JPEGs of -thumbs-source and time their 256×256 thumbnails through Carcosa's engines (pure Go, and libvips when built with cgo) and through vipsthumbnail, each in a process of its own; -reps defaults to 3")
 	thumbsSource := fs.String("thumbs-source", "4000x3000", "`WIDTHxHEIGHT` of the JPEGs of -thumbs")
 	fs.IntVar(&cfg.thumbsParallel, "thumbs-parallel", 1, "thumbnails Carcosa makes at once in -thumbs")
+	fs.IntVar(&cfg.encode, "encode", 0, "instead of the benchmark, generate this many JPEGs of -thumbs-source, make their 256×256 thumbnails and time encoding each as JPEG, WebP and AVIF through transform.Image, in this process; -reps defaults to 3")
 	fs.IntVar(&cfg.decodeMemory, "decode-memory", 0, "instead of the benchmark, transform this many large PNGs of -decode-memory-source at once, with transform.Limits.MaxMemory at its default and with no budget, each in a process of its own, and report their peak RSS; -reps defaults to 3")
 	decodeSource := fs.String("decode-memory-source", "7000x7000", "`WIDTHxHEIGHT` of the PNGs of -decode-memory")
 	fs.IntVar(&cfg.progressLatency, "progress-latency", 0, "instead of the benchmark, send one upload of this many PATCHes to one instance and time each one's progress event on another instance's event stream; reports p50 and p99")
@@ -346,10 +359,16 @@ func thumbsFlags(cfg *config, fs *flag.FlagSet, source string) error {
 		return errors.New("-thumbs and -goroutines are separate modes; give one")
 	case cfg.thumbs > 0 && cfg.markdown != "":
 		return errors.New("-thumbs prints its report as Markdown on stdout; it does not take -markdown")
+	case cfg.encode < 0:
+		return errors.New("-encode must not be negative")
+	case cfg.encode > 0 && (cfg.thumbs > 0 || cfg.goroutines > 0):
+		return errors.New("-encode, -thumbs and -goroutines are separate modes; give one")
+	case cfg.encode > 0 && cfg.markdown != "":
+		return errors.New("-encode prints its report as Markdown on stdout; it does not take -markdown")
 	}
 	repsSet := false
 	fs.Visit(func(f *flag.Flag) { repsSet = repsSet || f.Name == "reps" })
-	if cfg.thumbs > 0 && !repsSet {
+	if (cfg.thumbs > 0 || cfg.encode > 0) && !repsSet {
 		cfg.reps = 3
 	}
 	return nil

@@ -87,6 +87,24 @@ func TestThumbsGenerate(t *testing.T) {
 	}
 }
 
+// TestEncode runs -encode on two small images and checks its report.
+func TestEncode(t *testing.T) {
+	var out bytes.Buffer
+	args := []string{"-encode", "2", "-reps", "1", "-thumbs-source", "320x240", "-dir", t.TempDir()}
+	cfg, err := parseFlags(args, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runEncode(context.Background(), cfg, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| figure | jpeg | webp | avif |", "| ms per image (median) |", "| KiB per image (median) |"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
 func TestThumbsFlags(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -97,13 +115,16 @@ func TestThumbsFlags(t *testing.T) {
 		{[]string{"-thumbs", "-1"}, "-thumbs must not be negative"},
 		{[]string{"-thumbs", "5", "-thumbs-parallel", "0"}, "-thumbs-parallel must be at least 1"},
 		{[]string{"-thumbs", "5", "-markdown", "x.md"}, "does not take -markdown"},
+		{[]string{"-encode", "-1"}, "-encode must not be negative"},
+		{[]string{"-encode", "5", "-thumbs", "5"}, "separate modes"},
+		{[]string{"-encode", "5", "-markdown", "x.md"}, "does not take -markdown"},
 	} {
 		_, err := parseFlags(c.args, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("parseFlags(%q) = %v, want an error saying %q", c.args, err, c.want)
 		}
 	}
-	for args, reps := range map[string]int{"-thumbs 5": 3, "-thumbs 5 -reps 1": 1, "": 5} {
+	for args, reps := range map[string]int{"-thumbs 5": 3, "-thumbs 5 -reps 1": 1, "-encode 5": 3, "": 5} {
 		cfg, err := parseFlags(strings.Fields(args), &bytes.Buffer{})
 		if err != nil {
 			t.Errorf("parseFlags(%q): %v", args, err)

@@ -151,15 +151,35 @@ func DerivativeKey(key, name, mime string) string {
 }
 
 // FormatExt is the extension of a stored transform of type mime: ".png",
-// ".gif", or ".jpg" for the rest.
+// ".gif", ".webp", ".avif", or ".jpg" for the rest.
 func FormatExt(mime string) string {
 	switch mime {
 	case "image/png":
 		return ".png"
 	case "image/gif":
 		return ".gif"
+	case "image/webp":
+		return ".webp"
+	case "image/avif":
+		return ".avif"
 	}
 	return ".jpg"
+}
+
+// ExtType is the MIME type of a stored transform whose key ends in ext,
+// the inverse of FormatExt.
+func ExtType(ext string) string {
+	switch ext {
+	case ".png":
+		return "image/png"
+	case ".gif":
+		return "image/gif"
+	case ".webp":
+		return "image/webp"
+	case ".avif":
+		return "image/avif"
+	}
+	return "image/jpeg"
 }
 
 // Render runs do (a transform) on what open gives, in a slot of the
@@ -195,7 +215,7 @@ type Rendered struct {
 
 // OutputType is the MIME type of spec applied to an image of type src:
 // the spec's format, else the source's when it is JPEG, PNG or GIF, else
-// JPEG.
+// JPEG. A spec of format Auto is resolved first, with transform.Negotiate.
 func OutputType(spec transform.Spec, src string) string {
 	switch spec.Format {
 	case transform.PNG:
@@ -204,6 +224,10 @@ func OutputType(spec transform.Spec, src string) string {
 		return "image/gif"
 	case transform.JPEG:
 		return "image/jpeg"
+	case transform.WebP:
+		return "image/webp"
+	case transform.AVIF:
+		return "image/avif"
 	}
 	switch src {
 	case "image/png", "image/gif":

@@ -22,15 +22,8 @@ func (f *Files) serveDerivative(w http.ResponseWriter, req *http.Request, rec *s
 		f.writeError(w, req, apierr.ErrNotFound.With("the file has no such derivative"))
 		return
 	}
-	ctype := "image/jpeg"
-	switch path.Ext(key) {
-	case ".png":
-		ctype = "image/png"
-	case ".gif":
-		ctype = "image/gif"
-	}
 	f.serveObject(w, req, rec, pol, object{
-		key: key, ctype: ctype, etag: rec.SHA256 + "-" + name, disposition: "inline",
+		key: key, ctype: imaging.ExtType(path.Ext(key)), etag: rec.SHA256 + "-" + name, disposition: "inline",
 	})
 }
 
@@ -79,6 +72,13 @@ func (f *Files) serveTransform(w http.ResponseWriter, req *http.Request, rec *st
 	if err != nil {
 		f.writeError(w, req, apierr.ErrInternal.Wrap(err))
 		return
+	}
+	if spec.Format == transform.Auto {
+		// The signature covered fm=auto; the output, its cache key and its
+		// ETag are the format chosen for this client, and every response,
+		// errors too, says that another Accept may get another.
+		w.Header().Add("Vary", "Accept")
+		spec = transform.Negotiate(spec, req.Header.Get("Accept"))
 	}
 	canon, ctype := spec.Canonical(), imaging.OutputType(spec, rec.Type)
 	key := imaging.CachePrefix + rec.SHA256 + "/" + canon + imaging.FormatExt(ctype)
