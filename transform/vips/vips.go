@@ -94,27 +94,7 @@ func (e *Engine) Image(ctx context.Context, r io.Reader, s transform.Spec, w io.
 	if quality == 0 {
 		quality = transform.DefaultQuality
 	}
-	var out []byte
-	err = e.tf.Reserve(ctx, e.imageCost(h, p), func() error {
-		src, err := e.read(ctx, body)
-		if err != nil {
-			return err
-		}
-		if out, err = thumbnail(src, p, quality); err != nil {
-			return err
-		}
-		if err := transform.BoundOutput(len(out), e.lim); err != nil {
-			return err
-		}
-		return ctx.Err()
-	})
-	if err != nil {
-		return "", err
-	}
-	if _, err := w.Write(out); err != nil {
-		return "", err
-	}
-	return p.Format.MIME(), nil
+	return e.render(ctx, body, p, quality, e.imageCost(h, p), w)
 }
 
 // rewriteQuality is the JPEG quality of Rewrite, as the pure-Go engine's.
@@ -136,13 +116,20 @@ func (e *Engine) Rewrite(ctx context.Context, r io.Reader, w io.Writer) (string,
 		return e.tf.Rewrite(ctx, body, w)
 	}
 	p := transform.Plan{Format: transform.SourceFormat(h.MIME), Width: h.Width, Height: h.Height}
+	return e.render(ctx, body, p, rewriteQuality, e.rewriteCost(h), w)
+}
+
+// render reads the source from body and makes p of it at quality, holding
+// cost of the memory budget, then writes the output to w whole: on error,
+// nothing has been written.
+func (e *Engine) render(ctx context.Context, body io.Reader, p transform.Plan, quality int, cost int64, w io.Writer) (string, error) {
 	var out []byte
-	err = e.tf.Reserve(ctx, e.rewriteCost(h), func() error {
+	err := e.tf.Reserve(ctx, cost, func() error {
 		src, err := e.read(ctx, body)
 		if err != nil {
 			return err
 		}
-		if out, err = thumbnail(src, p, rewriteQuality); err != nil {
+		if out, err = thumbnail(src, p, quality); err != nil {
 			return err
 		}
 		if err := transform.BoundOutput(len(out), e.lim); err != nil {
