@@ -19,15 +19,23 @@ import (
 	"image"
 	"image/color"
 	"image/gif"
-	"image/jpeg"
-	"image/png"
 	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/carcosa-dev/carcosa/transform/internal/testimg"
+
 	"github.com/carcosa-dev/carcosa/transform"
+)
+
+// The shared test images (transform/internal/testimg).
+var (
+	gradient   = testimg.Gradient
+	encodePNG  = testimg.PNG
+	encodeJPEG = testimg.JPEG
+	animation  = testimg.Animation
 )
 
 // NewEngine returns an engine with the limits lim, whose zero fields take
@@ -53,17 +61,6 @@ func Run(t *testing.T, newEngine NewEngine) {
 	t.Run("MemoryBudget", func(t *testing.T) { t.Parallel(); testMemoryBudget(t, newEngine) })
 }
 
-// gradient returns a w×h opaque image with some detail to compress.
-func gradient(w, h int) *image.NRGBA {
-	m := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			m.SetNRGBA(x, y, color.NRGBA{uint8(x * 255 / w), uint8(y * 255 / h), uint8((x ^ y) * 7), 255})
-		}
-	}
-	return m
-}
-
 // halves returns a w×h image whose left half is red and right half blue.
 func halves(w, h int) *image.NRGBA {
 	m := image.NewNRGBA(image.Rect(0, 0, w, h))
@@ -77,45 +74,6 @@ func halves(w, h int) *image.NRGBA {
 		}
 	}
 	return m
-}
-
-func encodePNG(t testing.TB, img image.Image) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func encodeJPEG(t testing.TB, img image.Image) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90}); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-// animation returns a GIF of frames w×h frames, frame i red or blue as i
-// is even or odd.
-func animation(t testing.TB, w, h, frames int) []byte {
-	t.Helper()
-	pal := color.Palette{color.NRGBA{255, 0, 0, 255}, color.NRGBA{0, 0, 255, 255}}
-	g := &gif.GIF{}
-	for i := range frames {
-		m := image.NewPaletted(image.Rect(0, 0, w, h), pal)
-		for p := range m.Pix {
-			m.Pix[p] = uint8(i % 2)
-		}
-		g.Image = append(g.Image, m)
-		g.Delay = append(g.Delay, 10)
-	}
-	var b bytes.Buffer
-	if err := gif.EncodeAll(&b, g); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
 }
 
 // withExif returns jpg with an APP1 Exif segment after its SOI holding
