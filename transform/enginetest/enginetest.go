@@ -25,9 +25,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carcosa-dev/carcosa/transform/internal/testimg"
-
 	"github.com/carcosa-dev/carcosa/transform"
+	"github.com/carcosa-dev/carcosa/transform/internal/testimg"
 )
 
 // The shared test images (transform/internal/testimg).
