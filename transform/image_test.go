@@ -12,9 +12,9 @@ import (
 	"os"
 	"testing"
 
-	"github.com/carcosa-dev/carcosa/transform/internal/testimg"
-
 	"github.com/disintegration/imaging"
+
+	"github.com/carcosa-dev/carcosa/transform/internal/testimg"
 )
 
 // The shared test images (transform/internal/testimg).
